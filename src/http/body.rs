@@ -1,0 +1,5 @@
+//! Placeholder: body decoder (being written).
+/// Placeholder.
+pub struct BodyDecoder;
+/// Placeholder.
+pub struct Decoded;

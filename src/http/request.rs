@@ -1,0 +1,858 @@
+//! The request head: start line and header fields (RFC 9112 §2-§6).
+//!
+//! ```text
+//! request-line   = method SP request-target SP HTTP-version       ; §3
+//! HTTP-version   = "HTTP" "/" DIGIT "." DIGIT                      ; §2.3
+//! field-line     = field-name ":" OWS field-value OWS              ; §5
+//! ```
+//!
+//! # How the parser works
+//!
+//! Parsing happens in two steps.
+//!
+//! 1. **Find the end of the head.** The head ends at the first empty line. Bytes arrive
+//!    in pieces, so the parser searches only the bytes it has not searched before and
+//!    remembers how far it got ([`RequestParser`] keeps `searched_to`). A head that
+//!    comes one byte per read is then searched once in all: O(n), not O(n²). (Starting
+//!    the search from the front on every read is how a 20 MB header once cost
+//!    tungstenite minutes of CPU: CVE-2023-43669.) While searching, the parser also
+//!    enforces the size limits, so a client cannot make it buffer without bound.
+//! 2. **Parse the head in one pass**, now that it is all there: the request line, then
+//!    each field line, checking every byte against the grammar and remembering where
+//!    each piece starts and ends. The fields that decide framing and connection
+//!    handling (`Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, `Expect`)
+//!    are interpreted on the way.
+//!
+//! The parsed head is kept as offsets into the buffer (not copies), and [`Request`]
+//! is a view that pairs those offsets with the buffer: `request.method()` is a
+//! `&str` that points into the bytes that came off the socket.
+//!
+//! # Line endings
+//!
+//! RFC 9112 §2.2 lets a recipient accept a bare LF as a line terminator; this parser
+//! does (as httparse and most servers do). A bare CR, a CR not followed by LF, is
+//! rejected: it is a classic way to make two parsers disagree about where a line ends.
+//! Empty lines before the request line are skipped (§2.2: SHOULD ignore at least one).
+
+use super::error::HttpError;
+use super::tables::{TCHAR, is_tchar, swar};
+use super::{Limits, Status};
+
+/// Extra bytes, beyond the longest allowed target, that a request line may take for
+/// its method, spaces and version before the parser answers 414 without waiting for
+/// the line to end.
+const REQUEST_LINE_SLACK: usize = 64;
+
+/// The HTTP version of a request (RFC 9112 §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    /// HTTP/1.0: connections close after each response unless the client asks to
+    /// keep them.
+    Http10,
+    /// HTTP/1.1 (and any HTTP/1.x with x >= 1, answered as 1.1 per RFC 9110 §6.2):
+    /// connections persist unless either side says `Connection: close`.
+    Http11,
+}
+
+impl Version {
+    /// The version as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// The four forms a request-target can take (RFC 9112 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetForm {
+    /// `/path?query`: the usual form, for a request to an origin server (§3.2.1).
+    Origin,
+    /// `http://host/path`: a whole URI, as sent to proxies (§3.2.2).
+    Absolute,
+    /// `host:port`: only with CONNECT (§3.2.3).
+    Authority,
+    /// `*`: only with OPTIONS, meaning the server as a whole (§3.2.4).
+    Asterisk,
+}
+
+/// How the body of a request is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Neither Content-Length nor Transfer-Encoding: the request has no body.
+    None,
+    /// `Content-Length: n`: exactly n bytes follow the head.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: a series of chunks, ended by a zero-size chunk.
+    Chunked,
+}
+
+/// One header field line, borrowed from the buffer it was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'b> {
+    /// The field name as sent (names are case-insensitive: compare with
+    /// `eq_ignore_ascii_case`).
+    pub name: &'b str,
+    /// The field value, with leading and trailing whitespace removed. Values may hold
+    /// obs-text (bytes >= 0x80), so they are bytes, not `str`.
+    pub value: &'b [u8],
+}
+
+/// Where a piece of the head lies in the buffer: `buf[start..end]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Span {
+        // Heads are bounded by `Limits::max_head_bytes`, which `RequestParser::new`
+        // caps below u32::MAX, so these fit.
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        buf.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Where one field line's name and value lie.
+#[derive(Debug, Clone, Copy, Default)]
+struct FieldSpan {
+    name: Span,
+    value: Span,
+}
+
+/// The parsed head, as offsets into the buffer it came from.
+#[derive(Debug, Clone, Default)]
+struct Parsed {
+    method: Span,
+    target: Span,
+    version: Option<Version>,
+    form: Option<TargetForm>,
+    fields: Vec<FieldSpan>,
+    host: Option<usize>,
+    framing: Option<Framing>,
+    keep_alive: bool,
+    expect_continue: bool,
+    /// Bytes from the start of the buffer to the end of the empty line.
+    head_len: usize,
+}
+
+/// An incremental, sans-I/O parser for request heads.
+///
+/// Keep one per connection. Call [`RequestParser::parse`] with everything received
+/// so far that has not been consumed; after a `Complete(request)`, the caller
+/// removes `request.head_len()` bytes (and the body) from the front and the parser
+/// is ready for the next request on the same connection (pipelining).
+///
+/// ```
+/// use wirepatterns::http::{RequestParser, Status};
+///
+/// let mut parser = RequestParser::default();
+/// let bytes = b"GET /hello HTTP/1.1\r\nHost: example.com\r\n\r\n";
+/// assert_eq!(parser.parse(&bytes[..10]).unwrap().is_partial(), true);
+/// match parser.parse(bytes).unwrap() {
+///     Status::Complete(req) => {
+///         assert_eq!(req.method(), "GET");
+///         assert_eq!(req.target(), "/hello");
+///         assert_eq!(req.header("host"), Some(&b"example.com"[..]));
+///         assert_eq!(req.head_len(), bytes.len());
+///     }
+///     Status::Partial => unreachable!(),
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestParser {
+    limits: Limits,
+    /// How far the search for the end of the head has got: bytes before this index
+    /// were searched by an earlier call and are not searched again.
+    searched_to: usize,
+    /// Whether the request line's LF has been seen (for the early 414 check).
+    request_line_ended: bool,
+    /// The head of the last `Complete` parse.
+    parsed: Parsed,
+}
+
+impl Default for RequestParser {
+    fn default() -> Self {
+        RequestParser::new(Limits::default())
+    }
+}
+
+impl RequestParser {
+    /// A parser that enforces `limits`.
+    pub fn new(mut limits: Limits) -> RequestParser {
+        // Offsets are stored as u32; no sane head comes near 4 GiB.
+        limits.max_head_bytes = limits.max_head_bytes.min(u32::MAX as usize - 1);
+        RequestParser {
+            limits,
+            searched_to: 0,
+            request_line_ended: false,
+            parsed: Parsed::default(),
+        }
+    }
+
+    /// The limits this parser enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Forgets any partial progress, ready for a new request at the front of the
+    /// buffer. [`RequestParser::parse`] does this itself after a `Complete`.
+    pub fn reset(&mut self) {
+        self.searched_to = 0;
+        self.request_line_ended = false;
+    }
+
+    /// Parses the head at the front of `buf`.
+    ///
+    /// - `Ok(Status::Partial)`: not all there yet; nothing consumed. Call again with
+    ///   the same bytes and more.
+    /// - `Ok(Status::Complete(request))`: the head is `buf[..request.head_len()]`;
+    ///   the body, if any, starts right after it.
+    /// - `Err(e)`: the request breaks a rule; `e.status()` is the answer.
+    ///
+    /// `buf` must start where the previous call's buffer started (same request),
+    /// with any new bytes appended; after a `Complete`, the next request starts fresh.
+    pub fn parse<'a>(&'a mut self, buf: &'a [u8]) -> Result<Status<Request<'a>>, HttpError> {
+        match self.find_head_end(buf)? {
+            None => Ok(Status::Partial),
+            Some((start, end)) => {
+                self.searched_to = 0;
+                self.request_line_ended = false;
+                parse_head(buf, start, end, &self.limits, &mut self.parsed)?;
+                Ok(Status::Complete(Request {
+                    buf,
+                    parsed: &self.parsed,
+                }))
+            }
+        }
+    }
+
+    /// The head of the last `Complete` parse, viewed over `buf` again. The driver
+    /// uses this when the body arrives in later reads: `buf` must still start with
+    /// the same head bytes. Returns `None` if `buf` is too short to hold that head.
+    pub fn last_request<'a>(&'a self, buf: &'a [u8]) -> Option<Request<'a>> {
+        if self.parsed.version.is_none() || buf.len() < self.parsed.head_len {
+            return None;
+        }
+        Some(Request {
+            buf,
+            parsed: &self.parsed,
+        })
+    }
+
+    /// Step 1: find where the head ends. Returns the start of the request line
+    /// (after skipped empty lines) and the index just past the empty line.
+    fn find_head_end(&mut self, buf: &[u8]) -> Result<Option<(usize, usize)>, HttpError> {
+        // RFC 9112 §2.2: skip empty lines (CRLF or LF) before the request line.
+        let mut start = 0;
+        while let Some(&b) = buf.get(start) {
+            match b {
+                b'\n' => start += 1,
+                b'\r' if buf.get(start + 1) == Some(&b'\n') => start += 2,
+                b'\r' if start + 1 == buf.len() => break,
+                _ => break,
+            }
+        }
+        let mut at = self.searched_to.max(start);
+        let end = loop {
+            let Some(lf) = swar::find_lf(buf, at) else {
+                // Searched to the end without finding it.
+                at = buf.len();
+                break None;
+            };
+            if !self.request_line_ended {
+                self.request_line_ended = true;
+                if lf - start > self.limits.max_target_bytes + REQUEST_LINE_SLACK {
+                    return Err(HttpError::TargetTooLong);
+                }
+            }
+            // The head ends at an LF that is followed by an empty line: LF or CRLF.
+            match (buf.get(lf + 1), buf.get(lf + 2)) {
+                (Some(b'\n'), _) => break Some(lf + 2),
+                (Some(b'\r'), Some(b'\n')) => break Some(lf + 3),
+                // Not enough bytes after this LF to tell: look at it again next time.
+                (None, _) | (Some(b'\r'), None) => {
+                    at = lf;
+                    break None;
+                }
+                _ => at = lf + 1,
+            }
+        };
+        if let Some(end) = end {
+            if end - start > self.limits.max_head_bytes {
+                return Err(HttpError::HeadTooLarge);
+            }
+            return Ok(Some((start, end)));
+        }
+        // Everything before `at` has been searched: the next call starts there.
+        self.searched_to = at;
+        let pending = buf.len() - start;
+        if !self.request_line_ended && pending > self.limits.max_target_bytes + REQUEST_LINE_SLACK
+        {
+            return Err(HttpError::TargetTooLong);
+        }
+        // Too big a head, or nothing but empty lines and too many of them.
+        if pending > self.limits.max_head_bytes || start > self.limits.max_head_bytes {
+            return Err(HttpError::HeadTooLarge);
+        }
+        Ok(None)
+    }
+}
+
+/// Step 2: parse `buf[start..end]`, a whole head ending in an empty line.
+fn parse_head(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    limits: &Limits,
+    out: &mut Parsed,
+) -> Result<(), HttpError> {
+    out.fields.clear();
+    out.host = None;
+    out.version = None;
+    out.head_len = end;
+
+    let head = buf.get(..end).ok_or(HttpError::InvalidRequestLine)?;
+    let mut at = parse_request_line(head, start, limits, out)?;
+
+    // RFC 9112 §2.2: whitespace between the start line and the first field line
+    // MUST be rejected (or those lines ignored). Here: rejected.
+    if matches!(head.get(at), Some(b' ' | b'\t')) {
+        return Err(HttpError::WhitespaceAfterStartLine);
+    }
+
+    let mut fields = FieldFacts::default();
+    loop {
+        match head.get(at) {
+            Some(b'\n') => break,
+            Some(b'\r') => {
+                if head.get(at + 1) == Some(&b'\n') {
+                    break;
+                }
+                return Err(HttpError::BareCr);
+            }
+            // RFC 9112 §5.2: a line that starts with whitespace continues the one
+            // before it (obs-fold). A server MUST reject or unfold it; this one rejects.
+            Some(b' ' | b'\t') => return Err(HttpError::ObsoleteFold),
+            Some(_) => {}
+            None => return Err(HttpError::InvalidHeaderName),
+        }
+        if out.fields.len() >= limits.max_headers {
+            return Err(HttpError::HeadTooLarge);
+        }
+        let (field, next) = parse_field_line(head, at)?;
+        fields.note(head, &field, out.fields.len(), out)?;
+        out.fields.push(field);
+        at = next;
+    }
+
+    fields.finish(out)
+}
+
+/// Parses `method SP request-target SP HTTP-version CRLF` from `head[at..]`, and
+/// returns the index of the next line.
+fn parse_request_line(
+    head: &[u8],
+    mut at: usize,
+    limits: &Limits,
+    out: &mut Parsed,
+) -> Result<usize, HttpError> {
+    // method = token (RFC 9110 §9.1)
+    let method_start = at;
+    while head.get(at).is_some_and(|&b| is_tchar(b)) {
+        at += 1;
+    }
+    let method_end = at;
+    match head.get(at) {
+        Some(b' ') if method_end > method_start => at += 1,
+        Some(b'\r' | b'\n') if method_end > method_start => {
+            return Err(HttpError::InvalidRequestLine);
+        }
+        Some(b' ' | b'\t') if method_end == method_start => {
+            return Err(HttpError::InvalidRequestLine);
+        }
+        _ => return Err(HttpError::InvalidMethod),
+    }
+
+    // request-target: everything up to the next SP (RFC 9112 §3.2).
+    let target_start = at;
+    let target_end = swar::target_end(head, at);
+    if target_end == target_start {
+        return Err(HttpError::InvalidTarget);
+    }
+    if target_end - target_start > limits.max_target_bytes {
+        return Err(HttpError::TargetTooLong);
+    }
+    match head.get(target_end) {
+        Some(b' ') => at = target_end + 1,
+        Some(b'\r' | b'\n') => return Err(HttpError::InvalidRequestLine),
+        _ => return Err(HttpError::InvalidTarget),
+    }
+
+    // HTTP-version = "HTTP" "/" DIGIT "." DIGIT (RFC 9112 §2.3), then CRLF or LF.
+    let version = head.get(at..at + 8).ok_or(HttpError::InvalidVersion)?;
+    let version = match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            match (major, minor) {
+                // RFC 9110 §6.2: a 1.x request with a higher minor is answered as the
+                // highest 1.x this server speaks.
+                (b'1', b'0') => Version::Http10,
+                (b'1', _) => Version::Http11,
+                // HTTP/2 and later do not use this text syntax; HTTP/0.x is gone.
+                _ => return Err(HttpError::VersionNotSupported),
+            }
+        }
+        _ => return Err(HttpError::InvalidVersion),
+    };
+    at += 8;
+    at = line_end(head, at).ok_or(match head.get(at) {
+        Some(b'\r') => HttpError::BareCr,
+        Some(b' ' | b'\t') => HttpError::InvalidRequestLine,
+        _ => HttpError::InvalidVersion,
+    })?;
+
+    let method = &head[method_start..method_end];
+    let target = &head[target_start..target_end];
+    let form = target_form(method, target)?;
+
+    out.method = Span::new(method_start, method_end);
+    out.target = Span::new(target_start, target_end);
+    out.version = Some(version);
+    out.form = Some(form);
+    Ok(at)
+}
+
+/// If `head[at..]` starts with CRLF or LF, the index just past it.
+#[inline]
+fn line_end(head: &[u8], at: usize) -> Option<usize> {
+    match head.get(at) {
+        Some(b'\n') => Some(at + 1),
+        Some(b'\r') if head.get(at + 1) == Some(&b'\n') => Some(at + 2),
+        _ => None,
+    }
+}
+
+/// Classifies a request-target and checks it fits the method (RFC 9112 §3.2).
+fn target_form(method: &[u8], target: &[u8]) -> Result<TargetForm, HttpError> {
+    let is_connect = method == b"CONNECT";
+    let form = if target.first() == Some(&b'/') {
+        TargetForm::Origin
+    } else if target == b"*" {
+        TargetForm::Asterisk
+    } else if is_absolute_uri(target) {
+        TargetForm::Absolute
+    } else if is_connect {
+        TargetForm::Authority
+    } else {
+        return Err(HttpError::InvalidTarget);
+    };
+    let fits = match form {
+        // §3.2.3: authority-form is only used for CONNECT, and CONNECT uses only it.
+        TargetForm::Authority => is_connect,
+        // §3.2.4: asterisk-form is only used for a server-wide OPTIONS.
+        TargetForm::Asterisk => method == b"OPTIONS",
+        TargetForm::Origin | TargetForm::Absolute => !is_connect,
+    };
+    if !fits {
+        return Err(HttpError::TargetFormMismatch);
+    }
+    if form == TargetForm::Authority && !target.contains(&b':') {
+        // authority-form = uri-host ":" port
+        return Err(HttpError::InvalidTarget);
+    }
+    Ok(form)
+}
+
+/// `scheme "://" ...`, where scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+/// (RFC 3986 §3.1).
+fn is_absolute_uri(target: &[u8]) -> bool {
+    let Some(colon) = target.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let scheme = &target[..colon];
+    scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && target[colon..].starts_with(b"://")
+}
+
+/// Parses one `field-name ":" OWS field-value OWS` line starting at `head[at]`, and
+/// returns its spans and the index of the next line.
+#[inline]
+fn parse_field_line(head: &[u8], at: usize) -> Result<(FieldSpan, usize), HttpError> {
+    // field-name = token (RFC 9110 §5.1)
+    let name_start = at;
+    let mut i = at;
+    while head.get(i).is_some_and(|&b| TCHAR[b as usize]) {
+        i += 1;
+    }
+    let name_end = i;
+    match head.get(i) {
+        Some(b':') if name_end > name_start => i += 1,
+        // RFC 9112 §5.1: no whitespace is allowed between the field name and colon;
+        // a server MUST reject such a request with 400.
+        Some(b' ' | b'\t') => return Err(HttpError::WhitespaceBeforeColon),
+        Some(b'\r' | b'\n') => return Err(HttpError::MissingColon),
+        Some(0) => return Err(HttpError::NulByte),
+        _ => return Err(HttpError::InvalidHeaderName),
+    }
+
+    // OWS before the value.
+    while matches!(head.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    let value_start = i;
+    let stop = swar::value_end(head, i);
+    let next = match head.get(stop) {
+        Some(b'\n') => stop + 1,
+        Some(b'\r') if head.get(stop + 1) == Some(&b'\n') => stop + 2,
+        Some(b'\r') => return Err(HttpError::BareCr),
+        Some(0) => return Err(HttpError::NulByte),
+        _ => return Err(HttpError::InvalidHeaderValue),
+    };
+    // OWS after the value is not part of it.
+    let mut value_end = stop;
+    while value_end > value_start && matches!(head[value_end - 1], b' ' | b'\t') {
+        value_end -= 1;
+    }
+    Ok((
+        FieldSpan {
+            name: Span::new(name_start, name_end),
+            value: Span::new(value_start, value_end),
+        },
+        next,
+    ))
+}
+
+/// What the fields that matter to the server itself said, gathered while the
+/// field lines are parsed.
+#[derive(Default)]
+struct FieldFacts {
+    content_length: Option<u64>,
+    /// Transfer-Encoding seen: `Some(chunked_is_last)`.
+    transfer_encoding: Option<TransferCodings>,
+    connection_close: bool,
+    connection_keep_alive: bool,
+    expect_continue: bool,
+}
+
+#[derive(Default, Clone, Copy)]
+struct TransferCodings {
+    chunked_count: u32,
+    last_is_chunked: bool,
+    other: bool,
+}
+
+impl FieldFacts {
+    /// Interprets one field line if its name is one the server acts on.
+    #[inline]
+    fn note(
+        &mut self,
+        head: &[u8],
+        field: &FieldSpan,
+        index: usize,
+        out: &mut Parsed,
+    ) -> Result<(), HttpError> {
+        let name = field.name.of(head);
+        let value = field.value.of(head);
+        // Dispatch on length first: most fields are none of these, and this rejects
+        // them with one comparison.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                // RFC 9112 §3.2: a request with more than one Host field: 400.
+                if out.host.is_some() {
+                    return Err(HttpError::DuplicateHost);
+                }
+                if !is_valid_host(value) {
+                    return Err(HttpError::InvalidHost);
+                }
+                out.host = Some(index);
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                // RFC 9110 §8.6: Content-Length = 1*DIGIT. A list of identical
+                // values ("5, 5") or repeated identical lines may be accepted as one;
+                // values that differ are an unrecoverable error (RFC 9112 §6.3 rule 5).
+                for item in value.split(|&b| b == b',') {
+                    let n = parse_content_length(trim_ows(item))?;
+                    match self.content_length {
+                        Some(prev) if prev != n => {
+                            return Err(HttpError::ConflictingContentLength);
+                        }
+                        _ => self.content_length = Some(n),
+                    }
+                }
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                // RFC 9112 §6.1: Transfer-Encoding = #transfer-coding; several lines
+                // form one list, in order.
+                let mut te = self.transfer_encoding.unwrap_or_default();
+                for item in value.split(|&b| b == b',') {
+                    let item = trim_ows(item);
+                    if item.is_empty() {
+                        continue;
+                    }
+                    // A coding may carry parameters ("gzip;q=1"): the name is first.
+                    let coding = trim_ows(item.split(|&b| b == b';').next().unwrap_or(item));
+                    if coding.eq_ignore_ascii_case(b"chunked") {
+                        te.chunked_count += 1;
+                        te.last_is_chunked = true;
+                    } else {
+                        te.other = true;
+                        te.last_is_chunked = false;
+                    }
+                }
+                self.transfer_encoding = Some(te);
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                // RFC 9110 §7.6.1: Connection = #connection-option.
+                for option in value.split(|&b| b == b',') {
+                    let option = trim_ows(option);
+                    if option.eq_ignore_ascii_case(b"close") {
+                        self.connection_close = true;
+                    } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                        self.connection_keep_alive = true;
+                    }
+                }
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                // RFC 9110 §10.1.1: the only expectation defined is 100-continue.
+                if trim_ows(value).eq_ignore_ascii_case(b"100-continue") {
+                    self.expect_continue = true;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Applies the rules that need all the fields: Host presence, body framing and
+    /// persistence.
+    fn finish(self, out: &mut Parsed) -> Result<(), HttpError> {
+        let version = out.version.unwrap_or(Version::Http11);
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host: 400.
+        if version == Version::Http11 && out.host.is_none() {
+            return Err(HttpError::MissingHost);
+        }
+
+        // RFC 9112 §6.3: how long is the body?
+        let framing = match (self.transfer_encoding, self.content_length) {
+            // §6.1: a sender MUST NOT send both; a server MAY reject the request.
+            // Rejecting is the only answer that rules out request smuggling.
+            (Some(_), Some(_)) => return Err(HttpError::ContentLengthWithTransferEncoding),
+            (Some(te), None) => {
+                // §6.3 rule 4: chunked that is not the final coding: 400.
+                // §6.1: chunked MUST NOT be applied more than once.
+                if te.chunked_count > 1 || (te.chunked_count == 1 && !te.last_is_chunked) {
+                    return Err(HttpError::ChunkedNotLast);
+                }
+                // §6.1: a coding this server does not implement: 501.
+                if te.other || te.chunked_count == 0 {
+                    return Err(HttpError::UnsupportedTransferCoding);
+                }
+                Framing::Chunked
+            }
+            (None, Some(n)) => Framing::Length(n),
+            (None, None) => Framing::None,
+        };
+
+        // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 persists only
+        // with "keep-alive". §6.1: a Transfer-Encoding in a 1.0 request means the
+        // framing is suspect, so the connection closes after the response.
+        out.keep_alive = match version {
+            Version::Http11 => !self.connection_close,
+            Version::Http10 => {
+                self.connection_keep_alive
+                    && !self.connection_close
+                    && self.transfer_encoding.is_none()
+            }
+        };
+        out.framing = Some(framing);
+        out.expect_continue = self.expect_continue && version == Version::Http11;
+        Ok(())
+    }
+}
+
+/// `1*DIGIT`, with overflow checked (RFC 9110 §8.6: a recipient MUST anticipate
+/// large numerals and prevent overflow).
+fn parse_content_length(digits: &[u8]) -> Result<u64, HttpError> {
+    if digits.is_empty() {
+        return Err(HttpError::InvalidContentLength);
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err(HttpError::InvalidContentLength);
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            .ok_or(HttpError::InvalidContentLength)?;
+    }
+    Ok(n)
+}
+
+/// A Host value: `uri-host [ ":" port ]` (RFC 9110 §7.2). This checks the shape
+/// loosely: no whitespace or characters that cannot occur in a host (a bracketed
+/// IPv6 literal is allowed), and a port of digits. An empty value is allowed
+/// (RFC 9112 §3.2: sent when the target URI has no authority).
+fn is_valid_host(value: &[u8]) -> bool {
+    value.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*'
+                    | b'+' | b',' | b';' | b'=' | b'%' | b':' | b'[' | b']'
+            )
+    })
+}
+
+/// Strips optional whitespace (SP / HTAB) from both ends.
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// A parsed request head: a view over the buffer it was parsed from.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    buf: &'a [u8],
+    parsed: &'a Parsed,
+}
+
+impl<'a> Request<'a> {
+    /// The method, such as `GET` (case-sensitive, RFC 9110 §9.1).
+    pub fn method(&self) -> &'a str {
+        // Checked to be tchar, which is ASCII.
+        std::str::from_utf8(self.parsed.method.of(self.buf)).unwrap_or_default()
+    }
+
+    /// The request-target as sent, such as `/path?query`.
+    pub fn target(&self) -> &'a str {
+        // Checked to be VCHAR or obs-text; obs-text is not UTF-8 in general.
+        std::str::from_utf8(self.target_bytes()).unwrap_or_default()
+    }
+
+    /// The request-target's bytes (which may include obs-text, bytes >= 0x80).
+    pub fn target_bytes(&self) -> &'a [u8] {
+        self.parsed.target.of(self.buf)
+    }
+
+    /// The target's path: the target up to `?`, for origin-form.
+    pub fn path(&self) -> &'a str {
+        let t = self.target();
+        t.split('?').next().unwrap_or(t)
+    }
+
+    /// The query after `?`, if any.
+    pub fn query(&self) -> Option<&'a str> {
+        self.target().split_once('?').map(|(_, q)| q)
+    }
+
+    /// Which of the four forms the target has.
+    pub fn target_form(&self) -> TargetForm {
+        self.parsed.form.unwrap_or(TargetForm::Origin)
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.parsed.version.unwrap_or(Version::Http11)
+    }
+
+    /// All header fields, in the order received.
+    pub fn headers(&self) -> Headers<'a> {
+        Headers {
+            buf: self.buf,
+            fields: self.parsed.fields.iter(),
+        }
+    }
+
+    /// How many header field lines there are.
+    pub fn header_count(&self) -> usize {
+        self.parsed.fields.len()
+    }
+
+    /// The value of the first field named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// The Host field's value (present in every HTTP/1.1 request).
+    pub fn host(&self) -> Option<&'a [u8]> {
+        let i = self.parsed.host?;
+        self.parsed.fields.get(i).map(|f| f.value.of(self.buf))
+    }
+
+    /// How the body is delimited.
+    pub fn framing(&self) -> Framing {
+        self.parsed.framing.unwrap_or(Framing::None)
+    }
+
+    /// Whether the connection may carry another request after this one's response
+    /// (RFC 9112 §9.3).
+    pub fn keep_alive(&self) -> bool {
+        self.parsed.keep_alive
+    }
+
+    /// Whether the client sent `Expect: 100-continue` and waits for a 100 response
+    /// before sending the body (RFC 9110 §10.1.1).
+    pub fn expects_continue(&self) -> bool {
+        self.parsed.expect_continue
+    }
+
+    /// Bytes from the start of the buffer to the end of the head's empty line
+    /// (including any empty lines skipped before the request line). The body starts
+    /// here.
+    pub fn head_len(&self) -> usize {
+        self.parsed.head_len
+    }
+
+    /// The raw bytes of the head.
+    pub fn head_bytes(&self) -> &'a [u8] {
+        self.buf.get(..self.parsed.head_len).unwrap_or_default()
+    }
+}
+
+/// Iterator over a request's header fields.
+#[derive(Debug, Clone)]
+pub struct Headers<'a> {
+    buf: &'a [u8],
+    fields: std::slice::Iter<'a, FieldSpan>,
+}
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = Header<'a>;
+
+    fn next(&mut self) -> Option<Header<'a>> {
+        let f = self.fields.next()?;
+        Some(Header {
+            // Checked to be tchar, which is ASCII.
+            name: std::str::from_utf8(f.name.of(self.buf)).unwrap_or_default(),
+            value: f.value.of(self.buf),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.fields.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Headers<'_> {}

@@ -1,0 +1,3 @@
+//! Placeholder: responses (being written).
+/// Placeholder.
+pub struct Response;

@@ -1,5 +1,531 @@
-//! Placeholder: body decoder (being written).
-/// Placeholder.
-pub struct BodyDecoder;
-/// Placeholder.
-pub struct Decoded;
+//! The message body: finding where it ends, and decoding chunked transfer coding.
+//!
+//! The head tells how the body is delimited (RFC 9112 §6.3, see [`Framing`]):
+//!
+//! - `Content-Length: n`: the next n bytes are the body.
+//! - `Transfer-Encoding: chunked` (§7.1): the body is sent as chunks, each one
+//!   prefixed by its size in hex, ended by a chunk of size zero and an optional
+//!   trailer section:
+//!
+//! ```text
+//! chunked-body   = *chunk
+//!                  last-chunk
+//!                  trailer-section
+//!                  CRLF
+//!
+//! chunk          = chunk-size [ chunk-ext ] CRLF
+//!                  chunk-data CRLF
+//! chunk-size     = 1*HEXDIG
+//! last-chunk     = 1*("0") [ chunk-ext ] CRLF
+//! chunk-data     = 1*OCTET ; a sequence of chunk-size octets
+//!
+//! chunk-ext      = *( BWS ";" BWS chunk-ext-name
+//!                     [ BWS "=" BWS chunk-ext-val ] )
+//! trailer-section = *( field-line CRLF )
+//! ```
+//!
+//! So `4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n` carries the 9 bytes `Wikipedia`.
+//! Chunking lets a sender start before it knows the total length: a streamed
+//! response, or an upload of unknown size.
+//!
+//! [`BodyDecoder`] is a state machine fed bytes as they arrive, split anywhere. It
+//! hands back the body's data as slices of the input (no copy), consumes the framing
+//! bytes around them, and never needs to see a byte twice. Chunk extensions are
+//! skipped (their line is bounded); trailer fields are checked against the field
+//! grammar, kept, and bounded in size.
+
+use super::Limits;
+use super::error::HttpError;
+use super::request::Framing;
+use super::tables::{FIELD_VALUE, TCHAR};
+
+/// What one [`BodyDecoder::decode`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded<'a> {
+    /// How many input bytes were used (framing and data). Remove them before the
+    /// next call. Zero with `done == false` means "need more bytes".
+    pub consumed: usize,
+    /// Body bytes decoded by this call: a slice of the input, possibly empty.
+    pub data: &'a [u8],
+    /// The body is complete: bytes after `consumed` belong to the next message.
+    pub done: bool,
+}
+
+/// Where the decoder is in the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Content-Length framing: this many bytes still to come.
+    Length { remaining: u64 },
+    /// Reading a chunk-size line.
+    Size(SizeLine),
+    /// Inside chunk-data: this many bytes still to come.
+    Data { remaining: u64 },
+    /// After chunk-data: the CRLF that must follow it. `saw_cr` once the CR came.
+    DataEnd { saw_cr: bool },
+    /// After the last chunk: reading trailer field lines.
+    Trailers,
+    /// The body is complete.
+    Done,
+}
+
+/// Progress through one `chunk-size [ chunk-ext ] CRLF` line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SizeLine {
+    /// The size so far.
+    size: u64,
+    /// How many hex digits were read.
+    digits: u32,
+    /// Past the digits, in whitespace (BWS) that only a `;` may follow.
+    in_whitespace: bool,
+    /// Past a `;`: in the extensions, which are skipped.
+    in_extension: bool,
+    /// A CR was read; only LF may follow.
+    saw_cr: bool,
+    /// Bytes of this line so far, bounded by `Limits::max_chunk_line_bytes`.
+    len: usize,
+}
+
+/// A sans-I/O decoder for one request body.
+///
+/// ```
+/// use wirepatterns::http::{BodyDecoder, Framing, Limits};
+///
+/// let mut decoder = BodyDecoder::new(Framing::Chunked, &Limits::default()).unwrap();
+/// let mut input: &[u8] = b"4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n";
+/// let mut body = Vec::new();
+/// while !decoder.is_done() {
+///     let step = decoder.decode(input).unwrap();
+///     body.extend_from_slice(step.data);
+///     input = &input[step.consumed..];
+/// }
+/// assert_eq!(body, b"Wikipedia");
+/// ```
+#[derive(Debug, Clone)]
+pub struct BodyDecoder {
+    state: State,
+    /// Decoded body bytes so far, checked against `max_body`.
+    total: u64,
+    max_body: u64,
+    max_chunk_line: usize,
+    max_trailer: usize,
+    /// The trailer line being read (trailer lines are short and rare, so they are
+    /// gathered here rather than parsed in place).
+    line: Vec<u8>,
+    /// Bytes of trailer section so far, bounded by `max_trailer`.
+    trailer_len: usize,
+    /// Trailer fields received, as (name, value).
+    trailers: Vec<(String, Vec<u8>)>,
+}
+
+impl BodyDecoder {
+    /// A decoder for a body framed as `framing`.
+    ///
+    /// Fails with [`HttpError::BodyTooLarge`] at once if a Content-Length is over the
+    /// limit, so the server can answer 413 before the body is sent.
+    pub fn new(framing: Framing, limits: &Limits) -> Result<BodyDecoder, HttpError> {
+        let state = match framing {
+            Framing::None | Framing::Length(0) => State::Done,
+            Framing::Length(n) if n > limits.max_body_bytes => {
+                return Err(HttpError::BodyTooLarge);
+            }
+            Framing::Length(n) => State::Length { remaining: n },
+            Framing::Chunked => State::Size(SizeLine::default()),
+        };
+        Ok(BodyDecoder {
+            state,
+            total: 0,
+            max_body: limits.max_body_bytes,
+            max_chunk_line: limits.max_chunk_line_bytes,
+            max_trailer: limits.max_trailer_bytes,
+            line: Vec::new(),
+            trailer_len: 0,
+            trailers: Vec::new(),
+        })
+    }
+
+    /// Whether the whole body has been decoded.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Body bytes counted against the limit so far: for chunked framing, a chunk
+    /// counts as soon as its size line is read.
+    pub fn decoded_len(&self) -> u64 {
+        self.total
+    }
+
+    /// The trailer fields of a chunked body, once it is done.
+    pub fn trailers(&self) -> &[(String, Vec<u8>)] {
+        &self.trailers
+    }
+
+    /// Decodes from the front of `input`. Returns at most one run of body data; call
+    /// again with the rest of the input while `consumed > 0` and not `done`.
+    pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<Decoded<'a>, HttpError> {
+        let mut at = 0;
+        while at < input.len() {
+            match &mut self.state {
+                State::Done => break,
+                State::Length { remaining } => {
+                    let n = take(*remaining, input.len() - at);
+                    *remaining -= n as u64;
+                    if *remaining == 0 {
+                        self.state = State::Done;
+                    }
+                    self.total += n as u64;
+                    return Ok(self.step(at + n, &input[at..at + n]));
+                }
+                State::Data { remaining } => {
+                    let n = take(*remaining, input.len() - at);
+                    *remaining -= n as u64;
+                    if *remaining == 0 {
+                        self.state = State::DataEnd { saw_cr: false };
+                    }
+                    return Ok(self.step(at + n, &input[at..at + n]));
+                }
+                State::Size(line) => {
+                    let b = input[at];
+                    at += 1;
+                    if let Some(size) = size_line_byte(line, b, self.max_chunk_line)? {
+                        self.start_chunk(size)?;
+                    }
+                }
+                State::DataEnd { saw_cr } => {
+                    let b = input[at];
+                    at += 1;
+                    // RFC 9112 §7.1: chunk-data is followed by CRLF (a bare LF is
+                    // accepted as a line ending, as in the head, §2.2).
+                    match (b, *saw_cr) {
+                        (b'\r', false) => *saw_cr = true,
+                        (b'\n', _) => self.state = State::Size(SizeLine::default()),
+                        _ => return Err(HttpError::MissingChunkCrlf),
+                    }
+                }
+                State::Trailers => {
+                    let b = input[at];
+                    at += 1;
+                    self.trailer_byte(b)?;
+                }
+            }
+        }
+        Ok(self.step(at, &[]))
+    }
+
+    fn step<'a>(&self, consumed: usize, data: &'a [u8]) -> Decoded<'a> {
+        Decoded {
+            consumed,
+            data,
+            done: self.is_done(),
+        }
+    }
+
+    /// A chunk-size line has ended: start its data, or the trailers after the last
+    /// chunk.
+    fn start_chunk(&mut self, size: u64) -> Result<(), HttpError> {
+        if size == 0 {
+            self.state = State::Trailers;
+            return Ok(());
+        }
+        self.total = self
+            .total
+            .checked_add(size)
+            .filter(|&t| t <= self.max_body)
+            .ok_or(HttpError::BodyTooLarge)?;
+        self.state = State::Data { remaining: size };
+        Ok(())
+    }
+
+    /// One byte of the trailer section (RFC 9112 §7.1.2): field lines, then an empty
+    /// line.
+    fn trailer_byte(&mut self, b: u8) -> Result<(), HttpError> {
+        self.trailer_len += 1;
+        if self.trailer_len > self.max_trailer {
+            return Err(HttpError::TrailerTooLarge);
+        }
+        if b != b'\n' {
+            self.line.push(b);
+            return Ok(());
+        }
+        let mut line = std::mem::take(&mut self.line);
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.is_empty() {
+            self.state = State::Done;
+            return Ok(());
+        }
+        self.trailers.push(parse_trailer_line(&line)?);
+        line.clear();
+        self.line = line;
+        Ok(())
+    }
+}
+
+/// How many of `available` bytes to take when `remaining` are wanted.
+fn take(remaining: u64, available: usize) -> usize {
+    usize::try_from(remaining).map_or(available, |r| r.min(available))
+}
+
+/// Feeds one byte of a `chunk-size [ chunk-ext ] CRLF` line. Returns the chunk size
+/// when the line ends.
+fn size_line_byte(line: &mut SizeLine, b: u8, max_len: usize) -> Result<Option<u64>, HttpError> {
+    line.len += 1;
+    if line.len > max_len {
+        return Err(HttpError::InvalidChunkExtension);
+    }
+    if line.saw_cr {
+        // RFC 9112 §2.2: a CR must be followed by LF.
+        return if b == b'\n' {
+            finish_size_line(line)
+        } else {
+            Err(HttpError::InvalidChunkSize)
+        };
+    }
+    match b {
+        b'\r' => line.saw_cr = true,
+        b'\n' => return finish_size_line(line),
+        _ if line.in_extension => {
+            // chunk-ext is skipped: its bytes only have to be field characters
+            // (no controls), and the line is bounded.
+            if !FIELD_VALUE[b as usize] {
+                return Err(HttpError::InvalidChunkExtension);
+            }
+        }
+        _ if line.in_whitespace => match b {
+            b';' => line.in_extension = true,
+            b' ' | b'\t' => {}
+            _ => return Err(HttpError::InvalidChunkSize),
+        },
+        _ => match hex_value(b) {
+            Some(v) => {
+                // chunk-size = 1*HEXDIG; RFC 9112 §7.1: a recipient MUST anticipate
+                // large hexadecimal numerals and prevent integer overflow.
+                if line.size > u64::MAX >> 4 {
+                    return Err(HttpError::InvalidChunkSize);
+                }
+                line.size = (line.size << 4) | u64::from(v);
+                line.digits += 1;
+            }
+            // BWS ";" ...: the extensions start after at least one digit.
+            None if line.digits > 0 && b == b';' => line.in_extension = true,
+            None if line.digits > 0 && matches!(b, b' ' | b'\t') => line.in_whitespace = true,
+            None => return Err(HttpError::InvalidChunkSize),
+        },
+    }
+    Ok(None)
+}
+
+fn finish_size_line(line: &SizeLine) -> Result<Option<u64>, HttpError> {
+    if line.digits == 0 {
+        return Err(HttpError::InvalidChunkSize);
+    }
+    Ok(Some(line.size))
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `field-name ":" OWS field-value OWS` (RFC 9112 §5), for one trailer line without
+/// its line ending.
+fn parse_trailer_line(line: &[u8]) -> Result<(String, Vec<u8>), HttpError> {
+    let colon = line
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(HttpError::InvalidTrailer)?;
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    if name.is_empty() || !name.iter().all(|&b| TCHAR[b as usize]) {
+        return Err(HttpError::InvalidTrailer);
+    }
+    if !value.iter().all(|&b| FIELD_VALUE[b as usize]) {
+        return Err(HttpError::InvalidTrailer);
+    }
+    let value = value.trim_ascii();
+    let name = String::from_utf8_lossy(name).into_owned();
+    Ok((name, value.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(
+        framing: Framing,
+        input: &[u8],
+        piece: usize,
+    ) -> Result<(Vec<u8>, usize), HttpError> {
+        let mut decoder = BodyDecoder::new(framing, &Limits::default())?;
+        let mut body = Vec::new();
+        let mut fed = 0; // bytes made available so far
+        let mut used = 0; // bytes consumed so far
+        while !decoder.is_done() {
+            if fed == input.len() && used == fed {
+                break;
+            }
+            fed = (fed + piece).min(input.len());
+            loop {
+                let step = decoder.decode(&input[used..fed])?;
+                body.extend_from_slice(step.data);
+                used += step.consumed;
+                if step.consumed == 0 || step.done {
+                    break;
+                }
+            }
+        }
+        if !decoder.is_done() {
+            return Err(HttpError::InvalidChunkSize);
+        }
+        Ok((body, used))
+    }
+
+    #[test]
+    fn rfc9112_7_1_chunked_body_decodes_at_every_split() {
+        let input =
+            b"4\r\nWiki\r\n5;name=value\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\nNEXT";
+        for piece in 1..input.len() {
+            let (body, used) = decode_all(Framing::Chunked, input, piece).unwrap();
+            assert_eq!(body, b"Wikipedia in\r\n\r\nchunks.", "piece {piece}");
+            assert_eq!(&input[used..], b"NEXT");
+        }
+    }
+
+    #[test]
+    fn rfc9112_6_3_content_length_body_stops_at_length() {
+        for piece in 1..12 {
+            let (body, used) =
+                decode_all(Framing::Length(5), b"helloGET / HTTP/1.1", piece).unwrap();
+            assert_eq!(body, b"hello");
+            assert_eq!(used, 5);
+        }
+    }
+
+    #[test]
+    fn rfc9112_6_3_no_framing_means_no_body() {
+        let decoder = BodyDecoder::new(Framing::None, &Limits::default()).unwrap();
+        assert!(decoder.is_done());
+    }
+
+    #[test]
+    fn rfc9112_7_1_2_trailers_are_parsed() {
+        let mut decoder = BodyDecoder::new(Framing::Chunked, &Limits::default()).unwrap();
+        let input = b"3\r\nabc\r\n0\r\nChecksum: 123 \r\nX-B: c\r\n\r\n";
+        let mut at = 0;
+        while !decoder.is_done() {
+            at += decoder.decode(&input[at..]).unwrap().consumed;
+        }
+        assert_eq!(at, input.len());
+        assert_eq!(
+            decoder.trailers(),
+            &[
+                ("Checksum".to_string(), b"123".to_vec()),
+                ("X-B".to_string(), b"c".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn rfc9112_7_1_invalid_chunk_size_is_rejected() {
+        for bad in [
+            &b"g\r\n"[..],
+            b"\r\n",
+            b";ext\r\n",
+            b"-1\r\n",
+            b"1 2\r\n",
+            b"1\rX",
+        ] {
+            assert_eq!(
+                decode_all(Framing::Chunked, bad, 64),
+                Err(HttpError::InvalidChunkSize),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn rfc9112_7_1_chunk_size_overflow_is_rejected() {
+        let input = b"10000000000000000\r\n";
+        assert_eq!(
+            decode_all(Framing::Chunked, input, 64),
+            Err(HttpError::InvalidChunkSize)
+        );
+    }
+
+    #[test]
+    fn rfc9112_7_1_missing_crlf_after_chunk_data_is_rejected() {
+        assert_eq!(
+            decode_all(Framing::Chunked, b"3\r\nabcX\r\n0\r\n\r\n", 64),
+            Err(HttpError::MissingChunkCrlf)
+        );
+        assert_eq!(
+            decode_all(Framing::Chunked, b"3\r\nabc\rX0\r\n\r\n", 64),
+            Err(HttpError::MissingChunkCrlf)
+        );
+    }
+
+    #[test]
+    fn rfc9112_7_1_1_long_chunk_extension_is_rejected() {
+        let mut input = b"1;".to_vec();
+        input.extend(std::iter::repeat_n(b'a', 5000));
+        assert_eq!(
+            decode_all(Framing::Chunked, &input, 64),
+            Err(HttpError::InvalidChunkExtension)
+        );
+    }
+
+    #[test]
+    fn rfc9112_7_1_2_oversized_trailer_section_is_rejected() {
+        let mut input = b"0\r\nX: ".to_vec();
+        input.extend(std::iter::repeat_n(b'a', 20_000));
+        assert_eq!(
+            decode_all(Framing::Chunked, &input, 4096),
+            Err(HttpError::TrailerTooLarge)
+        );
+    }
+
+    #[test]
+    fn rfc9112_7_1_2_invalid_trailer_is_rejected() {
+        assert_eq!(
+            decode_all(Framing::Chunked, b"0\r\nBad Name: x\r\n\r\n", 64),
+            Err(HttpError::InvalidTrailer)
+        );
+    }
+
+    #[test]
+    fn chunked_body_over_limit_is_rejected_as_it_arrives() {
+        let limits = Limits {
+            max_body_bytes: 10,
+            ..Limits::default()
+        };
+        let mut decoder = BodyDecoder::new(Framing::Chunked, &limits).unwrap();
+        // 8 bytes fit; the second chunk's size line alone pushes the total to 16.
+        let input = b"8\r\n12345678\r\n8\r\n";
+        let mut at = 0;
+        let err = loop {
+            match decoder.decode(&input[at..]) {
+                Ok(step) if step.consumed > 0 => at += step.consumed,
+                Ok(_) => panic!("needs no more input before failing"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(decoder.decoded_len(), 8);
+        assert_eq!(err, HttpError::BodyTooLarge);
+    }
+
+    #[test]
+    fn content_length_over_limit_is_rejected_before_the_body() {
+        let limits = Limits {
+            max_body_bytes: 10,
+            ..Limits::default()
+        };
+        assert_eq!(
+            BodyDecoder::new(Framing::Length(11), &limits).err(),
+            Some(HttpError::BodyTooLarge)
+        );
+    }
+}

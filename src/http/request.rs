@@ -296,8 +296,7 @@ impl RequestParser {
         // Everything before `at` has been searched: the next call starts there.
         self.searched_to = at;
         let pending = buf.len() - start;
-        if !self.request_line_ended && pending > self.limits.max_target_bytes + REQUEST_LINE_SLACK
-        {
+        if !self.request_line_ended && pending > self.limits.max_target_bytes + REQUEST_LINE_SLACK {
             return Err(HttpError::TargetTooLong);
         }
         // Too big a head, or nothing but empty lines and too many of them.
@@ -626,11 +625,11 @@ impl FieldFacts {
                     }
                 }
             }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
-                // RFC 9110 §10.1.1: the only expectation defined is 100-continue.
-                if trim_ows(value).eq_ignore_ascii_case(b"100-continue") {
-                    self.expect_continue = true;
-                }
+            // RFC 9110 §10.1.1: the only expectation defined is 100-continue.
+            6 if name.eq_ignore_ascii_case(b"expect")
+                && trim_ows(value).eq_ignore_ascii_case(b"100-continue") =>
+            {
+                self.expect_continue = true;
             }
             _ => {}
         }
@@ -712,8 +711,24 @@ fn is_valid_host(value: &[u8]) -> bool {
         b.is_ascii_alphanumeric()
             || matches!(
                 b,
-                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*'
-                    | b'+' | b',' | b';' | b'=' | b'%' | b':' | b'[' | b']'
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b'%'
+                    | b':'
+                    | b'['
+                    | b']'
             )
     })
 }
@@ -856,3 +871,479 @@ impl<'a> Iterator for Headers<'a> {
 }
 
 impl ExactSizeIterator for Headers<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<Status<usize>, HttpError> {
+        RequestParser::default().parse(bytes).map(|s| match s {
+            Status::Complete(r) => Status::Complete(r.head_len()),
+            Status::Partial => Status::Partial,
+        })
+    }
+
+    fn err(bytes: &[u8]) -> HttpError {
+        match parse(bytes) {
+            Err(e) => e,
+            Ok(s) => panic!("accepted {:?}: {s:?}", String::from_utf8_lossy(bytes)),
+        }
+    }
+
+    fn with_parsed<T>(bytes: &[u8], f: impl FnOnce(Request<'_>) -> T) -> T {
+        let mut p = RequestParser::default();
+        match p.parse(bytes) {
+            Ok(Status::Complete(r)) => f(r),
+            other => panic!("not complete: {other:?}"),
+        }
+    }
+
+    const SIMPLE: &[u8] = b"GET /a?b=c HTTP/1.1\r\nHost: example.com\r\nAccept:  */* \r\n\r\n";
+
+    #[test]
+    fn rfc9112_3_request_line_and_fields_are_parsed() {
+        with_parsed(SIMPLE, |r| {
+            assert_eq!(r.method(), "GET");
+            assert_eq!(r.target(), "/a?b=c");
+            assert_eq!(r.path(), "/a");
+            assert_eq!(r.query(), Some("b=c"));
+            assert_eq!(r.version(), Version::Http11);
+            assert_eq!(r.target_form(), TargetForm::Origin);
+            let h: Vec<_> = r.headers().collect();
+            assert_eq!(h.len(), 2);
+            assert_eq!(
+                h[0],
+                Header {
+                    name: "Host",
+                    value: b"example.com"
+                }
+            );
+            // RFC 9112 §5: OWS around the value is not part of it.
+            assert_eq!(
+                h[1],
+                Header {
+                    name: "Accept",
+                    value: b"*/*"
+                }
+            );
+            assert_eq!(r.head_len(), SIMPLE.len());
+            assert_eq!(r.framing(), Framing::None);
+            assert!(r.keep_alive());
+        });
+    }
+
+    #[test]
+    fn partial_heads_consume_nothing_at_every_split() {
+        for cut in 0..SIMPLE.len() {
+            assert_eq!(parse(&SIMPLE[..cut]), Ok(Status::Partial), "cut at {cut}");
+        }
+        // And with one parser fed a growing buffer, byte by byte.
+        let mut p = RequestParser::default();
+        for cut in 0..SIMPLE.len() {
+            assert!(p.parse(&SIMPLE[..cut]).unwrap().is_partial());
+        }
+        assert!(p.parse(SIMPLE).unwrap().is_complete());
+    }
+
+    #[test]
+    fn one_byte_at_a_time_searches_each_byte_a_bounded_number_of_times() {
+        // The head end search resumes where it stopped: after feeding n bytes one
+        // at a time, the resume point is never more than 2 bytes behind the end.
+        let mut p = RequestParser::default();
+        let mut big = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for i in 0..50 {
+            big.extend_from_slice(format!("X-{i}: value\r\n").as_bytes());
+        }
+        big.extend_from_slice(b"\r\n");
+        for cut in 1..big.len() {
+            assert!(p.parse(&big[..cut]).unwrap().is_partial());
+            assert!(
+                p.searched_to + 2 >= cut,
+                "searched_to {} at {cut}",
+                p.searched_to
+            );
+        }
+        assert!(p.parse(&big).unwrap().is_complete());
+    }
+
+    #[test]
+    fn pipelined_requests_parse_one_after_another() {
+        let two = b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut p = RequestParser::default();
+        let first = match p.parse(two).unwrap() {
+            Status::Complete(r) => {
+                assert_eq!(r.target(), "/1");
+                r.head_len()
+            }
+            Status::Partial => panic!("partial"),
+        };
+        match p.parse(&two[first..]).unwrap() {
+            Status::Complete(r) => assert_eq!(r.target(), "/2"),
+            Status::Partial => panic!("partial"),
+        }
+    }
+
+    #[test]
+    fn rfc9112_2_2_bare_lf_line_endings_are_accepted() {
+        with_parsed(b"GET / HTTP/1.1\nHost: a\n\n", |r| {
+            assert_eq!(r.host(), Some(&b"a"[..]));
+        });
+    }
+
+    #[test]
+    fn rfc9112_2_2_leading_empty_lines_are_skipped() {
+        with_parsed(b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", |r| {
+            assert_eq!(r.method(), "GET");
+            assert_eq!(r.head_len(), 4 + 27);
+        });
+    }
+
+    #[test]
+    fn rfc9112_2_2_bare_cr_is_400() {
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n"),
+            HttpError::BareCr
+        );
+        assert_eq!(err(b"GET / HTTP/1.1\rHost: a\r\n\r\n"), HttpError::BareCr);
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a\r\n\rX\n\r\n"),
+            HttpError::BareCr
+        );
+    }
+
+    #[test]
+    fn rfc9110_5_5_nul_in_value_is_400() {
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n"),
+            HttpError::NulByte
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n"),
+            HttpError::InvalidHeaderValue
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\r\n\r\n"),
+            HttpError::InvalidHeaderValue
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a\r\nX\0: b\r\n\r\n"),
+            HttpError::NulByte
+        );
+    }
+
+    #[test]
+    fn rfc9110_5_5_obs_text_in_value_is_accepted() {
+        with_parsed(
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\t!\r\n\r\n",
+            |r| {
+                assert_eq!(r.header("x"), Some(&b"caf\xc3\xa9\t!"[..]));
+            },
+        );
+    }
+
+    #[test]
+    fn rfc9112_5_1_space_before_colon_is_400() {
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost : a\r\n\r\n"),
+            HttpError::WhitespaceBeforeColon
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost\t: a\r\n\r\n"),
+            HttpError::WhitespaceBeforeColon
+        );
+    }
+
+    #[test]
+    fn rfc9110_5_1_invalid_token_in_field_name_is_400() {
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHo(st: a\r\n\r\n"),
+            HttpError::InvalidHeaderName
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\n: a\r\n\r\n"),
+            HttpError::InvalidHeaderName
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost\r\n\r\n"),
+            HttpError::MissingColon
+        );
+    }
+
+    #[test]
+    fn rfc9110_9_1_invalid_token_in_method_is_400() {
+        assert_eq!(
+            err(b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            HttpError::InvalidMethod
+        );
+        assert_eq!(
+            err(b" / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            HttpError::InvalidRequestLine
+        );
+        assert_eq!(
+            err(b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            HttpError::InvalidTarget
+        );
+        assert_eq!(
+            err(b"GET /\r\nHost: a\r\n\r\n"),
+            HttpError::InvalidRequestLine
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n"),
+            HttpError::InvalidRequestLine
+        );
+    }
+
+    #[test]
+    fn rfc9112_5_2_obs_fold_is_400() {
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n  c\r\n\r\n"),
+            HttpError::ObsoleteFold
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n\tc\r\n\r\n"),
+            HttpError::ObsoleteFold
+        );
+    }
+
+    #[test]
+    fn rfc9112_2_2_whitespace_after_start_line_is_400() {
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\n Host: a\r\n\r\n"),
+            HttpError::WhitespaceAfterStartLine
+        );
+    }
+
+    #[test]
+    fn rfc9112_3_2_missing_host_in_http11_is_400() {
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nX: a\r\n\r\n"),
+            HttpError::MissingHost
+        );
+        // HTTP/1.0 did not require Host.
+        assert!(parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().is_complete());
+    }
+
+    #[test]
+    fn rfc9112_3_2_duplicate_host_is_400() {
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n"),
+            HttpError::DuplicateHost
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+            HttpError::InvalidHost
+        );
+    }
+
+    #[test]
+    fn rfc9112_2_3_version_is_checked() {
+        assert_eq!(
+            err(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"),
+            HttpError::VersionNotSupported
+        );
+        assert_eq!(
+            err(b"GET / HTTP/3.0\r\nHost: a\r\n\r\n"),
+            HttpError::VersionNotSupported
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.x\r\nHost: a\r\n\r\n"),
+            HttpError::InvalidVersion
+        );
+        assert_eq!(
+            err(b"GET / HTTP/11\r\nHost: a\r\n\r\n"),
+            HttpError::InvalidVersion
+        );
+        assert_eq!(
+            err(b"GET / http/1.1\r\nHost: a\r\n\r\n"),
+            HttpError::InvalidVersion
+        );
+        with_parsed(b"GET / HTTP/1.0\r\n\r\n", |r| {
+            assert_eq!(r.version(), Version::Http10);
+            // RFC 9112 §9.3: HTTP/1.0 closes unless asked to keep alive.
+            assert!(!r.keep_alive());
+        });
+        with_parsed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", |r| {
+            assert!(r.keep_alive())
+        });
+        with_parsed(
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, close\r\n\r\n",
+            |r| assert!(!r.keep_alive()),
+        );
+        // RFC 9110 §6.2: a higher 1.x minor is answered as 1.1.
+        with_parsed(b"GET / HTTP/1.7\r\nHost: a\r\n\r\n", |r| {
+            assert_eq!(r.version(), Version::Http11)
+        });
+    }
+
+    #[test]
+    fn rfc9112_3_2_target_forms() {
+        with_parsed(
+            b"GET http://a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n",
+            |r| assert_eq!(r.target_form(), TargetForm::Absolute),
+        );
+        with_parsed(
+            b"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
+            |r| assert_eq!(r.target_form(), TargetForm::Authority),
+        );
+        with_parsed(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", |r| {
+            assert_eq!(r.target_form(), TargetForm::Asterisk)
+        });
+        assert_eq!(
+            err(b"GET * HTTP/1.1\r\nHost: a\r\n\r\n"),
+            HttpError::TargetFormMismatch
+        );
+        assert_eq!(
+            err(b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n"),
+            HttpError::TargetFormMismatch
+        );
+        assert_eq!(
+            err(b"GET a.example:443 HTTP/1.1\r\nHost: a\r\n\r\n"),
+            HttpError::InvalidTarget
+        );
+    }
+
+    #[test]
+    fn rfc9112_3_target_over_limit_is_414() {
+        let mut long = b"GET /".to_vec();
+        long.extend(std::iter::repeat_n(b'a', 8 * 1024 + 1));
+        let mut whole = long.clone();
+        whole.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(err(&whole), HttpError::TargetTooLong);
+        // Without waiting for the line to end.
+        long.extend(std::iter::repeat_n(b'a', 100));
+        assert_eq!(err(&long), HttpError::TargetTooLong);
+    }
+
+    #[test]
+    fn head_over_limit_is_431() {
+        let mut big = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        while big.len() <= 16 * 1024 {
+            big.extend_from_slice(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
+        }
+        // Before the end of the head arrives...
+        assert_eq!(err(&big), HttpError::HeadTooLarge);
+        // ...and after.
+        big.extend_from_slice(b"\r\n");
+        assert_eq!(err(&big), HttpError::HeadTooLarge);
+    }
+
+    #[test]
+    fn too_many_fields_is_431() {
+        let mut big = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for _ in 0..100 {
+            big.extend_from_slice(b"X: 1\r\n");
+        }
+        big.extend_from_slice(b"\r\n");
+        assert_eq!(err(&big), HttpError::HeadTooLarge);
+    }
+
+    #[test]
+    fn rfc9112_6_3_content_length_framing() {
+        with_parsed(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 42\r\n\r\n",
+            |r| assert_eq!(r.framing(), Framing::Length(42)),
+        );
+        // Identical repeated values may be treated as one (RFC 9112 §6.3 rule 5).
+        with_parsed(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7, 7\r\nContent-Length: 7\r\n\r\n",
+            |r| assert_eq!(r.framing(), Framing::Length(7)),
+        );
+    }
+
+    #[test]
+    fn rfc9112_6_3_conflicting_content_length_is_400() {
+        assert_eq!(
+            err(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            HttpError::ConflictingContentLength
+        );
+        assert_eq!(
+            err(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\n"),
+            HttpError::ConflictingContentLength
+        );
+    }
+
+    #[test]
+    fn rfc9110_8_6_content_length_must_be_digits() {
+        for bad in ["-1", "+1", "1.0", "0x10", "", "1 1", "18446744073709551616"] {
+            let req = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {bad}\r\n\r\n");
+            assert_eq!(
+                err(req.as_bytes()),
+                HttpError::InvalidContentLength,
+                "{bad:?}"
+            );
+        }
+        with_parsed(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n",
+            |r| assert_eq!(r.framing(), Framing::Length(u64::MAX)),
+        );
+    }
+
+    #[test]
+    fn rfc9112_6_1_content_length_with_transfer_encoding_is_400() {
+        assert_eq!(
+            err(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            HttpError::ContentLengthWithTransferEncoding
+        );
+    }
+
+    #[test]
+    fn rfc9112_6_1_transfer_codings() {
+        with_parsed(
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n",
+            |r| assert_eq!(r.framing(), Framing::Chunked),
+        );
+        let te = |v: &str| format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {v}\r\n\r\n");
+        assert_eq!(
+            err(te("gzip").as_bytes()),
+            HttpError::UnsupportedTransferCoding
+        );
+        assert_eq!(
+            err(te("gzip, chunked").as_bytes()),
+            HttpError::UnsupportedTransferCoding
+        );
+        assert_eq!(HttpError::UnsupportedTransferCoding.status(), 501);
+        assert_eq!(
+            err(te("chunked, gzip").as_bytes()),
+            HttpError::ChunkedNotLast
+        );
+        assert_eq!(
+            err(te("chunked, chunked").as_bytes()),
+            HttpError::ChunkedNotLast
+        );
+        assert_eq!(HttpError::ChunkedNotLast.status(), 400);
+        // Several lines form one list: "chunked" then "gzip" is chunked-not-last.
+        assert_eq!(
+            err(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            HttpError::ChunkedNotLast
+        );
+    }
+
+    #[test]
+    fn rfc9110_10_1_1_expect_100_continue_is_seen() {
+        with_parsed(
+            b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n",
+            |r| assert!(r.expects_continue()),
+        );
+    }
+
+    #[test]
+    fn last_request_reviews_the_head_over_a_longer_buffer() {
+        let mut p = RequestParser::default();
+        let mut buf = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n".to_vec();
+        assert!(p.parse(&buf).unwrap().is_complete());
+        buf.extend_from_slice(b"abc");
+        let r = p.last_request(&buf).unwrap();
+        assert_eq!(r.method(), "POST");
+        assert_eq!(&buf[r.head_len()..], b"abc");
+    }
+
+    #[test]
+    fn errors_map_to_the_status_of_their_rule() {
+        assert_eq!(HttpError::TargetTooLong.status(), 414);
+        assert_eq!(HttpError::HeadTooLarge.status(), 431);
+        assert_eq!(HttpError::VersionNotSupported.status(), 505);
+        assert_eq!(HttpError::BodyTooLarge.status(), 413);
+        assert_eq!(HttpError::HeadTimeout.status(), 408);
+        assert_eq!(HttpError::MissingHost.status(), 400);
+    }
+}

@@ -184,7 +184,8 @@ mod tests {
 
     #[test]
     fn rfc9110_5_6_2_tchar_table_matches_the_abnf() {
-        let listed = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        let listed =
+            b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
         for b in 0..=255u8 {
             assert_eq!(is_tchar(b), listed.contains(&b), "byte {b:#04x}");
         }

@@ -33,7 +33,9 @@ pub enum HttpError {
     VersionNotSupported,
     /// The request line is not `method SP request-target SP HTTP-version`, with single
     /// spaces (RFC 9112 §3).
-    #[error("malformed request line: expected method SP request-target SP HTTP-version (RFC 9112 section 3)")]
+    #[error(
+        "malformed request line: expected method SP request-target SP HTTP-version (RFC 9112 section 3)"
+    )]
     InvalidRequestLine,
     /// A field name is not a `token` (RFC 9110 §5.1).
     #[error("invalid header field name: the name must be a token (RFC 9110 section 5.1)")]

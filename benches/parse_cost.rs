@@ -1,0 +1,257 @@
+//! What it costs to parse a request: the hand parser beside httparse.
+//!
+//! ```text
+//! cargo bench --bench parse_cost
+//! ```
+//!
+//! Each corpus item is one criterion group with both contenders on the same bytes,
+//! so the ratio between them is measured side by side (the absolute times drift on a
+//! shared machine; the ratio much less). Criterion prints time per request and
+//! bytes/s (`thrpt`).
+//!
+//! | group | bytes |
+//! |---|---|
+//! | `short_get` | a minimal `GET /` with a Host |
+//! | `browser_get` | a Chrome-like GET: about 700 bytes, 15 header fields |
+//! | `post_content_length` | a POST head plus a small JSON body, `Content-Length` framed |
+//! | `post_chunked` | a POST head plus a body in a few chunks |
+//!
+//! Both sides do what a server must do before it can act on the request:
+//!
+//! - **wirepatterns**: one [`RequestParser`] reused across requests, as a connection
+//!   keeps it (it resets itself after `Complete`). It checks every rule of RFC 9112
+//!   (Host, framing, target form...), which httparse leaves to its caller. For the
+//!   POST items a [`BodyDecoder`] then walks the body.
+//! - **httparse**: the head into a preallocated `[EMPTY_HEADER; 64]`, as hyper does;
+//!   for the POST items the caller's share of the work too: find `Content-Length` or
+//!   `Transfer-Encoding: chunked` among the headers, then take the body bytes, or walk
+//!   the chunks with `httparse::parse_chunk_size`.
+//!
+//! The last group, `one_byte_reads`, shows why the parser remembers how far it has
+//! searched: a head of 4 KiB or 16 KiB arrives one byte per read into a growing
+//! buffer. The hand parser resumes its search, O(n) in all; calling httparse on the
+//! whole buffer after each read starts over each time, O(n²) in all. Re-parsing from
+//! the start is how CVE-2023-43669 let one slow header burn minutes of CPU in
+//! tungstenite.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use wirepatterns::http::{BodyDecoder, Framing, Limits, RequestParser, Status};
+
+const SHORT_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n";
+
+/// What Chrome sends for a page navigation, cookies and client hints included.
+const BROWSER_GET: &[u8] = b"GET /articles/2024/http-parsing?page=2&sort=recent HTTP/1.1\r\n\
+Host: www.example.com\r\n\
+Connection: keep-alive\r\n\
+sec-ch-ua: \"Chromium\";v=\"124\", \"Google Chrome\";v=\"124\", \"Not-A.Brand\";v=\"99\"\r\n\
+sec-ch-ua-mobile: ?0\r\n\
+sec-ch-ua-platform: \"Linux\"\r\n\
+Upgrade-Insecure-Requests: 1\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36\r\n\
+Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8\r\n\
+Sec-Fetch-Site: same-origin\r\n\
+Sec-Fetch-Mode: navigate\r\n\
+Sec-Fetch-Dest: document\r\n\
+Referer: https://www.example.com/articles/2024/\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\n\
+Accept-Language: en-US,en;q=0.9,fr;q=0.8\r\n\
+Cookie: session=3f9a1c2b7d; theme=dark; _ga=GA1.2.1234567890.1700000000\r\n\r\n";
+
+const POST_CONTENT_LENGTH: &[u8] = b"POST /api/v1/orders HTTP/1.1\r\n\
+Host: api.example.com\r\n\
+User-Agent: curl/8.5.0\r\n\
+Accept: application/json\r\n\
+Content-Type: application/json\r\n\
+Content-Length: 59\r\n\r\n\
+{\"item\":\"book\",\"quantity\":2,\"price\":12.5,\"currency\":\"EUR\"}\n";
+
+const POST_CHUNKED: &[u8] = b"POST /api/v1/upload HTTP/1.1\r\n\
+Host: api.example.com\r\n\
+User-Agent: curl/8.5.0\r\n\
+Content-Type: application/octet-stream\r\n\
+Transfer-Encoding: chunked\r\n\r\n\
+1a\r\nabcdefghijklmnopqrstuvwxyz\r\n\
+10\r\n0123456789ABCDEF\r\n\
+20\r\nthe quick brown fox jumps over t\r\n\
+0\r\n\r\n";
+
+/// Parses a whole request (head and, if framed, body) with the hand parser and
+/// returns the number of bytes it took and of body bytes it found.
+fn ours(parser: &mut RequestParser, buf: &[u8]) -> (usize, usize) {
+    let (head_len, framing) = match parser.parse(buf) {
+        Ok(Status::Complete(req)) => {
+            // Touch what a server reads from the head.
+            black_box((req.method(), req.target(), req.header_count()));
+            (req.head_len(), req.framing())
+        }
+        other => panic!("not a complete request: {other:?}"),
+    };
+    if framing == Framing::None {
+        return (head_len, 0);
+    }
+    let mut decoder = BodyDecoder::new(framing, parser.limits()).expect("body within limits");
+    let mut at = head_len;
+    let mut body = 0;
+    while !decoder.is_done() {
+        let step = decoder.decode(&buf[at..]).expect("valid body");
+        body += black_box(step.data).len();
+        at += step.consumed;
+        assert!(step.consumed > 0 || decoder.is_done(), "body incomplete");
+    }
+    (at, body)
+}
+
+/// The same work with httparse: the head, then the body by the caller's reading of
+/// the framing headers.
+fn theirs(buf: &[u8]) -> (usize, usize) {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        other => panic!("not a complete request: {other:?}"),
+    };
+    black_box((req.method, req.path, req.headers.len()));
+    let mut content_length = None;
+    let mut chunked = false;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let digits = std::str::from_utf8(h.value).expect("ascii");
+            content_length = Some(digits.trim().parse::<usize>().expect("a length"));
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = h.value.eq_ignore_ascii_case(b"chunked");
+        }
+    }
+    if let Some(n) = content_length {
+        let body = black_box(&buf[head_len..head_len + n]);
+        return (head_len + n, body.len());
+    }
+    if !chunked {
+        return (head_len, 0);
+    }
+    let mut at = head_len;
+    let mut body = 0;
+    loop {
+        let (line, size) = match httparse::parse_chunk_size(&buf[at..]) {
+            Ok(httparse::Status::Complete(s)) => s,
+            other => panic!("bad chunk: {other:?}"),
+        };
+        at += line;
+        if size == 0 {
+            // No trailers in this corpus: the final CRLF.
+            assert_eq!(&buf[at..at + 2], b"\r\n");
+            return (at + 2, body);
+        }
+        let size = size as usize;
+        body += black_box(&buf[at..at + size]).len();
+        at += size;
+        assert_eq!(&buf[at..at + 2], b"\r\n", "chunk data ends in CRLF");
+        at += 2;
+    }
+}
+
+fn corpus(c: &mut Criterion) {
+    let items: [(&str, &[u8]); 4] = [
+        ("short_get", SHORT_GET),
+        ("browser_get", BROWSER_GET),
+        ("post_content_length", POST_CONTENT_LENGTH),
+        ("post_chunked", POST_CHUNKED),
+    ];
+    for (name, bytes) in items {
+        // Both sides must agree on what they parsed, or the comparison is void.
+        let mut parser = RequestParser::default();
+        assert_eq!(ours(&mut parser, bytes), theirs(bytes), "{name}");
+        assert_eq!(ours(&mut parser, bytes).0, bytes.len(), "{name}");
+
+        let mut group = c.benchmark_group(name);
+        group
+            .throughput(Throughput::Bytes(bytes.len() as u64))
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+            .sample_size(50);
+        group.bench_function("wirepatterns", |b| {
+            b.iter(|| ours(&mut parser, black_box(bytes)))
+        });
+        group.bench_function("httparse", |b| b.iter(|| theirs(black_box(bytes))));
+        group.finish();
+    }
+}
+
+/// A head of exactly `size` bytes: a request line, a Host, and long `X-Pad-n` fields
+/// (big cookies and tokens are what make real heads long).
+fn big_head(size: usize) -> Vec<u8> {
+    let mut head = b"GET / HTTP/1.1\r\nHost: example.com\r\n".to_vec();
+    let mut n = 0;
+    loop {
+        let line_start = format!("X-Pad-{n}: ");
+        let room = size - head.len() - 2;
+        if room < line_start.len() + 3 {
+            // Not enough room for another field: pad the last value instead.
+            let last_crlf = head.len() - 2;
+            head.splice(last_crlf..last_crlf, std::iter::repeat_n(b'x', room));
+            break;
+        }
+        let value_len = (room - line_start.len() - 2).min(1000);
+        head.extend_from_slice(line_start.as_bytes());
+        head.extend(std::iter::repeat_n(b'v', value_len));
+        head.extend_from_slice(b"\r\n");
+        n += 1;
+    }
+    head.extend_from_slice(b"\r\n");
+    assert_eq!(head.len(), size);
+    head
+}
+
+fn one_byte_reads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("one_byte_reads");
+    // The quadratic side takes tens of milliseconds per 16 KiB head: few, flat samples.
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for size in [4 * 1024, 16 * 1024] {
+        let head = big_head(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        let mut parser = RequestParser::new(Limits::default());
+        let mut buf = Vec::with_capacity(size);
+        group.bench_with_input(BenchmarkId::new("wirepatterns", size), &head, |b, head| {
+            b.iter(|| {
+                buf.clear();
+                for &byte in head.iter() {
+                    buf.push(byte);
+                    match parser.parse(&buf) {
+                        Ok(Status::Partial) => {}
+                        Ok(Status::Complete(req)) => return black_box(req.head_len()),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                unreachable!("the head ends with its last byte")
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("httparse", size), &head, |b, head| {
+            b.iter(|| {
+                buf.clear();
+                for &byte in head.iter() {
+                    buf.push(byte);
+                    let mut headers = [httparse::EMPTY_HEADER; 64];
+                    let mut req = httparse::Request::new(&mut headers);
+                    match req.parse(&buf) {
+                        Ok(httparse::Status::Partial) => {}
+                        Ok(httparse::Status::Complete(n)) => return black_box(n),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                unreachable!("the head ends with its last byte")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, corpus, one_byte_reads);
+criterion_main!(benches);

@@ -33,3 +33,4 @@
 #![deny(missing_docs)]
 
 pub mod http;
+pub mod ws;

@@ -1,0 +1,156 @@
+//! One server-side WebSocket connection after the handshake: the decoder plus the
+//! close handshake (RFC 6455 §5.5.1, §7), still without I/O.
+//!
+//! # The close handshake
+//!
+//! Either side may start closing by sending a close frame. The other side answers
+//! with a close frame of its own ("typically echoing the status code it received",
+//! §5.5.1) and sends nothing more. When an endpoint has both sent and received a
+//! close frame, the WebSocket connection is closed, and the TCP connection can go;
+//! the server should close TCP first (§7.1.1), so the client does not sit in
+//! TIME_WAIT.
+//!
+//! ```text
+//!   Open ──receive close──► (reply written) ──► Closed
+//!     │
+//!     └──close() sends one──► CloseSent ──receive close──► Closed
+//! ```
+//!
+//! A protocol error *fails* the connection (§7.1.7): a close frame with the error's
+//! code is sent (unless one was sent already) and the connection is Closed at once,
+//! without waiting for the peer's answer.
+//!
+//! [`Connection::receive`] does the automatic parts: it writes the pong for a ping
+//! (§5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+//! response"), the close reply, and the close frame for an error, into the caller's
+//! output buffer. The driver writes that buffer to the socket, and closes the socket
+//! once [`Connection::state`] is [`CloseState::Closed`] and the buffer is flushed.
+//! How long to wait in `CloseSent` for the peer's answer is the driver's business:
+//! it has the clock.
+
+use super::coding::CloseCode;
+use super::decoder::{Decoded, Decoder, Event, Limits};
+use super::error::WsError;
+use super::frame::{CloseFrame, write_close, write_pong};
+
+/// Where a connection is in the close handshake.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CloseState {
+    /// Messages flow both ways.
+    #[default]
+    Open,
+    /// This side sent a close frame and waits for the peer's; it sends nothing more,
+    /// but still decodes what arrives.
+    CloseSent,
+    /// The close handshake is done, or the connection failed: flush the output
+    /// buffer, then close the TCP connection.
+    Closed,
+}
+
+/// The server side of one WebSocket connection: decodes what the client sends and
+/// keeps the close handshake.
+///
+/// ```
+/// use wirepatterns::ws::{CloseState, Connection, Event};
+///
+/// let mut conn = Connection::default();
+/// let mut out = Vec::new();
+/// // A masked ping "Hello" (RFC 6455 §5.7), key 0 0 0 0.
+/// let mut input = vec![0x89, 0x85, 0, 0, 0, 0, b'H', b'e', b'l', b'l', b'o'];
+/// let decoded = conn.receive(&mut input, &mut out).unwrap();
+/// assert_eq!(decoded.event, Some(Event::Ping(b"Hello")));
+/// assert_eq!(out, [0x8a, 0x05, b'H', b'e', b'l', b'l', b'o']); // the pong
+///
+/// // A masked close with no body: answered with an empty close.
+/// out.clear();
+/// let mut input = vec![0x88, 0x80, 1, 2, 3, 4];
+/// conn.receive(&mut input, &mut out).unwrap();
+/// assert_eq!(out, [0x88, 0x00]);
+/// assert_eq!(conn.state(), CloseState::Closed);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// Turns received bytes into events.
+    decoder: Decoder,
+    /// The close handshake's progress.
+    state: CloseState,
+}
+
+impl Connection {
+    /// A connection whose decoder enforces `limits`.
+    pub fn new(limits: Limits) -> Connection {
+        Connection {
+            decoder: Decoder::new(limits),
+            state: CloseState::Open,
+        }
+    }
+
+    /// Where the close handshake is.
+    pub fn state(&self) -> CloseState {
+        self.state
+    }
+
+    /// Whether messages may still be sent: no close frame has gone out.
+    pub fn can_send(&self) -> bool {
+        self.state == CloseState::Open
+    }
+
+    /// Decode received bytes (see [`Decoder::decode`]) and write the automatic
+    /// replies into `out`: a pong for a ping, the answering close frame for a close,
+    /// and for an error the close frame that fails the connection (its code from
+    /// [`WsError::close_code`], its reason the error's text).
+    pub fn receive<'a>(
+        &'a mut self,
+        input: &'a mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Decoded<'a>, WsError> {
+        let state = self.state;
+        if state == CloseState::Closed {
+            return Ok(Decoded {
+                consumed: input.len(),
+                event: None,
+            });
+        }
+        let decoded = match self.decoder.decode(input) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                if state == CloseState::Open {
+                    let reason = error.to_string();
+                    let close = CloseFrame {
+                        code: error.close_code(),
+                        reason: &reason,
+                    };
+                    write_close(out, Some(close));
+                }
+                self.state = CloseState::Closed;
+                return Err(error);
+            }
+        };
+        match decoded.event {
+            Some(Event::Ping(payload)) if state == CloseState::Open => write_pong(out, payload),
+            Some(Event::Close(close)) => {
+                if state == CloseState::Open {
+                    // §5.5.1: echo the status code; an empty close gets an empty one.
+                    let reply = close.map(|c| CloseFrame {
+                        code: c.code,
+                        reason: "",
+                    });
+                    write_close(out, reply);
+                }
+                self.state = CloseState::Closed;
+            }
+            _ => {}
+        }
+        Ok(decoded)
+    }
+
+    /// Start the close handshake: write a close frame with `code` and `reason` into
+    /// `out`, unless one was sent already. Afterwards [`Connection::can_send`] is
+    /// false; wait for the peer's close (or a timeout) before closing TCP.
+    pub fn close(&mut self, code: CloseCode, reason: &str, out: &mut Vec<u8>) {
+        if self.state == CloseState::Open {
+            write_close(out, Some(CloseFrame { code, reason }));
+            self.state = CloseState::CloseSent;
+        }
+    }
+}

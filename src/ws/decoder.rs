@@ -469,3 +469,552 @@ impl Decoder {
         error
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ws::coding::CloseCode;
+    use crate::ws::frame::write_frame;
+    use crate::ws::mask::apply_mask;
+
+    /// A frame as a client sends it: masked with `key`. The masking is the test's
+    /// stand-in for a client; the crate itself never masks.
+    pub(crate) fn client_frame(fin: bool, opcode: OpCode, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+        let header = FrameHeader {
+            mask: Some(key),
+            ..FrameHeader::server(fin, opcode, payload.len() as u64)
+        };
+        let mut out = Vec::new();
+        header.write(&mut out);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        apply_mask(&mut out[start..], key, 0);
+        out
+    }
+
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    fn text(fin: bool, payload: &[u8]) -> Vec<u8> {
+        client_frame(fin, OpCode::Text, payload, KEY)
+    }
+
+    fn cont(fin: bool, payload: &[u8]) -> Vec<u8> {
+        client_frame(fin, OpCode::Continuation, payload, KEY)
+    }
+
+    /// An event with its payload copied out, to compare across calls.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Owned {
+        Text(String),
+        Binary(Vec<u8>),
+        Ping(Vec<u8>),
+        Pong(Vec<u8>),
+        Close(Option<(u16, String)>),
+    }
+
+    impl From<Event<'_>> for Owned {
+        fn from(event: Event<'_>) -> Owned {
+            match event {
+                Event::Text(t) => Owned::Text(t.to_owned()),
+                Event::Binary(b) => Owned::Binary(b.to_vec()),
+                Event::Ping(p) => Owned::Ping(p.to_vec()),
+                Event::Pong(p) => Owned::Pong(p.to_vec()),
+                Event::Close(c) => Owned::Close(c.map(|c| (c.code.0, c.reason.to_owned()))),
+            }
+        }
+    }
+
+    /// Plays the driver: appends each piece to a buffer of unconsumed bytes, decodes
+    /// until no event comes, drops what was consumed. Also checks that the decoder
+    /// never leaves more than a partial header unconsumed (so the work stays O(n)).
+    struct Harness {
+        decoder: Decoder,
+        pending: Vec<u8>,
+        events: Vec<Owned>,
+    }
+
+    impl Harness {
+        fn new(limits: Limits) -> Harness {
+            Harness {
+                decoder: Decoder::new(limits),
+                pending: Vec::new(),
+                events: Vec::new(),
+            }
+        }
+
+        fn feed(&mut self, piece: &[u8]) -> Result<(), WsError> {
+            self.pending.extend_from_slice(piece);
+            loop {
+                let decoded = self.decoder.decode(&mut self.pending)?;
+                let consumed = decoded.consumed;
+                let event = decoded.event.map(Owned::from);
+                self.pending.drain(..consumed);
+                match event {
+                    Some(event) => self.events.push(event),
+                    None => break,
+                }
+            }
+            assert!(
+                self.pending.len() < MAX_HEADER_LEN_FOR_TESTS,
+                "kept {}",
+                self.pending.len()
+            );
+            Ok(())
+        }
+    }
+
+    const MAX_HEADER_LEN_FOR_TESTS: usize = crate::ws::frame::MAX_HEADER_LEN;
+
+    /// Decode `stream` fed in the given pieces.
+    fn decode_in_pieces(stream: &[u8], cuts: &[usize]) -> Result<Vec<Owned>, WsError> {
+        let mut harness = Harness::new(Limits::default());
+        let mut start = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
+            harness.feed(&stream[start..cut])?;
+            start = cut;
+        }
+        Ok(harness.events)
+    }
+
+    fn decode(stream: &[u8]) -> Result<Vec<Owned>, WsError> {
+        decode_in_pieces(stream, &[])
+    }
+
+    fn one_byte_at_a_time(stream: &[u8]) -> Result<Vec<Owned>, WsError> {
+        let cuts: Vec<usize> = (1..stream.len()).collect();
+        decode_in_pieces(stream, &cuts)
+    }
+
+    fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason);
+        payload
+    }
+
+    #[test]
+    fn rfc6455_5_7_masked_hello() {
+        let bytes = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        assert_eq!(decode(&bytes), Ok(vec![Owned::Text("Hello".into())]));
+        assert_eq!(
+            one_byte_at_a_time(&bytes),
+            Ok(vec![Owned::Text("Hello".into())])
+        );
+    }
+
+    #[test]
+    fn rfc6455_5_1_server_rejects_unmasked_frame() {
+        // §5.7's unmasked "Hello": fine from a server, not from a client.
+        let bytes = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+        assert_eq!(decode(&bytes), Err(WsError::UnmaskedFrame));
+        assert_eq!(
+            WsError::UnmaskedFrame.close_code(),
+            CloseCode::PROTOCOL_ERROR
+        );
+        // Refused on the header alone, before the payload arrives.
+        assert_eq!(decode(&bytes[..2]), Err(WsError::UnmaskedFrame));
+    }
+
+    #[test]
+    fn rfc6455_5_2_reserved_bits_without_extension_are_1002() {
+        for bit in [0x40, 0x20, 0x10] {
+            let mut bytes = text(true, b"hi");
+            bytes[0] |= bit;
+            assert_eq!(decode(&bytes), Err(WsError::ReservedBitsSet), "{bit:#x}");
+        }
+    }
+
+    #[test]
+    fn rfc6455_5_2_reserved_opcodes_are_1002() {
+        for bits in (0x3..=0x7).chain(0xB..=0xF) {
+            let bytes = client_frame(true, OpCode::Reserved(bits), b"", KEY);
+            assert_eq!(decode(&bytes), Err(WsError::ReservedOpcode), "{bits:#x}");
+            assert_eq!(WsError::ReservedOpcode.close_code(), CloseCode(1002));
+        }
+    }
+
+    #[test]
+    fn rfc6455_5_5_control_frame_over_125_is_1002() {
+        let ok = client_frame(true, OpCode::Ping, &[b'x'; 125], KEY);
+        assert_eq!(decode(&ok), Ok(vec![Owned::Ping(vec![b'x'; 125])]));
+        for opcode in [OpCode::Ping, OpCode::Pong, OpCode::Close] {
+            let bytes = client_frame(true, opcode, &[0x03; 126], KEY);
+            assert_eq!(
+                decode(&bytes[..8]), // the whole header, no payload
+                Err(WsError::ControlFrameTooLong),
+                "{opcode:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc6455_5_5_fragmented_control_frame_is_1002() {
+        for opcode in [OpCode::Ping, OpCode::Pong, OpCode::Close] {
+            let bytes = client_frame(false, opcode, b"", KEY);
+            assert_eq!(
+                decode(&bytes),
+                Err(WsError::FragmentedControlFrame),
+                "{opcode:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc6455_5_7_fragmented_hello() {
+        let mut bytes = text(false, b"Hel");
+        bytes.extend(cont(true, b"lo"));
+        assert_eq!(decode(&bytes), Ok(vec![Owned::Text("Hello".into())]));
+    }
+
+    #[test]
+    fn rfc6455_5_4_control_frames_between_fragments() {
+        let mut bytes = client_frame(false, OpCode::Binary, b"ab", KEY);
+        bytes.extend(client_frame(true, OpCode::Ping, b"p1", [1, 2, 3, 4]));
+        bytes.extend(cont(false, b""));
+        bytes.extend(client_frame(true, OpCode::Pong, b"p2", [5, 6, 7, 8]));
+        bytes.extend(cont(true, b"cd"));
+        let expected = vec![
+            Owned::Ping(b"p1".to_vec()),
+            Owned::Pong(b"p2".to_vec()),
+            Owned::Binary(b"abcd".to_vec()),
+        ];
+        assert_eq!(decode(&bytes), Ok(expected.clone()));
+        assert_eq!(one_byte_at_a_time(&bytes), Ok(expected));
+    }
+
+    #[test]
+    fn rfc6455_5_4_continuation_without_message_is_1002() {
+        assert_eq!(
+            decode(&cont(true, b"x")),
+            Err(WsError::UnexpectedContinuation)
+        );
+        // Also right after a complete message.
+        let mut bytes = text(true, b"done");
+        bytes.extend(cont(true, b"x"));
+        assert_eq!(decode(&bytes), Err(WsError::UnexpectedContinuation));
+    }
+
+    #[test]
+    fn rfc6455_5_4_new_data_frame_during_fragmented_message_is_1002() {
+        for opcode in [OpCode::Text, OpCode::Binary] {
+            let mut bytes = text(false, b"a");
+            bytes.extend(client_frame(true, opcode, b"b", KEY));
+            assert_eq!(decode(&bytes), Err(WsError::ExpectedContinuation));
+        }
+    }
+
+    #[test]
+    fn rfc6455_5_6_invalid_utf8_fails_fast_1007() {
+        // A 100-byte text frame whose 4th byte is invalid: the error comes when that
+        // byte is fed, 96 bytes before the frame ends.
+        let mut payload = b"abc\xFFdefg".to_vec();
+        payload.resize(100, b'z');
+        let bytes = text(true, &payload);
+        let header_len = 2 + 4;
+        let mut harness = Harness::new(Limits::default());
+        assert_eq!(harness.feed(&bytes[..header_len + 3]), Ok(()));
+        assert_eq!(
+            harness.feed(&bytes[header_len + 3..header_len + 4]),
+            Err(WsError::InvalidUtf8)
+        );
+        assert_eq!(
+            WsError::InvalidUtf8.close_code(),
+            CloseCode::INVALID_PAYLOAD
+        );
+
+        // Across fragments: "κό", then σ (CF 83) split between two fragments, then
+        // ED A0, the start of a surrogate: invalid at the A0, before the message ends.
+        let mut harness = Harness::new(Limits::default());
+        assert_eq!(harness.feed(&text(false, "κό".as_bytes())), Ok(()));
+        assert_eq!(harness.feed(&cont(false, b"\xCF")), Ok(()));
+        let third = cont(false, b"\x83\xED\xA0\x80");
+        assert_eq!(harness.feed(&third[..8]), Ok(()));
+        assert_eq!(harness.feed(&third[8..9]), Err(WsError::InvalidUtf8));
+    }
+
+    #[test]
+    fn rfc6455_5_6_utf8_split_across_fragments_and_reads() {
+        let euro = "€".as_bytes();
+        let mut bytes = text(false, &euro[..1]);
+        bytes.extend(client_frame(true, OpCode::Ping, b"", KEY));
+        bytes.extend(cont(false, &euro[1..2]));
+        bytes.extend(cont(true, &euro[2..]));
+        let expected = Ok(vec![Owned::Ping(vec![]), Owned::Text("€".into())]);
+        assert_eq!(decode(&bytes), expected);
+        assert_eq!(one_byte_at_a_time(&bytes), expected);
+
+        // A message that ends inside a character is invalid.
+        let mut bytes = text(false, b"ok");
+        bytes.extend(cont(true, &euro[..2]));
+        assert_eq!(decode(&bytes), Err(WsError::InvalidUtf8));
+        assert_eq!(one_byte_at_a_time(&bytes), Err(WsError::InvalidUtf8));
+    }
+
+    #[test]
+    fn rfc6455_5_5_1_close_frames() {
+        let empty = client_frame(true, OpCode::Close, b"", KEY);
+        assert_eq!(decode(&empty), Ok(vec![Owned::Close(None)]));
+
+        let bye = client_frame(true, OpCode::Close, &close_payload(1000, b"bye"), KEY);
+        assert_eq!(
+            decode(&bye),
+            Ok(vec![Owned::Close(Some((1000, "bye".into())))])
+        );
+
+        // A 1-byte body is refused on the header.
+        let one = client_frame(true, OpCode::Close, &[0x03], KEY);
+        assert_eq!(decode(&one[..6]), Err(WsError::CloseFrameOneByte));
+
+        let bad_reason = client_frame(true, OpCode::Close, &close_payload(1000, b"\xC3"), KEY);
+        assert_eq!(decode(&bad_reason), Err(WsError::InvalidCloseReason));
+        assert_eq!(WsError::InvalidCloseReason.close_code(), CloseCode(1007));
+    }
+
+    #[test]
+    fn rfc6455_7_4_1_invalid_close_code_is_1002() {
+        for code in [
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
+            let bytes = client_frame(true, OpCode::Close, &close_payload(code, b""), KEY);
+            assert_eq!(decode(&bytes), Err(WsError::InvalidCloseCode), "{code}");
+        }
+        for code in [1000, 1001, 1002, 1003, 1007, 1011, 1014, 3000, 4999] {
+            let bytes = client_frame(true, OpCode::Close, &close_payload(code, b""), KEY);
+            assert_eq!(
+                decode(&bytes),
+                Ok(vec![Owned::Close(Some((code, String::new())))])
+            );
+        }
+    }
+
+    #[test]
+    fn rfc6455_5_5_1_nothing_after_close_is_processed() {
+        let mut bytes = client_frame(true, OpCode::Close, b"", KEY);
+        bytes.extend(text(true, b"late"));
+        bytes.extend([0xFF; 20]); // not even a valid frame
+        let mut decoder = Decoder::default();
+        let first = decoder
+            .decode(&mut bytes)
+            .map(|d| (d.consumed, d.event.map(Owned::from)));
+        assert_eq!(first, Ok((6, Some(Owned::Close(None)))));
+        assert!(decoder.is_closed());
+        let rest = decoder
+            .decode(&mut bytes[6..])
+            .map(|d| (d.consumed, d.event.is_none()));
+        assert_eq!(rest, Ok((bytes.len() - 6, true)));
+    }
+
+    #[test]
+    fn rfc6455_5_5_2_ping_carries_its_payload() {
+        // §5.7: "Unmasked Ping request and masked Ping response" with body "Hello";
+        // from a client the ping is masked.
+        let ping = client_frame(true, OpCode::Ping, b"Hello", KEY);
+        assert_eq!(decode(&ping), Ok(vec![Owned::Ping(b"Hello".to_vec())]));
+    }
+
+    #[test]
+    fn rfc6455_10_4_frame_over_limit_is_1009() {
+        let limits = Limits {
+            max_frame_payload: 100,
+            max_message_size: 1000,
+        };
+        let mut harness = Harness::new(limits);
+        let bytes = client_frame(true, OpCode::Binary, &[0; 101], KEY);
+        // Refused on the header: nothing of the payload is buffered.
+        assert_eq!(harness.feed(&bytes[..6]), Err(WsError::FrameTooLarge));
+        assert_eq!(WsError::FrameTooLarge.close_code(), CloseCode::TOO_BIG);
+        let mut harness = Harness::new(limits);
+        assert_eq!(
+            harness.feed(&client_frame(true, OpCode::Binary, &[0; 100], KEY)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn rfc6455_10_4_message_over_limit_is_1009() {
+        let limits = Limits {
+            max_frame_payload: 100,
+            max_message_size: 250,
+        };
+        let mut harness = Harness::new(limits);
+        for _ in 0..2 {
+            let fragment = client_frame(false, OpCode::Binary, &[1; 100], KEY);
+            let fragment = if harness.decoder.message_in_progress().is_some() {
+                let mut f = fragment;
+                f[0] &= 0xF0; // continuation
+                f
+            } else {
+                fragment
+            };
+            assert_eq!(harness.feed(&fragment), Ok(()));
+        }
+        let last = client_frame(true, OpCode::Continuation, &[1; 51], KEY);
+        assert_eq!(harness.feed(&last[..6]), Err(WsError::MessageTooLarge));
+        // Exactly at the limit is fine.
+        let mut harness = Harness::new(limits);
+        let mut bytes = client_frame(false, OpCode::Binary, &[1; 100], KEY);
+        bytes.extend(client_frame(false, OpCode::Continuation, &[1; 100], KEY));
+        bytes.extend(client_frame(true, OpCode::Continuation, &[1; 50], KEY));
+        assert_eq!(harness.feed(&bytes), Ok(()));
+        assert_eq!(harness.events, vec![Owned::Binary(vec![1; 250])]);
+    }
+
+    #[test]
+    fn errors_are_sticky() {
+        let mut decoder = Decoder::default();
+        let mut bad = [0x81, 0x05, 0, 0, 0, 0, 0];
+        assert_eq!(decoder.decode(&mut bad).err(), Some(WsError::UnmaskedFrame));
+        let mut good = text(true, b"hi");
+        assert_eq!(
+            decoder.decode(&mut good).err(),
+            Some(WsError::UnmaskedFrame)
+        );
+    }
+
+    /// A stream with every kind of frame and all three length forms.
+    fn mixed_stream(big: usize) -> (Vec<u8>, Vec<Owned>) {
+        let big_payload: Vec<u8> = (0..big).map(|i| (i * 7 + i / 256) as u8).collect();
+        let mut stream = Vec::new();
+        stream.extend([
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ]);
+        stream.extend(client_frame(
+            true,
+            OpCode::Binary,
+            &big_payload,
+            [9, 8, 7, 6],
+        ));
+        stream.extend(text(false, "héllo wö".as_bytes()));
+        stream.extend(client_frame(
+            true,
+            OpCode::Ping,
+            b"are you there",
+            [1, 1, 2, 3],
+        ));
+        stream.extend(cont(false, b""));
+        stream.extend(cont(true, "rld €".as_bytes()));
+        stream.extend(client_frame(true, OpCode::Binary, b"", [4, 3, 2, 1]));
+        stream.extend(text(true, b""));
+        stream.extend(client_frame(
+            true,
+            OpCode::Close,
+            &close_payload(1001, b"gone"),
+            KEY,
+        ));
+        let events = vec![
+            Owned::Text("Hello".into()),
+            Owned::Binary(big_payload),
+            Owned::Ping(b"are you there".to_vec()),
+            Owned::Text("héllo wörld €".into()),
+            Owned::Binary(vec![]),
+            Owned::Text(String::new()),
+            Owned::Close(Some((1001, "gone".into()))),
+        ];
+        (stream, events)
+    }
+
+    #[test]
+    fn frames_split_at_every_byte_decode_the_same() {
+        let (stream, expected) = mixed_stream(300);
+        assert_eq!(decode(&stream).as_ref(), Ok(&expected));
+        assert_eq!(one_byte_at_a_time(&stream).as_ref(), Ok(&expected));
+        for cut in 0..=stream.len() {
+            assert_eq!(
+                decode_in_pieces(&stream, &[cut]).as_ref(),
+                Ok(&expected),
+                "cut {cut}"
+            );
+        }
+        for step in [2, 3, 5, 7, 13, 64] {
+            let cuts: Vec<usize> = (step..stream.len()).step_by(step).collect();
+            assert_eq!(
+                decode_in_pieces(&stream, &cuts).as_ref(),
+                Ok(&expected),
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_64_kib_frame_one_byte_at_a_time_is_linear() {
+        // The harness asserts that no more than a partial header is ever kept, so
+        // each byte is looked at a bounded number of times.
+        let (stream, expected) = mixed_stream(65_536);
+        assert_eq!(one_byte_at_a_time(&stream), Ok(expected));
+    }
+
+    #[test]
+    fn rfc6455_5_2_length_encodings_7_16_64() {
+        for len in [0, 1, 125, 126, 127, 256, 65_535, 65_536, 70_000] {
+            let payload = vec![0xA5; len];
+            let bytes = client_frame(true, OpCode::Binary, &payload, KEY);
+            let header_len = bytes.len() - len;
+            let expected_header = match len {
+                0..=125 => 6,
+                126..=65_535 => 8,
+                _ => 14,
+            };
+            assert_eq!(header_len, expected_header, "{len}");
+            assert_eq!(decode(&bytes), Ok(vec![Owned::Binary(payload)]), "{len}");
+        }
+    }
+
+    #[test]
+    fn emit_then_parse_round_trips() {
+        // Server frames, given a key by the test (playing a client), decode back to
+        // what was written.
+        let mut server = Vec::new();
+        write_frame(&mut server, OpCode::Text, "round trip ✓".as_bytes());
+        write_frame(&mut server, OpCode::Binary, &[0u8; 1000]);
+        write_frame(&mut server, OpCode::Ping, b"p");
+        crate::ws::frame::write_close(
+            &mut server,
+            Some(CloseFrame {
+                code: CloseCode::GOING_AWAY,
+                reason: "bye",
+            }),
+        );
+        let mut client = Vec::new();
+        let mut rest = &server[..];
+        while let Ok(Status::Complete((header, len))) = FrameHeader::parse(rest) {
+            let payload_len = header.payload_len as usize;
+            let payload = &rest[len..len + payload_len];
+            assert_eq!(header.mask, None, "the server never masks");
+            client.extend(client_frame(
+                header.fin,
+                header.opcode,
+                payload,
+                [0xde, 0xad, 0xbe, 0xef],
+            ));
+            rest = &rest[len + payload_len..];
+        }
+        assert!(rest.is_empty());
+        assert_eq!(
+            decode(&client),
+            Ok(vec![
+                Owned::Text("round trip ✓".into()),
+                Owned::Binary(vec![0; 1000]),
+                Owned::Ping(b"p".to_vec()),
+                Owned::Close(Some((1001, "bye".into()))),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_whole_single_frame_message_is_not_copied() {
+        let mut bytes = client_frame(true, OpCode::Binary, b"in place", KEY);
+        let input_range = bytes.as_ptr_range();
+        let mut decoder = Decoder::default();
+        let decoded = decoder.decode(&mut bytes);
+        let Ok(Decoded {
+            event: Some(Event::Binary(payload)),
+            ..
+        }) = decoded
+        else {
+            panic!("{decoded:?}");
+        };
+        assert_eq!(payload, b"in place");
+        assert!(input_range.contains(&payload.as_ptr()));
+    }
+}

@@ -65,7 +65,10 @@ impl Utf8Validator {
     /// begin a valid UTF-8 sequence; an unfinished character at the end of `bytes` is
     /// kept for the next call.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), InvalidUtf8> {
-        let rest = self.complete_pending(bytes)?;
+        let Some(rest) = self.complete_pending(bytes)? else {
+            // All of `bytes` went into a character that is still unfinished.
+            return Ok(());
+        };
         match std::str::from_utf8(rest) {
             Ok(_) => {
                 self.pending_len = 0;
@@ -96,11 +99,11 @@ impl Utf8Validator {
     }
 
     /// If a character is pending, finish it with the first bytes of `bytes`, and
-    /// return the bytes after it (or none, if `bytes` ran out before it finished).
-    fn complete_pending<'a>(&mut self, bytes: &'a [u8]) -> Result<&'a [u8], InvalidUtf8> {
+    /// return the bytes after it; `None` if `bytes` ran out before it finished.
+    fn complete_pending<'a>(&mut self, bytes: &'a [u8]) -> Result<Option<&'a [u8]>, InvalidUtf8> {
         let pending_len = usize::from(self.pending_len);
         if pending_len == 0 {
-            return Ok(bytes);
+            return Ok(Some(bytes));
         }
         // The pending bytes and up to enough new ones for the longest character.
         let taken = bytes.len().min(4 - pending_len);
@@ -119,11 +122,13 @@ impl Utf8Validator {
             // The pending character is still unfinished, so `bytes` was too short
             // to finish it and all of it was taken: keep the longer prefix.
             self.keep_pending(joined)?;
-            return Ok(&[]);
+            return Ok(None);
         }
         // The pending character is complete; the new bytes it used are done with.
         self.pending_len = 0;
-        Ok(bytes.get(valid_up_to - pending_len..).unwrap_or_default())
+        Ok(Some(
+            bytes.get(valid_up_to - pending_len..).unwrap_or_default(),
+        ))
     }
 
     /// Remember an unfinished character (1 to 3 bytes that `from_utf8` accepted as a

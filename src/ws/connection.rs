@@ -154,3 +154,83 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::coding::OpCode;
+    use crate::ws::decoder::tests::client_frame;
+    use crate::ws::frame::parse_close_payload;
+
+    const KEY: [u8; 4] = [0xa1, 0xb2, 0xc3, 0xd4];
+
+    /// Feed `input` whole; return the output written and whether it failed.
+    fn receive(conn: &mut Connection, mut input: Vec<u8>) -> (Vec<u8>, Result<usize, WsError>) {
+        let mut out = Vec::new();
+        let result = conn.receive(&mut input, &mut out).map(|d| d.consumed);
+        (out, result)
+    }
+
+    #[test]
+    fn rfc6455_5_5_2_ping_is_answered_with_the_same_payload() {
+        let mut conn = Connection::default();
+        let (out, _) = receive(&mut conn, client_frame(true, OpCode::Ping, b"Hello", KEY));
+        assert_eq!(out, [0x8a, 0x05, b'H', b'e', b'l', b'l', b'o']);
+    }
+
+    #[test]
+    fn rfc6455_5_5_1_close_is_answered_by_echoing_the_code() {
+        let mut conn = Connection::default();
+        let payload = [0x03, 0xE9, b'b', b'y', b'e']; // 1001 "bye"
+        let (out, _) = receive(&mut conn, client_frame(true, OpCode::Close, &payload, KEY));
+        assert_eq!(out, [0x88, 0x02, 0x03, 0xE9]);
+        assert_eq!(conn.state(), CloseState::Closed);
+        assert!(!conn.can_send());
+        // Anything after it is consumed and ignored, without replies.
+        let late = client_frame(true, OpCode::Ping, b"late", KEY);
+        let len = late.len();
+        assert_eq!(receive(&mut conn, late), (vec![], Ok(len)));
+    }
+
+    #[test]
+    fn rfc6455_7_1_7_protocol_error_sends_close_with_its_code_and_reason() {
+        let mut conn = Connection::default();
+        let (out, result) = receive(&mut conn, vec![0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+        assert_eq!(result, Err(WsError::UnmaskedFrame));
+        assert_eq!(conn.state(), CloseState::Closed);
+        assert_eq!(out[0], 0x88);
+        let close = parse_close_payload(&out[2..]).ok().flatten();
+        assert_eq!(close.map(|c| c.code), Some(CloseCode::PROTOCOL_ERROR));
+        assert!(close.is_some_and(|c| c.reason.contains("5.1")));
+    }
+
+    #[test]
+    fn rfc6455_5_6_invalid_text_closes_with_1007() {
+        let mut conn = Connection::default();
+        let (out, result) = receive(&mut conn, client_frame(true, OpCode::Text, b"\xFF", KEY));
+        assert_eq!(result, Err(WsError::InvalidUtf8));
+        assert_eq!(&out[2..4], &1007u16.to_be_bytes());
+    }
+
+    #[test]
+    fn rfc6455_7_1_2_server_initiated_close_waits_for_the_answer() {
+        let mut conn = Connection::default();
+        let mut out = Vec::new();
+        conn.close(CloseCode::GOING_AWAY, "shutting down", &mut out);
+        assert_eq!(&out[..4], &[0x88, 15, 0x03, 0xE9]);
+        assert_eq!(conn.state(), CloseState::CloseSent);
+        assert!(!conn.can_send());
+        // A second close() sends nothing more.
+        out.clear();
+        conn.close(CloseCode::NORMAL, "", &mut out);
+        assert!(out.is_empty());
+        // Messages and pings still decode, but no pong goes out after our close.
+        let (out, _) = receive(&mut conn, client_frame(true, OpCode::Ping, b"x", KEY));
+        assert!(out.is_empty());
+        // The peer's close completes the handshake without another reply.
+        let answer = client_frame(true, OpCode::Close, &[0x03, 0xE9], KEY);
+        let (out, _) = receive(&mut conn, answer);
+        assert!(out.is_empty());
+        assert_eq!(conn.state(), CloseState::Closed);
+    }
+}

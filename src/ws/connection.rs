@@ -233,4 +233,16 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(conn.state(), CloseState::Closed);
     }
+
+    #[test]
+    fn a_connection_is_small() {
+        // Idle connections must stay cheap (issue 3: at most 10 KiB each, all told).
+        // The decoder keeps a 125-byte control buffer inline and allocates a message
+        // buffer only while a message is split across reads or fragments.
+        assert!(
+            std::mem::size_of::<Connection>() <= 256,
+            "{}",
+            std::mem::size_of::<Connection>()
+        );
+    }
 }

@@ -107,6 +107,8 @@ impl Utf8Validator {
         }
         // The pending bytes and up to enough new ones for the longest character.
         let taken = bytes.len().min(4 - pending_len);
+        // In bounds: `keep_pending` never stores more than 3 bytes, so
+        // pending_len <= 3, and pending_len + taken <= 4 with taken <= bytes.len().
         let mut joined = [0u8; 4];
         let joined_len = pending_len + taken;
         joined[..pending_len].copy_from_slice(&self.pending[..pending_len]);

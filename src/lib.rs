@@ -32,5 +32,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cli;
+pub mod cost;
 pub mod http;
+pub mod patterns;
+pub mod server;
 pub mod ws;

@@ -1,0 +1,55 @@
+//! Request/response: every request answered with its own anatomy, or its body
+//! echoed back.
+//!
+//! ```sh
+//! cargo run --example request_response -- --addr 127.0.0.1:8080 --trace
+//! curl -v http://127.0.0.1:8080/search?q=tcp                 # anatomy of the request
+//! curl -v --data-binary 'hello' http://127.0.0.1:8080/echo    # body echoed back
+//! curl -v -H 'Transfer-Encoding: chunked' --data-binary 'hello' http://127.0.0.1:8080/
+//! ```
+//!
+//! Flags: `--addr HOST:PORT` (default 127.0.0.1:8080; port 0 picks a free port),
+//! `--trace` (print each request's cost timeline), `--help`.
+//! The server prints one line, `listening on http://ADDR`, once it accepts
+//! connections. The behaviour lives in `wirepatterns::patterns::request_response`;
+//! this file is flags, printing and wiring.
+
+use std::io::Write;
+
+use wirepatterns::cli::Spec;
+use wirepatterns::patterns::request_response::RequestResponse;
+use wirepatterns::server::{Config, Server};
+
+fn main() {
+    let args = Spec::new(
+        "request_response",
+        "Answers a request without a body with its anatomy (start line, header fields, \
+         where the head ended), and a request with a body with that body.",
+        "127.0.0.1:8080",
+    )
+    .parse_env_or_exit();
+
+    let handler = if args.trace {
+        RequestResponse::with_observer(|cost| {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "{}", cost.timeline());
+            let _ = out.flush();
+        })
+    } else {
+        RequestResponse::new()
+    };
+
+    let mut server = match Server::bind(Config::new(args.addr), handler) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("cannot listen on {}: {e}", args.addr);
+            std::process::exit(1);
+        }
+    };
+    println!("listening on http://{}", server.local_addr());
+    let _ = std::io::stdout().flush();
+    if let Err(e) = server.run() {
+        eprintln!("server stopped: {e}");
+        std::process::exit(1);
+    }
+}

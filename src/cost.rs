@@ -1,0 +1,417 @@
+//! What each request costs: time per phase, bytes, and system calls.
+//!
+//! The notes say a request/response exchange costs a connection, some bytes each
+//! way, some parsing, and a few trips into the kernel. This module holds the counters
+//! that make those costs visible:
+//!
+//! - [`RequestCost`]: one request's timeline and counts. The driver
+//!   ([`crate::server`]) takes the timestamps (`Instant::now()` a few times per
+//!   request) and counts every `read()` and `write()` it makes, including the one
+//!   that ends with `WouldBlock`, on behalf of the request in progress on that
+//!   connection. The protocol code never sees a clock.
+//! - [`RequestCost::timeline`]: a printable timeline in the spirit of
+//!   `curl -v --trace`, used by the examples' `--trace` flag.
+//! - [`ServerStats`]: the server-wide totals.
+//!
+//! The phases of one request, in order:
+//!
+//! ```text
+//! accept ── first byte read ── head parsed ── body complete ── handler done ── response written
+//!            (read syscalls)     (parse)        (body reads)     (application)   (write syscalls)
+//! ```
+//!
+//! On a kept-alive connection, "accept" is long past for the second request, so the
+//! timeline counts from the request's first byte and shows the accept separately.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Longest start line kept in a [`RequestCost`] for display; longer ones are cut.
+pub const LABEL_BYTES: usize = 64;
+
+/// A short copy of a request's start line, held inline so that recording it
+/// allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Label {
+    /// The first `len` bytes of the start line.
+    bytes: [u8; LABEL_BYTES],
+    /// How many of `bytes` are used.
+    len: u8,
+}
+
+impl Label {
+    /// An empty label.
+    pub const EMPTY: Label = Label {
+        bytes: [0; LABEL_BYTES],
+        len: 0,
+    };
+
+    /// Keeps up to [`LABEL_BYTES`] bytes of `text`.
+    pub fn new(text: &[u8]) -> Label {
+        let mut label = Label::EMPTY;
+        let n = text.len().min(LABEL_BYTES);
+        if let (Some(dst), Some(src)) = (label.bytes.get_mut(..n), text.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        label.len = n as u8;
+        label
+    }
+
+    /// The kept bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len as usize).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_bytes().escape_ascii())
+    }
+}
+
+impl fmt::Debug for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+/// One request's costs, from the first byte read to the last byte of its response
+/// written.
+///
+/// Timestamps that a request never reached (a request rejected while its head was
+/// still arriving has no "head parsed") are `None`.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestCost {
+    /// Which connection carried it (the driver's connection number), so that
+    /// several requests of one connection can be told apart from other traffic.
+    pub conn: u64,
+    /// Its position on the connection: 0 for the first request, 1 for the next kept
+    /// alive or pipelined one, and so on.
+    pub index: u32,
+    /// The request's start line (cut to [`LABEL_BYTES`]), to name it in a timeline.
+    pub label: Label,
+    /// The status code it was answered with.
+    pub status: u16,
+    /// When the connection was accepted. Shared by every request on it.
+    pub accepted: Instant,
+    /// When the read that delivered the request's first byte returned. For a
+    /// pipelined request that arrived in the same read as the one before it, that
+    /// read's time.
+    pub first_byte: Instant,
+    /// When the head was complete and parsed.
+    pub head_parsed: Option<Instant>,
+    /// When the body was complete (the same as `head_parsed` without a body).
+    pub body_done: Option<Instant>,
+    /// When the application's handler returned its answer (for a deferred or
+    /// streamed answer: when the answer, or its last part, was produced).
+    pub handler_done: Option<Instant>,
+    /// When the last byte of the response was handed to the kernel.
+    pub written: Option<Instant>,
+    /// Bytes of the head, from the request line to the empty line.
+    pub head_bytes: u64,
+    /// Bytes of the body as they came over the wire (chunk framing included).
+    pub body_wire_bytes: u64,
+    /// Bytes of the body once decoded.
+    pub body_bytes: u64,
+    /// Bytes of the response (head, body, and any 100 Continue before it).
+    pub bytes_out: u64,
+    /// `read()` calls made while this request was the one being received,
+    /// including the one that returned `WouldBlock`.
+    pub read_calls: u32,
+    /// Of `read_calls`, how many returned `WouldBlock` (nothing there yet).
+    pub read_would_block: u32,
+    /// `write()` calls that carried this request's response (a write that carried
+    /// several pipelined responses is counted once, for the first of them).
+    pub write_calls: u32,
+}
+
+impl RequestCost {
+    /// A request whose first byte was read at `first_byte`, on a connection accepted
+    /// at `accepted`.
+    pub fn new(conn: u64, index: u32, accepted: Instant, first_byte: Instant) -> RequestCost {
+        RequestCost {
+            conn,
+            index,
+            label: Label::EMPTY,
+            status: 0,
+            accepted,
+            first_byte,
+            head_parsed: None,
+            body_done: None,
+            handler_done: None,
+            written: None,
+            head_bytes: 0,
+            body_wire_bytes: 0,
+            body_bytes: 0,
+            bytes_out: 0,
+            read_calls: 0,
+            read_would_block: 0,
+            write_calls: 0,
+        }
+    }
+
+    /// Bytes received for this request: head and body as sent.
+    pub fn bytes_in(&self) -> u64 {
+        self.head_bytes + self.body_wire_bytes
+    }
+
+    /// From the first byte read to the response written: the time the server spent
+    /// on this request, as the client would see it minus the network.
+    pub fn total(&self) -> Option<Duration> {
+        self.written
+            .map(|w| w.saturating_duration_since(self.first_byte))
+    }
+
+    /// The timeline, for printing:
+    ///
+    /// ```text
+    /// * conn 3 request 0: GET / HTTP/1.1 -> 200
+    /// *   connection accepted 412 µs before the first byte
+    /// *       0 µs  first byte read
+    /// *       9 µs  head parsed          (+9 µs)     78 bytes of head
+    /// *       9 µs  body complete        (+0 µs)     0 bytes of body (0 on the wire)
+    /// *      14 µs  handler done         (+5 µs)
+    /// *      31 µs  response written     (+17 µs)    245 bytes out
+    /// *   syscalls: 2 read (1 WouldBlock), 1 write
+    /// ```
+    pub fn timeline(&self) -> Timeline<'_> {
+        Timeline { cost: self }
+    }
+}
+
+/// A [`RequestCost`] formatted as a timeline; see [`RequestCost::timeline`].
+pub struct Timeline<'a> {
+    /// The request being shown.
+    cost: &'a RequestCost,
+}
+
+impl fmt::Display for Timeline<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.cost;
+        let us = |t: Instant| t.saturating_duration_since(c.first_byte).as_micros();
+        writeln!(
+            f,
+            "* conn {} request {}: {} -> {}",
+            c.conn, c.index, c.label, c.status
+        )?;
+        writeln!(
+            f,
+            "*   connection accepted {} µs before the first byte",
+            c.first_byte
+                .saturating_duration_since(c.accepted)
+                .as_micros()
+        )?;
+        writeln!(f, "* {:>7} µs  first byte read", 0)?;
+        let mut prev = c.first_byte;
+        let phases = [
+            (c.head_parsed, "head parsed"),
+            (c.body_done, "body complete"),
+            (c.handler_done, "handler done"),
+            (c.written, "response written"),
+        ];
+        for (at, name) in phases {
+            let Some(at) = at else {
+                writeln!(f, "*       -     {name:<20} (not reached)")?;
+                continue;
+            };
+            let step = format!("(+{} µs)", at.saturating_duration_since(prev).as_micros());
+            write!(f, "* {:>7} µs  {name:<20} {step:<12}", us(at))?;
+            match name {
+                "head parsed" => write!(f, "{} bytes of head", c.head_bytes)?,
+                "body complete" => write!(
+                    f,
+                    "{} bytes of body ({} on the wire)",
+                    c.body_bytes, c.body_wire_bytes
+                )?,
+                "response written" => write!(f, "{} bytes out", c.bytes_out)?,
+                _ => {}
+            }
+            writeln!(f)?;
+            prev = at;
+        }
+        writeln!(
+            f,
+            "*   syscalls: {} read ({} WouldBlock), {} write; bytes in {}, out {}",
+            c.read_calls,
+            c.read_would_block,
+            c.write_calls,
+            c.bytes_in(),
+            c.bytes_out
+        )
+    }
+}
+
+/// The statuses the server itself answers bad input with, in the order
+/// [`ErrorCounts`] keeps them.
+pub const ERROR_STATUSES: [u16; 8] = [400, 408, 413, 414, 431, 501, 505, 500];
+
+/// Error responses the server generated, by status code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    /// One counter per entry of [`ERROR_STATUSES`]; any other status is counted
+    /// with 500's.
+    counts: [u64; ERROR_STATUSES.len()],
+}
+
+impl ErrorCounts {
+    /// Counts one response with `status`.
+    pub fn add(&mut self, status: u16) {
+        let at = ERROR_STATUSES
+            .iter()
+            .position(|&s| s == status)
+            .unwrap_or(ERROR_STATUSES.len() - 1);
+        if let Some(n) = self.counts.get_mut(at) {
+            *n += 1;
+        }
+    }
+
+    /// How many responses with `status` were sent.
+    pub fn get(&self, status: u16) -> u64 {
+        ERROR_STATUSES
+            .iter()
+            .position(|&s| s == status)
+            .and_then(|at| self.counts.get(at).copied())
+            .unwrap_or(0)
+    }
+
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// `(status, count)` for every status counted at least once.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        ERROR_STATUSES
+            .iter()
+            .zip(self.counts.iter())
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| (*s, *n))
+    }
+}
+
+/// Totals for the whole server since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Connections accepted and served.
+    pub connections_accepted: u64,
+    /// Connections open right now.
+    pub connections_open: u64,
+    /// Connections accepted and closed at once because the server was at its
+    /// connection limit.
+    pub connections_rejected: u64,
+    /// Requests whose head was parsed (bad requests rejected before that are
+    /// counted in `error_responses` only).
+    pub requests: u64,
+    /// Responses whose last byte was written.
+    pub responses: u64,
+    /// Bytes read from all connections.
+    pub bytes_in: u64,
+    /// Bytes written to all connections.
+    pub bytes_out: u64,
+    /// `read()` calls, including those that returned `WouldBlock` or an error.
+    pub read_calls: u64,
+    /// `write()` calls, including those that returned `WouldBlock` or an error.
+    pub write_calls: u64,
+    /// Output bytes produced but not yet written, over all connections, now.
+    pub queued_output_bytes: u64,
+    /// The most output ever queued on one connection at once: with backpressure
+    /// this stays near the configured bound however fast a client sends.
+    pub peak_queued_output_bytes: u64,
+    /// Times a connection stopped being read because its queued output passed the
+    /// bound.
+    pub backpressure_pauses: u64,
+    /// Connections closed because the header, body or idle timeout passed.
+    pub timeouts: u64,
+    /// Responses the server generated for bad input (and timeouts), by status.
+    pub error_responses: ErrorCounts,
+}
+
+impl fmt::Display for ServerStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "connections: {} accepted, {} open, {} rejected at the limit",
+            self.connections_accepted, self.connections_open, self.connections_rejected
+        )?;
+        writeln!(
+            f,
+            "requests: {} parsed, {} answered",
+            self.requests, self.responses
+        )?;
+        writeln!(
+            f,
+            "bytes: {} in, {} out ({} queued now, peak {} on one connection)",
+            self.bytes_in, self.bytes_out, self.queued_output_bytes, self.peak_queued_output_bytes
+        )?;
+        writeln!(
+            f,
+            "syscalls: {} read, {} write",
+            self.read_calls, self.write_calls
+        )?;
+        write!(
+            f,
+            "backpressure pauses: {}, timeouts: {}, error responses:",
+            self.backpressure_pauses, self.timeouts
+        )?;
+        for (status, n) in self.error_responses.iter() {
+            write!(f, " {status}x{n}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeline_shows_every_phase() {
+        let t0 = Instant::now();
+        let mut c = RequestCost::new(3, 0, t0, t0 + Duration::from_micros(400));
+        c.label = Label::new(b"GET / HTTP/1.1");
+        c.status = 200;
+        c.head_parsed = Some(t0 + Duration::from_micros(410));
+        c.body_done = c.head_parsed;
+        c.handler_done = Some(t0 + Duration::from_micros(415));
+        c.written = Some(t0 + Duration::from_micros(430));
+        c.head_bytes = 78;
+        c.bytes_out = 245;
+        c.read_calls = 2;
+        c.read_would_block = 1;
+        c.write_calls = 1;
+        let text = c.timeline().to_string();
+        assert!(
+            text.contains("conn 3 request 0: GET / HTTP/1.1 -> 200"),
+            "{text}"
+        );
+        assert!(text.contains("accepted 400 µs before"), "{text}");
+        assert!(text.contains("10 µs  head parsed"), "{text}");
+        assert!(text.contains("(+15 µs)"), "{text}");
+        assert!(text.contains("245 bytes out"), "{text}");
+        assert!(text.contains("2 read (1 WouldBlock), 1 write"), "{text}");
+        assert_eq!(c.total(), Some(Duration::from_micros(30)));
+    }
+
+    #[test]
+    fn label_is_cut_and_escaped() {
+        let long = [b'a'; 100];
+        assert_eq!(Label::new(&long).as_bytes().len(), LABEL_BYTES);
+        assert_eq!(
+            Label::new(b"GET /\x01 HTTP/1.1").to_string(),
+            "GET /\\x01 HTTP/1.1"
+        );
+    }
+
+    #[test]
+    fn error_counts_by_status() {
+        let mut e = ErrorCounts::default();
+        e.add(400);
+        e.add(400);
+        e.add(431);
+        e.add(418);
+        assert_eq!(e.get(400), 2);
+        assert_eq!(e.get(431), 1);
+        assert_eq!(e.get(500), 1);
+        assert_eq!(e.total(), 4);
+    }
+}

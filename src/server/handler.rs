@@ -1,0 +1,274 @@
+//! How an application plugs into the loop: the [`Handler`] trait and its [`Context`].
+//!
+//! The loop owns every socket, buffer and timer; the application never does I/O.
+//! It is called when something happens and answers by returning a [`Reply`] or by
+//! asking the [`Context`] to do something. Four shapes of answer cover the patterns
+//! of the notes:
+//!
+//! | pattern | what the handler does |
+//! |---|---|
+//! | request/response | fills in the response and returns [`Reply::Respond`] |
+//! | long polling | returns [`Reply::Deferred`], keeps the [`ConnId`], and later (from a timer or another connection's request) calls [`Context::respond`]. No thread waits meanwhile: the connection just sits in the loop |
+//! | Server-Sent Events | fills in the head and returns [`Reply::Stream`]; then [`Context::send_chunk`] per event, [`Context::end_stream`] at the end |
+//! | WebSocket | answers `101 Switching Protocols` with [`Reply::Upgrade`]; from then on the peer's bytes go to [`Handler::on_upgraded_data`] and [`Context::send_raw`] writes bytes as they are |
+//!
+//! What the context is asked to do is queued and carried out by the loop as soon as
+//! the handler returns, in the order asked. Responses on one connection always go
+//! out in the order of the requests: while a request is waiting for its answer,
+//! requests pipelined after it wait in the connection's buffer, unparsed.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use super::ConnId;
+use super::conn::Slab;
+use super::timer::{TimerId, Timers};
+use crate::cost::{RequestCost, ServerStats};
+use crate::http::{Request, Response};
+
+/// What the handler does with a request it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The response passed to [`Handler::on_request`] is complete: send it now.
+    Respond,
+    /// The answer comes later, through [`Context::respond`] (or
+    /// [`Context::start_stream`]) with this request's [`ConnId`]. The response
+    /// passed in is ignored.
+    Deferred,
+    /// The response passed in is the head (and maybe a first part) of a response
+    /// whose body follows in parts: [`Context::send_chunk`], then
+    /// [`Context::end_stream`]. It is sent chunked to HTTP/1.1 clients and, to
+    /// HTTP/1.0 clients, delimited by closing the connection.
+    Stream,
+    /// The response passed in is a `101 Switching Protocols`: once it is sent, the
+    /// connection no longer speaks HTTP and its bytes go to
+    /// [`Handler::on_upgraded_data`]. With any other status this is treated as
+    /// [`Reply::Respond`].
+    Upgrade,
+}
+
+/// Why a connection closed, as told to [`Handler::on_close`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed its side (end of file) with nothing left to answer.
+    PeerClosed,
+    /// A read or write failed (connection reset, broken pipe).
+    Error,
+    /// The server answered a bad request and closed, as it must.
+    BadRequest,
+    /// The response said (or the request asked for) `Connection: close`, or a
+    /// close-delimited stream ended, or the handler called [`Context::close`].
+    Done,
+    /// The header, body, or idle timeout passed.
+    Timeout,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// A request handed to the application: the parsed head, the decoded body, and the
+/// connection it came on.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// The connection, to answer on later or to tell apart from others.
+    pub(crate) conn: ConnId,
+    /// The head, borrowed from the connection's read buffer.
+    pub(crate) request: Request<'a>,
+    /// The whole body, decoded (chunk framing removed); empty if there was none.
+    pub(crate) body: &'a [u8],
+}
+
+impl<'a> Incoming<'a> {
+    /// The connection the request came on.
+    pub fn conn(&self) -> ConnId {
+        self.conn
+    }
+
+    /// The parsed head.
+    pub fn request(&self) -> &Request<'a> {
+        &self.request
+    }
+
+    /// The decoded body (empty without one).
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+}
+
+/// An application served by the loop.
+///
+/// Only [`Handler::on_request`] is required; the other callbacks matter to the
+/// patterns that use them and do nothing by default.
+pub trait Handler {
+    /// A request is complete (head parsed, body decoded). Fill in `res` (it comes
+    /// cleared: status 200, no fields, empty body) and say what to do with it.
+    fn on_request(
+        &mut self,
+        ctx: &mut Context<'_>,
+        req: &Incoming<'_>,
+        res: &mut Response,
+    ) -> Reply;
+
+    /// Bytes arrived on a connection taken over by [`Reply::Upgrade`]. Return how
+    /// many were used; the rest stay buffered and are passed again, with more, when
+    /// more arrive (return 0 when a whole frame is not there yet).
+    fn on_upgraded_data(&mut self, ctx: &mut Context<'_>, conn: ConnId, data: &[u8]) -> usize {
+        let _ = (ctx, conn);
+        data.len()
+    }
+
+    /// A timer set with [`Context::set_timer`] came due.
+    fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId, data: u64) {
+        let _ = (ctx, timer, data);
+    }
+
+    /// A connection closed. Forget it: responses to it will be dropped.
+    fn on_close(&mut self, ctx: &mut Context<'_>, conn: ConnId, reason: CloseReason) {
+        let _ = (ctx, conn, reason);
+    }
+
+    /// A request's response was fully written: here is what it cost.
+    fn on_request_done(&mut self, cost: &RequestCost) {
+        let _ = cost;
+    }
+}
+
+/// Something the handler asked for, carried out by the loop when the handler
+/// returns.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Answer a deferred request.
+    Respond(ConnId, Response),
+    /// Answer a deferred request with a streaming response.
+    StartStream(ConnId, Response),
+    /// Send one part of a streaming response: bytes `range` of [`Actions::data`].
+    Chunk(ConnId, Range<usize>),
+    /// End a streaming response.
+    EndStream(ConnId),
+    /// Write bytes `range` of [`Actions::data`] as they are (upgraded connections).
+    Raw(ConnId, Range<usize>),
+    /// Close the connection once its queued output is written.
+    Close(ConnId),
+}
+
+/// The queue of actions, and one buffer holding the bytes of all of them, so that
+/// sending a part allocates nothing once the buffer has grown.
+#[derive(Debug, Default)]
+pub(crate) struct Actions {
+    /// The actions, in the order asked.
+    pub(crate) list: Vec<Action>,
+    /// The bytes of `Chunk` and `Raw` actions.
+    pub(crate) data: Vec<u8>,
+}
+
+impl Actions {
+    fn push_bytes(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        start..self.data.len()
+    }
+}
+
+/// The handler's view of the loop: the time, the timers, other connections, and a
+/// way to send on any connection.
+pub struct Context<'a> {
+    /// The loop's current time, taken once per turn of the loop.
+    pub(crate) now: Instant,
+    /// The connections, read-only: for queued-output sizes and liveness.
+    pub(crate) conns: &'a Slab,
+    /// The deadline heap, for application timers.
+    pub(crate) timers: &'a mut Timers,
+    /// Where requested actions are queued.
+    pub(crate) actions: &'a mut Actions,
+    /// The server's totals so far.
+    pub(crate) stats: &'a ServerStats,
+}
+
+impl Context<'_> {
+    /// The loop's time: when this turn of the loop began.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Answers a request the handler deferred. Ignored if the connection has closed
+    /// or is not waiting for an answer.
+    pub fn respond(&mut self, conn: ConnId, response: Response) {
+        self.actions.list.push(Action::Respond(conn, response));
+    }
+
+    /// Answers a deferred request with a streaming response (see [`Reply::Stream`]).
+    pub fn start_stream(&mut self, conn: ConnId, head: Response) {
+        self.actions.list.push(Action::StartStream(conn, head));
+    }
+
+    /// Sends one part of a streaming response (one chunk). Empty parts are skipped.
+    /// Ignored unless the connection is streaming.
+    pub fn send_chunk(&mut self, conn: ConnId, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let range = self.actions.push_bytes(data);
+        self.actions.list.push(Action::Chunk(conn, range));
+    }
+
+    /// Ends a streaming response. The connection then serves its next request (or
+    /// closes, for an HTTP/1.0 client or a `Connection: close` request).
+    pub fn end_stream(&mut self, conn: ConnId) {
+        self.actions.list.push(Action::EndStream(conn));
+    }
+
+    /// Writes bytes as they are on a connection taken over by [`Reply::Upgrade`].
+    /// Ignored on other connections.
+    pub fn send_raw(&mut self, conn: ConnId, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let range = self.actions.push_bytes(data);
+        self.actions.list.push(Action::Raw(conn, range));
+    }
+
+    /// Closes a connection once what is queued for it has been written.
+    pub fn close(&mut self, conn: ConnId) {
+        self.actions.list.push(Action::Close(conn));
+    }
+
+    /// Calls [`Handler::on_timer`] with `data` after `after`.
+    pub fn set_timer(&mut self, after: Duration, data: u64) -> TimerId {
+        self.timers.set(self.now + after, data)
+    }
+
+    /// Calls [`Handler::on_timer`] with `data` at `at`.
+    pub fn set_timer_at(&mut self, at: Instant, data: u64) -> TimerId {
+        self.timers.set(at, data)
+    }
+
+    /// Cancels a timer; `false` if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        self.timers.cancel(timer)
+    }
+
+    /// Whether a timer is still to fire.
+    pub fn timer_pending(&self, timer: TimerId) -> bool {
+        self.timers.is_pending(timer)
+    }
+
+    /// Whether a connection is still open.
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.conns.get(conn).is_some()
+    }
+
+    /// The peer's address; `None` if the connection has closed.
+    pub fn peer_addr(&self, conn: ConnId) -> Option<std::net::SocketAddr> {
+        self.conns.get(conn).map(|c| c.peer)
+    }
+
+    /// Bytes produced for a connection but not yet written to it (a slow reader's
+    /// backlog), as of the start of this callback; `None` if it has closed.
+    pub fn queued_bytes(&self, conn: ConnId) -> Option<usize> {
+        self.conns.get(conn).map(|c| c.queued())
+    }
+
+    /// The server's totals, as of the start of this callback.
+    pub fn stats(&self) -> &ServerStats {
+        self.stats
+    }
+}

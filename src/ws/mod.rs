@@ -70,6 +70,7 @@
 //! in [`crate::server`] does the I/O, and the timeouts (how long to wait for a pong,
 //! or for the answer to a close) are its business.
 
+pub mod client;
 pub mod coding;
 pub mod connection;
 pub mod decoder;
@@ -79,6 +80,7 @@ pub mod handshake;
 pub mod mask;
 pub mod utf8;
 
+pub use client::{ClientDecoder, ClientError, ClientHandshake};
 pub use coding::{CloseCode, OpCode};
 pub use connection::{CloseState, Connection};
 pub use decoder::{Decoded, Decoder, Event, Limits, MessageKind};

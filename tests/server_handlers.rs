@@ -1,0 +1,439 @@
+//! The four shapes of answer the handler trait allows, through the real loop over
+//! TCP: at once, later (long polling), in parts (streaming), and by taking the
+//! connection over (upgrade). Plus the costs and close reasons handed to handlers.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wirepatterns::cost::RequestCost;
+use wirepatterns::http::Response;
+use wirepatterns::server::{
+    CloseReason, Config, ConnId, Context, Handler, Incoming, Reply, Running, Server, TimerId,
+};
+
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the test application saw, shared with the test thread.
+#[derive(Default)]
+struct Seen {
+    closes: Vec<(u64, CloseReason)>,
+    costs: Vec<RequestCost>,
+}
+
+/// What a timer is for.
+enum Due {
+    /// Answer this deferred request.
+    Answer(ConnId),
+    /// Send part `n` of this stream (3 parts, then the end).
+    Part(ConnId, u32),
+}
+
+/// A small application exercising every kind of reply.
+#[derive(Default)]
+struct App {
+    /// Requests parked by `/park`, answered by `/wake`.
+    parked: Vec<ConnId>,
+    /// Timers in flight, by the data given to `set_timer`.
+    due: HashMap<u64, Due>,
+    /// The next timer data.
+    next: u64,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl App {
+    fn after(&mut self, ctx: &mut Context<'_>, ms: u64, due: Due) -> TimerId {
+        self.next += 1;
+        self.due.insert(self.next, due);
+        ctx.set_timer(Duration::from_millis(ms), self.next)
+    }
+}
+
+impl Handler for App {
+    fn on_request(
+        &mut self,
+        ctx: &mut Context<'_>,
+        req: &Incoming<'_>,
+        res: &mut Response,
+    ) -> Reply {
+        let request = req.request();
+        match request.path() {
+            "/wait" => {
+                let ms = request
+                    .query()
+                    .and_then(|q| q.strip_prefix("ms="))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(100);
+                self.after(ctx, ms, Due::Answer(req.conn()));
+                Reply::Deferred
+            }
+            "/park" => {
+                self.parked.push(req.conn());
+                Reply::Deferred
+            }
+            "/wake" => {
+                let parked = std::mem::take(&mut self.parked);
+                for conn in &parked {
+                    ctx.respond(
+                        *conn,
+                        Response::text(200, &format!("woken by {}\n", req.conn())),
+                    );
+                }
+                res.body_mut()
+                    .extend_from_slice(format!("woke {}\n", parked.len()).as_bytes());
+                Reply::Respond
+            }
+            "/stream" => {
+                res.header("Content-Type", "text/event-stream");
+                self.after(ctx, 20, Due::Part(req.conn(), 1));
+                Reply::Stream
+            }
+            "/upgrade" if request.header("upgrade") == Some(b"echo") => {
+                res.set_status(101);
+                res.header("Upgrade", "echo");
+                res.header("Connection", "Upgrade");
+                Reply::Upgrade
+            }
+            "/queued" => {
+                let queued = ctx.queued_bytes(req.conn());
+                res.body_mut()
+                    .extend_from_slice(format!("{queued:?}\n").as_bytes());
+                Reply::Respond
+            }
+            path => {
+                res.body_mut()
+                    .extend_from_slice(format!("{path}\n").as_bytes());
+                Reply::Respond
+            }
+        }
+    }
+
+    fn on_upgraded_data(&mut self, ctx: &mut Context<'_>, conn: ConnId, data: &[u8]) -> usize {
+        ctx.send_raw(conn, data);
+        if data.windows(3).any(|w| w == b"bye") {
+            ctx.close(conn);
+        }
+        data.len()
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_>, _timer: TimerId, data: u64) {
+        match self.due.remove(&data) {
+            Some(Due::Answer(conn)) => ctx.respond(conn, Response::text(200, "waited\n")),
+            Some(Due::Part(conn, n)) if n <= 3 => {
+                ctx.send_chunk(conn, format!("data: {n}\n\n").as_bytes());
+                self.after(ctx, 20, Due::Part(conn, n + 1));
+            }
+            Some(Due::Part(conn, _)) => ctx.end_stream(conn),
+            None => {}
+        }
+    }
+
+    fn on_close(&mut self, _ctx: &mut Context<'_>, conn: ConnId, reason: CloseReason) {
+        self.parked.retain(|c| *c != conn);
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.closes.push((conn.serial(), reason));
+        }
+    }
+
+    fn on_request_done(&mut self, cost: &RequestCost) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.costs.push(*cost);
+        }
+    }
+}
+
+fn start() -> (Running<App>, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let app = App {
+        seen: Arc::clone(&seen),
+        ..App::default()
+    };
+    let config = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let server = Server::bind(config, app)
+        .and_then(Server::spawn)
+        .expect("server starts");
+    (server, seen)
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// Reads until `buf` holds `n` bytes.
+fn read_n(stream: &mut TcpStream, buf: &mut Vec<u8>, n: usize) {
+    let mut chunk = [0u8; 4096];
+    while buf.len() < n {
+        let got = stream.read(&mut chunk).expect("read");
+        assert!(got > 0, "closed early: {:?}", String::from_utf8_lossy(buf));
+        buf.extend_from_slice(&chunk[..got]);
+    }
+}
+
+/// Reads one response head and returns it (without the empty line).
+fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> String {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head: Vec<u8> = buf.drain(..end + 4).collect();
+            return String::from_utf8(head).unwrap();
+        }
+        let len = buf.len() + 1;
+        read_n(stream, buf, len);
+    }
+}
+
+/// Reads one Content-Length framed response: (head, body).
+fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> (String, String) {
+    let head = read_head(stream, buf);
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0);
+    read_n(stream, buf, len);
+    let body: Vec<u8> = buf.drain(..len).collect();
+    (head, String::from_utf8(body).unwrap())
+}
+
+fn read_to_eof(stream: &mut TcpStream, buf: &mut Vec<u8>) {
+    stream.read_to_end(buf).expect("closed cleanly");
+}
+
+#[test]
+fn deferred_answer_from_a_timer_holds_no_thread() {
+    let (server, _) = start();
+    let mut waiter = connect(server.addr);
+    let started = Instant::now();
+    // A deferred request, and one pipelined behind it: it must wait its turn.
+    waiter
+        .write_all(
+            b"GET /wait?ms=200 HTTP/1.1\r\nHost: x\r\n\r\nGET /behind HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .unwrap();
+    // Meanwhile another connection is served at once: the loop is not blocked.
+    let mut other = connect(server.addr);
+    let mut buf = Vec::new();
+    other
+        .write_all(b"GET /meanwhile HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (_, body) = read_response(&mut other, &mut buf);
+    assert_eq!(body, "/meanwhile\n");
+    assert!(started.elapsed() < Duration::from_millis(150));
+
+    let mut buf = Vec::new();
+    let (head, body) = read_response(&mut waiter, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(body, "waited\n");
+    assert!(started.elapsed() >= Duration::from_millis(190));
+    let (_, body) = read_response(&mut waiter, &mut buf);
+    assert_eq!(body, "/behind\n", "the pipelined request is answered after");
+    server.stop().unwrap();
+}
+
+#[test]
+fn deferred_answer_from_another_connections_request() {
+    let (server, _) = start();
+    let mut parked = connect(server.addr);
+    parked
+        .write_all(b"GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut waker = connect(server.addr);
+    waker
+        .write_all(b"GET /wake HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let (_, body) = read_response(&mut waker, &mut buf);
+    assert_eq!(body, "woke 1\n");
+    let mut buf = Vec::new();
+    let (_, body) = read_response(&mut parked, &mut buf);
+    assert_eq!(body, "woken by conn 2\n");
+    server.stop().unwrap();
+}
+
+#[test]
+fn streamed_response_goes_out_in_three_chunks_then_the_connection_is_reused() {
+    let (server, _) = start();
+    let mut client = connect(server.addr);
+    client
+        .write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let head = read_head(&mut client, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nTransfer-Encoding: chunked\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nContent-Type: text/event-stream\r\n"));
+    assert!(!head.contains("Content-Length"));
+    let expected = b"9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n9\r\ndata: 3\n\n\r\n0\r\n\r\n";
+    read_n(&mut client, &mut buf, expected.len());
+    assert_eq!(&buf[..expected.len()], expected);
+    buf.drain(..expected.len());
+    client
+        .write_all(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (_, body) = read_response(&mut client, &mut buf);
+    assert_eq!(body, "/next\n");
+    server.stop().unwrap();
+}
+
+#[test]
+fn rfc9112_6_3_streamed_response_to_http10_is_delimited_by_close() {
+    let (server, _) = start();
+    let mut client = connect(server.addr);
+    client.write_all(b"GET /stream HTTP/1.0\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    read_to_eof(&mut client, &mut buf);
+    let text = String::from_utf8(buf).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("\r\nConnection: close"), "{head}");
+    assert!(!head.contains("Transfer-Encoding"), "{head}");
+    assert_eq!(body, "data: 1\n\ndata: 2\n\ndata: 3\n\n");
+    server.stop().unwrap();
+}
+
+#[test]
+fn rfc9110_9_3_2_streamed_response_to_head_has_no_body() {
+    let (server, _) = start();
+    let mut client = connect(server.addr);
+    client
+        .write_all(
+            b"HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .unwrap();
+    let mut buf = Vec::new();
+    let head = read_head(&mut client, &mut buf);
+    assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+    let (head, body) = read_response(&mut client, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert_eq!(body, "/after\n");
+    server.stop().unwrap();
+}
+
+#[test]
+fn upgrade_hands_raw_bytes_to_the_handler_and_back() {
+    let (server, seen) = start();
+    let mut client = connect(server.addr);
+    // Bytes right behind the upgrade request belong to the new protocol.
+    client
+        .write_all(b"GET /upgrade HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly")
+        .unwrap();
+    let mut buf = Vec::new();
+    let head = read_head(&mut client, &mut buf);
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nUpgrade: echo\r\n"));
+    assert!(!head.contains("Content-Length"));
+    read_n(&mut client, &mut buf, 5);
+    assert_eq!(buf.drain(..5).collect::<Vec<_>>(), b"early");
+    for msg in [&b"ping"[..], b"GET / HTTP/1.1\r\n\r\n", &[0u8, 255, 13, 10]] {
+        client.write_all(msg).unwrap();
+        read_n(&mut client, &mut buf, msg.len());
+        assert_eq!(buf.drain(..msg.len()).collect::<Vec<_>>(), msg);
+    }
+    client.write_all(b"bye").unwrap();
+    read_to_eof(&mut client, &mut buf);
+    assert_eq!(buf, b"bye");
+    // The server sent FIN and lingers until the client closes too.
+    drop(client);
+    let deadline = Instant::now() + READ_TIMEOUT;
+    while seen.lock().unwrap().closes.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.stop().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.closes, vec![(1, CloseReason::Done)]);
+}
+
+#[test]
+fn handler_sees_its_connections_queued_output() {
+    let (server, _) = start();
+    let mut client = connect(server.addr);
+    client
+        .write_all(b"GET /queued HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let (_, body) = read_response(&mut client, &mut buf);
+    assert_eq!(body, "Some(0)\n");
+    server.stop().unwrap();
+}
+
+#[test]
+fn each_request_reports_its_costs() {
+    let (server, seen) = start();
+    let mut client = connect(server.addr);
+    let request = b"GET /costly HTTP/1.1\r\nHost: x\r\n\r\n";
+    client.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let (head, body) = read_response(&mut client, &mut buf);
+    drop(client);
+    let deadline = Instant::now() + READ_TIMEOUT;
+    while seen.lock().unwrap().closes.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.stop().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.closes, vec![(1, CloseReason::PeerClosed)]);
+    assert_eq!(seen.costs.len(), 1);
+    let cost = &seen.costs[0];
+    assert_eq!(cost.conn, 1);
+    assert_eq!(cost.index, 0);
+    assert_eq!(cost.status, 200);
+    assert_eq!(cost.label.as_bytes(), b"GET /costly HTTP/1.1");
+    assert_eq!(cost.head_bytes, request.len() as u64);
+    assert_eq!(cost.bytes_in(), request.len() as u64);
+    assert_eq!(cost.bytes_out, (head.len() + body.len()) as u64);
+    // The read that brought the request, and the one that found the socket empty.
+    assert!(cost.read_calls >= 2, "{cost:?}");
+    assert!(cost.read_would_block >= 1, "{cost:?}");
+    assert!(cost.write_calls >= 1, "{cost:?}");
+    let (parsed, body_done, handled, written) = (
+        cost.head_parsed.unwrap(),
+        cost.body_done.unwrap(),
+        cost.handler_done.unwrap(),
+        cost.written.unwrap(),
+    );
+    assert!(cost.accepted <= cost.first_byte);
+    assert!(cost.first_byte <= parsed && parsed <= body_done);
+    assert!(body_done <= handled && handled <= written);
+    let timeline = cost.timeline().to_string();
+    assert!(
+        timeline.contains("conn 1 request 0: GET /costly HTTP/1.1 -> 200"),
+        "{timeline}"
+    );
+    assert!(timeline.contains("response written"), "{timeline}");
+}
+
+#[test]
+fn close_reasons_reach_the_handler() {
+    let (server, seen) = start();
+    let mut bad = connect(server.addr);
+    bad.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    read_to_eof(&mut bad, &mut buf);
+    assert!(buf.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    drop(bad);
+    let deadline = Instant::now() + READ_TIMEOUT;
+    while seen.lock().unwrap().closes.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut kept = connect(server.addr);
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    read_response(&mut kept, &mut buf);
+    server.stop().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.closes,
+        vec![(1, CloseReason::BadRequest), (2, CloseReason::Shutdown)]
+    );
+}

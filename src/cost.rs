@@ -102,8 +102,8 @@ pub struct RequestCost {
     pub head_parsed: Option<Instant>,
     /// When the body was complete (the same as `head_parsed` without a body).
     pub body_done: Option<Instant>,
-    /// When the application's handler returned its answer (for a deferred or
-    /// streamed answer: when the answer, or its last part, was produced).
+    /// When the application's handler returned (for a deferred answer, when the
+    /// handler first returned). `None` for bad input answered by the server itself.
     pub handler_done: Option<Instant>,
     /// When the last byte of the response was handed to the kernel.
     pub written: Option<Instant>,
@@ -214,16 +214,18 @@ impl fmt::Display for Timeline<'_> {
                 writeln!(f, "*       -     {name:<20} (not reached)")?;
                 continue;
             };
+            // Phases are shown in order; a skipped one does not reset the step.
             let step = format!("(+{} µs)", at.saturating_duration_since(prev).as_micros());
-            write!(f, "* {:>7} µs  {name:<20} {step:<12}", us(at))?;
+            write!(f, "* {:>7} µs  {name:<20} {step}", us(at))?;
+            let pad = 12usize.saturating_sub(step.chars().count());
             match name {
-                "head parsed" => write!(f, "{} bytes of head", c.head_bytes)?,
+                "head parsed" => write!(f, "{:pad$}{} bytes of head", "", c.head_bytes)?,
                 "body complete" => write!(
                     f,
-                    "{} bytes of body ({} on the wire)",
-                    c.body_bytes, c.body_wire_bytes
+                    "{:pad$}{} bytes of body ({} on the wire)",
+                    "", c.body_bytes, c.body_wire_bytes
                 )?,
-                "response written" => write!(f, "{} bytes out", c.bytes_out)?,
+                "response written" => write!(f, "{:pad$}{} bytes out", "", c.bytes_out)?,
                 _ => {}
             }
             writeln!(f)?;

@@ -1384,9 +1384,6 @@ fn answer(conn: &mut Conn, res: &Response, reply: Reply, date: &HttpDate, stats:
 fn finish_response(conn: &mut Conn) {
     if let Some(mut cost) = conn.inflight.take() {
         cost.bytes_out = conn.out_total.saturating_sub(conn.meta.out_start);
-        if cost.handler_done.is_none() {
-            cost.handler_done = Some(Instant::now());
-        }
         conn.unwritten.push_back((conn.out_total, cost));
     }
 }
@@ -1414,6 +1411,10 @@ fn reject(core: &mut Core, index: usize, res: Response, reason: CloseReason) {
         cost.label = Label::new(start_line(data.get(..256).unwrap_or(data)));
     }
     cost.status = res.status();
+    if cost.head_parsed.is_none() {
+        // Rejected while the head was arriving: what came of it is its size.
+        cost.head_bytes = conn.input.len() as u64;
+    }
     conn.current_started = false;
     conn.input.clear();
     conn.decoder = None;
@@ -1428,10 +1429,8 @@ fn reject(core: &mut Core, index: usize, res: Response, reason: CloseReason) {
     };
     res.encode(&mut conn.output, &enc);
     account_output(conn, &mut core.stats, before);
+    // No handler ran: `handler_done` stays unset.
     cost.bytes_out = conn.output.len().saturating_sub(before) as u64;
-    if cost.handler_done.is_none() {
-        cost.handler_done = Some(Instant::now());
-    }
     conn.unwritten.push_back((conn.out_total, cost));
     conn.phase = Phase::Closing;
     conn.close_reason = reason;

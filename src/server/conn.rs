@@ -31,6 +31,10 @@ use super::ConnId;
 use crate::cost::RequestCost;
 use crate::http::{BodyDecoder, RequestParser, Version};
 
+/// Most responses queued on one connection and not yet written; past it, the
+/// connection counts as backlogged whatever the bytes.
+pub(crate) const MAX_UNWRITTEN_RESPONSES: usize = 1024;
+
 /// Where a connection is in its exchange; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -262,6 +266,14 @@ impl Conn {
     /// Bytes queued for writing.
     pub(crate) fn queued(&self) -> usize {
         self.output.len().saturating_sub(self.out_pos)
+    }
+
+    /// Whether the client is behind on reading: more than `bound` bytes queued, or
+    /// [`MAX_UNWRITTEN_RESPONSES`] responses waiting to be written (many tiny
+    /// responses would otherwise pile up bookkeeping under the byte bound). While
+    /// backlogged, the connection is neither read nor parsed.
+    pub(crate) fn backlogged(&self, bound: usize) -> bool {
+        self.queued() > bound || self.unwritten.len() >= MAX_UNWRITTEN_RESPONSES
     }
 
     /// A fresh cost record for the next request on this connection.

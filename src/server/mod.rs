@@ -33,10 +33,11 @@
 //! # What keeps it robust
 //!
 //! - **Backpressure.** A client can send requests without reading the responses.
-//!   Once a connection's queued output passes [`Config::max_queued_output`], the loop
-//!   stops reading from it and stops parsing its buffered requests (it drops READABLE
-//!   interest), until the client has read enough. Memory per connection stays
-//!   bounded by that bound plus the read buffer's maximum.
+//!   Once a connection's queued output passes [`Config::max_queued_output`] (or
+//!   1024 responses wait to be written), the loop stops reading from it and stops
+//!   parsing its buffered requests (it drops READABLE interest), until the client
+//!   has read enough. Memory per connection stays bounded by that bound plus the
+//!   read buffer's maximum (and a body being received, up to its limit).
 //! - **Bad input** gets the status its [`crate::http::HttpError`] names, a body that
 //!   says which rule was broken, and `Connection: close`; nothing after it on that
 //!   connection is parsed. The loop then half-closes (FIN) and *lingers*, reading
@@ -617,7 +618,7 @@ impl<H: Handler> Server<H> {
             let Some(conn) = core.conns.get_index(index) else {
                 return;
             };
-            let unblocked = blocked && conn.queued() <= core.config.max_queued_output;
+            let unblocked = blocked && !conn.backlogged(core.config.max_queued_output);
             if !unblocked && !wants_read(conn, &core.config, core.max_input) {
                 return self.settle(index);
             }
@@ -722,7 +723,7 @@ impl<H: Handler> Server<H> {
                     if conn.input.is_empty() {
                         return false;
                     }
-                    if conn.queued() > bound {
+                    if conn.backlogged(bound) {
                         // Backpressure: requests wait until the client reads.
                         return true;
                     }
@@ -803,7 +804,7 @@ impl<H: Handler> Server<H> {
                     if conn.input.is_empty() {
                         return false;
                     }
-                    if conn.queued() > bound {
+                    if conn.backlogged(bound) {
                         return true;
                     }
                     let id = conn.id;
@@ -1064,7 +1065,7 @@ impl<H: Handler> Server<H> {
             conn.output.drain(..conn.out_pos);
             conn.out_pos = 0;
         }
-        if conn.paused && conn.queued() <= core.config.max_queued_output {
+        if conn.paused && !conn.backlogged(core.config.max_queued_output) {
             // Backpressure over: bytes may have arrived while READABLE was off.
             conn.paused = false;
             conn.read_ready = true;
@@ -1114,7 +1115,8 @@ impl<H: Handler> Server<H> {
             return;
         };
         let bound = core.config.max_queued_output;
-        if queued > bound && !conn.paused {
+        let backlogged = conn.backlogged(bound);
+        if backlogged && !conn.paused {
             conn.paused = true;
             core.stats.backpressure_pauses += 1;
         }
@@ -1148,7 +1150,7 @@ impl<H: Handler> Server<H> {
             Phase::Head if conn.input.is_empty() && queued == 0 && conn.requests == 0 => {
                 Some(conn.accepted + config.header_timeout)
             }
-            Phase::Head if !conn.input.is_empty() && queued <= bound => {
+            Phase::Head if !conn.input.is_empty() && !backlogged => {
                 Some(conn.current.first_byte + config.header_timeout)
             }
             Phase::Head | Phase::Closing => Some(conn.last_activity + config.idle_timeout),
@@ -1212,7 +1214,7 @@ impl<H: Handler> Server<H> {
         };
         let bound = core.config.max_queued_output;
         match conn.phase {
-            Phase::Head if !conn.input.is_empty() && conn.queued() <= bound => {
+            Phase::Head if !conn.input.is_empty() && !conn.backlogged(bound) => {
                 // RFC 9110 §15.5.9: 408, the head did not arrive in time.
                 core.stats.timeouts += 1;
                 reject(
@@ -1297,7 +1299,7 @@ fn wants_read(conn: &Conn, config: &Config, max_input: usize) -> bool {
     conn.read_ready
         && !conn.read_closed
         && conn.phase != Phase::Closing
-        && (conn.phase == Phase::Lingering || conn.queued() <= config.max_queued_output)
+        && (conn.phase == Phase::Lingering || !conn.backlogged(config.max_queued_output))
         && !conn.input.is_full(max_input)
 }
 

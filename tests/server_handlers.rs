@@ -211,10 +211,10 @@ fn deferred_answer_from_a_timer_holds_no_thread() {
     // A deferred request, and one pipelined behind it: it must wait its turn.
     waiter
         .write_all(
-            b"GET /wait?ms=200 HTTP/1.1\r\nHost: x\r\n\r\nGET /behind HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /wait?ms=600 HTTP/1.1\r\nHost: x\r\n\r\nGET /behind HTTP/1.1\r\nHost: x\r\n\r\n",
         )
         .unwrap();
-    // Meanwhile another connection is served at once: the loop is not blocked.
+    // Meanwhile another connection is served: the loop is not blocked.
     let mut other = connect(server.addr);
     let mut buf = Vec::new();
     other
@@ -222,13 +222,23 @@ fn deferred_answer_from_a_timer_holds_no_thread() {
         .unwrap();
     let (_, body) = read_response(&mut other, &mut buf);
     assert_eq!(body, "/meanwhile\n");
-    assert!(started.elapsed() < Duration::from_millis(150));
+    // ... while the deferred request is still unanswered.
+    waiter
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = waiter.read(&mut byte);
+    assert!(
+        early.is_err() || started.elapsed() >= Duration::from_millis(600),
+        "answered before its timer: {early:?}"
+    );
+    waiter.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
 
     let mut buf = Vec::new();
     let (head, body) = read_response(&mut waiter, &mut buf);
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert_eq!(body, "waited\n");
-    assert!(started.elapsed() >= Duration::from_millis(190));
+    assert!(started.elapsed() >= Duration::from_millis(590));
     let (_, body) = read_response(&mut waiter, &mut buf);
     assert_eq!(body, "/behind\n", "the pipelined request is answered after");
     server.stop().unwrap();

@@ -23,7 +23,7 @@
 //!   with a `u64` the application chose. Cancelling one removes it from the live
 //!   set; its heap entry is dropped when it comes up.
 //!
-//! Dead entries are bounded: when they outnumber live ones, [`Timers::compact`]
+//! Dead entries are bounded: when they outnumber live ones, `Timers::compact`
 //! rebuilds the heap from the live entries only.
 
 use std::cmp::Ordering;

@@ -38,7 +38,10 @@ pub enum Reply {
     /// The response passed in is the head (and maybe a first part) of a response
     /// whose body follows in parts: [`Context::send_chunk`], then
     /// [`Context::end_stream`]. It is sent chunked to HTTP/1.1 clients and, to
-    /// HTTP/1.0 clients, delimited by closing the connection.
+    /// HTTP/1.0 clients, delimited by closing the connection. Backpressure does not
+    /// stop a handler from sending parts: check [`Context::queued_bytes`] to notice
+    /// a client that does not keep up. A client that goes away is noticed when a
+    /// write fails ([`Handler::on_close`]).
     Stream,
     /// The response passed in is a `101 Switching Protocols`: once it is sent, the
     /// connection no longer speaks HTTP and its bytes go to

@@ -56,6 +56,34 @@
 //! [`Server::bind`] then [`Server::run`] (or [`Server::spawn`] to run it on a thread).
 //! Every request's costs ([`crate::cost::RequestCost`]) go to
 //! [`Handler::on_request_done`]; totals are in [`ServerStats`].
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use wirepatterns::http::Response;
+//! use wirepatterns::server::{Config, Context, Handler, Incoming, Reply, Server};
+//!
+//! struct Hello;
+//!
+//! impl Handler for Hello {
+//!     fn on_request(&mut self, _: &mut Context<'_>, req: &Incoming<'_>, res: &mut Response) -> Reply {
+//!         res.header("Content-Type", "text/plain");
+//!         res.body_mut().extend_from_slice(b"hello from ");
+//!         res.body_mut().extend_from_slice(req.request().path().as_bytes());
+//!         Reply::Respond
+//!     }
+//! }
+//!
+//! let config = Config::new("127.0.0.1:0".parse().unwrap());
+//! let running = Server::bind(config, Hello)?.spawn()?;
+//! let mut client = std::net::TcpStream::connect(running.addr)?;
+//! client.write_all(b"GET /there HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+//! let mut answer = String::new();
+//! client.read_to_string(&mut answer)?;
+//! assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(answer.ends_with("\r\n\r\nhello from /there"));
+//! running.stop()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 mod conn;
 pub mod handler;

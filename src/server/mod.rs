@@ -1465,3 +1465,33 @@ fn reject(core: &mut Core, index: usize, res: Response, reason: CloseReason) {
     conn.phase = Phase::Closing;
     conn.close_reason = reason;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_are_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.addr, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.linger_timeout, Duration::from_secs(2));
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.max_queued_output, 1024 * 1024);
+        assert_eq!(c.read_buffer_bytes, 8 * 1024);
+        assert_eq!(c.max_read_buffer_bytes, 64 * 1024);
+    }
+
+    #[test]
+    fn start_line_skips_leading_empty_lines() {
+        assert_eq!(
+            start_line(b"\r\n\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            b"GET / HTTP/1.1"
+        );
+        assert_eq!(start_line(b"GET /partial"), b"GET /partial");
+        assert_eq!(start_line(b""), b"");
+    }
+}

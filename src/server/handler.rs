@@ -113,7 +113,9 @@ pub trait Handler {
 
     /// Bytes arrived on a connection taken over by [`Reply::Upgrade`]. Return how
     /// many were used; the rest stay buffered and are passed again, with more, when
-    /// more arrive (return 0 when a whole frame is not there yet).
+    /// more arrive (return 0 when a whole frame is not there yet). If the read
+    /// buffer is full at its maximum ([`super::Config::max_read_buffer_bytes`]) and
+    /// nothing is used, the connection is closed ([`CloseReason::Error`]).
     fn on_upgraded_data(&mut self, ctx: &mut Context<'_>, conn: ConnId, data: &[u8]) -> usize {
         let _ = (ctx, conn);
         data.len()

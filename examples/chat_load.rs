@@ -590,7 +590,7 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         };
 
         // 1. Connect: keep up to C handshakes in flight until all N are opened.
-        let in_flight = if connecting {
+        let mut in_flight = if connecting {
             clients
                 .iter()
                 .filter(|c| matches!(c.phase, Phase::Connecting(_) | Phase::Handshaking(_)))
@@ -629,6 +629,7 @@ fn run(opts: Options) -> Result<ExitCode, String> {
                 tally: Tally::default(),
             });
             room -= 1;
+            in_flight += 1;
         }
         if connecting && clients.len() == n && in_flight == 0 {
             connected_at = Some(now);

@@ -29,13 +29,17 @@ enum Due {
     Answer(ConnId),
     /// Send part `n` of this stream (3 parts, then the end).
     Part(ConnId, u32),
+    /// A parked request's time is up.
+    Timeout(ConnId),
+    /// Answer this deferred request with a whole stream at once.
+    LateStream(ConnId),
 }
 
 /// A small application exercising every kind of reply.
 #[derive(Default)]
 struct App {
-    /// Requests parked by `/park`, answered by `/wake`.
-    parked: Vec<ConnId>,
+    /// Requests parked by `/park`, answered by `/wake` or by their timeout timer.
+    parked: Vec<(ConnId, TimerId)>,
     /// Timers in flight, by the data given to `set_timer`.
     due: HashMap<u64, Due>,
     /// The next timer data.
@@ -70,12 +74,25 @@ impl Handler for App {
                 Reply::Deferred
             }
             "/park" => {
-                self.parked.push(req.conn());
+                // Long polling: wait for `/wake`, or give up after `ms`.
+                let ms = request
+                    .query()
+                    .and_then(|q| q.strip_prefix("ms="))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(5_000);
+                let timer = self.after(ctx, ms, Due::Timeout(req.conn()));
+                self.parked.push((req.conn(), timer));
+                Reply::Deferred
+            }
+            "/late-stream" => {
+                self.after(ctx, 20, Due::LateStream(req.conn()));
                 Reply::Deferred
             }
             "/wake" => {
                 let parked = std::mem::take(&mut self.parked);
-                for conn in &parked {
+                for (conn, timer) in &parked {
+                    assert!(ctx.cancel_timer(*timer), "the timeout is still pending");
+                    assert!(!ctx.timer_pending(*timer));
                     ctx.respond(
                         *conn,
                         Response::text(200, &format!("woken by {}\n", req.conn())),
@@ -126,12 +143,26 @@ impl Handler for App {
                 self.after(ctx, 20, Due::Part(conn, n + 1));
             }
             Some(Due::Part(conn, _)) => ctx.end_stream(conn),
+            Some(Due::Timeout(conn)) => {
+                self.parked.retain(|(c, _)| *c != conn);
+                ctx.respond(conn, Response::text(504, "timed out\n"));
+            }
+            Some(Due::LateStream(conn)) => {
+                // Start, fill and end a stream in one callback: the actions run in
+                // the order asked.
+                let mut head = Response::new(200);
+                head.header("Content-Type", "text/plain");
+                ctx.start_stream(conn, head);
+                ctx.send_chunk(conn, b"late ");
+                ctx.send_chunk(conn, b"parts");
+                ctx.end_stream(conn);
+            }
             None => {}
         }
     }
 
     fn on_close(&mut self, _ctx: &mut Context<'_>, conn: ConnId, reason: CloseReason) {
-        self.parked.retain(|c| *c != conn);
+        self.parked.retain(|(c, _)| *c != conn);
         if let Ok(mut seen) = self.seen.lock() {
             seen.closes.push((conn.serial(), reason));
         }
@@ -262,6 +293,50 @@ fn deferred_answer_from_another_connections_request() {
     let mut buf = Vec::new();
     let (_, body) = read_response(&mut parked, &mut buf);
     assert_eq!(body, "woken by conn 2\n");
+    server.stop().unwrap();
+}
+
+#[test]
+fn long_poll_gives_up_when_its_timer_fires() {
+    let (server, _) = start();
+    let mut parked = connect(server.addr);
+    let started = Instant::now();
+    parked
+        .write_all(b"GET /park?ms=150 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let (head, body) = read_response(&mut parked, &mut buf);
+    assert!(
+        head.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"),
+        "{head}"
+    );
+    assert_eq!(body, "timed out\n");
+    assert!(started.elapsed() >= Duration::from_millis(140));
+    // The connection serves the next request.
+    parked
+        .write_all(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (_, body) = read_response(&mut parked, &mut buf);
+    assert_eq!(body, "/again\n");
+    server.stop().unwrap();
+}
+
+#[test]
+fn deferred_request_answered_with_a_stream() {
+    let (server, _) = start();
+    let mut client = connect(server.addr);
+    client
+        .write_all(b"GET /late-stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let head = read_head(&mut client, &mut buf);
+    assert!(
+        head.contains("\r\nTransfer-Encoding: chunked\r\n"),
+        "{head}"
+    );
+    let expected = b"5\r\nlate \r\n5\r\nparts\r\n0\r\n\r\n";
+    read_n(&mut client, &mut buf, expected.len());
+    assert_eq!(&buf[..], expected);
     server.stop().unwrap();
 }
 

@@ -303,8 +303,33 @@ impl RequestParser {
         if pending > self.limits.max_head_bytes || start > self.limits.max_head_bytes {
             return Err(HttpError::HeadTooLarge);
         }
+        check_method_prefix(buf.get(start..).unwrap_or_default())?;
         Ok(None)
     }
+}
+
+/// How many bytes of a partial request line are checked for a valid method.
+const METHOD_PREFIX_CHECK: usize = 32;
+
+/// Rejects a request whose first bytes cannot begin a request line, without
+/// waiting for the head to end: a client speaking another protocol (a TLS
+/// ClientHello starts with byte 0x16) or sending binary garbage gets its 400 at
+/// once instead of at the header timeout. Only the first few bytes are looked at, so
+/// this costs a bounded amount per call.
+fn check_method_prefix(line: &[u8]) -> Result<(), HttpError> {
+    for (i, &b) in line.iter().take(METHOD_PREFIX_CHECK).enumerate() {
+        match b {
+            // method = token, ended by SP (RFC 9112 §3).
+            b' ' if i == 0 => return Err(HttpError::InvalidRequestLine),
+            b' ' => return Ok(()),
+            // A line ending (or the CR of an empty line before the request line):
+            // the full parse decides.
+            b'\r' | b'\n' => return Ok(()),
+            _ if is_tchar(b) => {}
+            _ => return Err(HttpError::InvalidMethod),
+        }
+    }
+    Ok(())
 }
 
 /// Step 2: parse `buf[start..end]`, a whole head ending in an empty line.
@@ -1091,6 +1116,21 @@ mod tests {
             err(b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n"),
             HttpError::InvalidRequestLine
         );
+    }
+
+    #[test]
+    fn rfc9112_3_garbage_before_the_method_ends_is_rejected_before_the_head_ends() {
+        // A TLS ClientHello sent to a plain HTTP port.
+        assert_eq!(
+            err(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+            HttpError::InvalidMethod
+        );
+        assert_eq!(err(b"GE\xffT / HTTP/1.1\r\n"), HttpError::InvalidMethod);
+        assert_eq!(err(b" / HTTP/1.1\r\n"), HttpError::InvalidRequestLine);
+        // A valid prefix still waits for more.
+        assert_eq!(parse(b"GET /\xff"), Ok(Status::Partial));
+        assert_eq!(parse(b"\r\nPOS"), Ok(Status::Partial));
+        assert_eq!(parse(b"\r"), Ok(Status::Partial));
     }
 
     #[test]

@@ -127,7 +127,7 @@ impl Handler for App {
         }
     }
 
-    fn on_upgraded_data(&mut self, ctx: &mut Context<'_>, conn: ConnId, data: &[u8]) -> usize {
+    fn on_upgraded_data(&mut self, ctx: &mut Context<'_>, conn: ConnId, data: &mut [u8]) -> usize {
         ctx.send_raw(conn, data);
         if data.windows(3).any(|w| w == b"bye") {
             ctx.close(conn);

@@ -108,6 +108,11 @@ impl Input {
         self.buf.get(self.start..self.end).unwrap_or_default()
     }
 
+    /// The unconsumed bytes, to transform in place.
+    pub(crate) fn data_mut(&mut self) -> &mut [u8] {
+        self.buf.get_mut(self.start..self.end).unwrap_or_default()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.end - self.start
     }

@@ -20,6 +20,8 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::ConnId;
 use super::conn::Slab;
 use super::timer::{TimerId, Timers};
@@ -116,7 +118,13 @@ pub trait Handler {
     /// more arrive (return 0 when a whole frame is not there yet). If the read
     /// buffer is full at its maximum ([`super::Config::max_read_buffer_bytes`]) and
     /// nothing is used, the connection is closed ([`CloseReason::Error`]).
-    fn on_upgraded_data(&mut self, ctx: &mut Context<'_>, conn: ConnId, data: &[u8]) -> usize {
+    ///
+    /// The bytes are the connection's own read buffer, lent mutably so that a
+    /// protocol can transform them in place (a WebSocket unmasks payloads where they
+    /// lie, [`crate::ws::Connection::receive`]) instead of copying them out first.
+    /// What the handler does to the bytes it uses does not matter; bytes it leaves
+    /// unused must stay as they were, as they are passed again.
+    fn on_upgraded_data(&mut self, ctx: &mut Context<'_>, conn: ConnId, data: &mut [u8]) -> usize {
         let _ = (ctx, conn);
         data.len()
     }
@@ -135,6 +143,16 @@ pub trait Handler {
     fn on_request_done(&mut self, cost: &RequestCost) {
         let _ = cost;
     }
+
+    /// One turn of the loop is over: every connection with work was driven, and
+    /// everything queued during the turn was written as far as each socket took it
+    /// (what a full socket did not take stays queued: [`Context::queued_bytes`]).
+    /// [`Context::now`] is the time at this point, not at the start of the turn.
+    /// Called once per turn, so it must be cheap; a push hub uses it to time how
+    /// long a broadcast took to reach every client.
+    fn on_turn_end(&mut self, ctx: &mut Context<'_>) {
+        let _ = ctx;
+    }
 }
 
 /// Something the handler asked for, carried out by the loop when the handler
@@ -151,6 +169,9 @@ pub(crate) enum Action {
     EndStream(ConnId),
     /// Write bytes `range` of [`Actions::data`] as they are (upgraded connections).
     Raw(ConnId, Range<usize>),
+    /// Write shared bytes as they are (upgraded connections): one encoded frame
+    /// queued for many connections without a copy per connection in the queue.
+    Shared(ConnId, Bytes),
     /// Close the connection once its queued output is written.
     Close(ConnId),
 }
@@ -163,6 +184,13 @@ pub(crate) struct Actions {
     pub(crate) list: Vec<Action>,
     /// The bytes of `Chunk` and `Raw` actions.
     pub(crate) data: Vec<u8>,
+    /// Bytes asked to be sent on each connection (by slot index) during the current
+    /// callback and not yet in its output buffer, so that
+    /// [`Context::queued_bytes`] counts them: a broadcast that checks each client's
+    /// backlog before queueing more must see what it queued a moment ago.
+    pending: Vec<usize>,
+    /// The slots with a non-zero `pending` entry, to reset them cheaply.
+    touched: Vec<usize>,
 }
 
 impl Actions {
@@ -170,6 +198,34 @@ impl Actions {
         let start = self.data.len();
         self.data.extend_from_slice(bytes);
         start..self.data.len()
+    }
+
+    /// Counts `n` bytes as asked for on `conn`.
+    fn add_pending(&mut self, conn: ConnId, n: usize) {
+        let index = conn.index();
+        if self.pending.len() <= index {
+            self.pending.resize(index + 1, 0);
+        }
+        if let Some(slot) = self.pending.get_mut(index) {
+            if *slot == 0 {
+                self.touched.push(index);
+            }
+            *slot = slot.saturating_add(n);
+        }
+    }
+
+    /// Bytes asked for on the connection in slot `index` and not yet queued.
+    fn pending(&self, index: usize) -> usize {
+        self.pending.get(index).copied().unwrap_or(0)
+    }
+
+    /// The actions were carried out: nothing is pending any more.
+    pub(crate) fn clear_pending(&mut self) {
+        for index in self.touched.drain(..) {
+            if let Some(slot) = self.pending.get_mut(index) {
+                *slot = 0;
+            }
+        }
     }
 }
 
@@ -213,6 +269,7 @@ impl Context<'_> {
         }
         let range = self.actions.push_bytes(data);
         self.actions.list.push(Action::Chunk(conn, range));
+        self.actions.add_pending(conn, data.len());
     }
 
     /// Ends a streaming response. The connection then serves its next request (or
@@ -229,6 +286,21 @@ impl Context<'_> {
         }
         let range = self.actions.push_bytes(data);
         self.actions.list.push(Action::Raw(conn, range));
+        self.actions.add_pending(conn, data.len());
+    }
+
+    /// Writes shared bytes as they are on a connection taken over by
+    /// [`Reply::Upgrade`], like [`Context::send_raw`] but without copying them into
+    /// the action queue: cloning [`Bytes`] is a reference count, so one frame
+    /// encoded once can be queued for every client of a broadcast. (Each client's
+    /// output buffer still gets its own copy when the action is carried out: that
+    /// is where the bytes wait for the socket.) Ignored on other connections.
+    pub fn send_bytes(&mut self, conn: ConnId, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        self.actions.add_pending(conn, data.len());
+        self.actions.list.push(Action::Shared(conn, data));
     }
 
     /// Closes a connection once what is queued for it has been written.
@@ -267,13 +339,39 @@ impl Context<'_> {
     }
 
     /// Bytes produced for a connection but not yet written to it (a slow reader's
-    /// backlog), as of the start of this callback; `None` if it has closed.
+    /// backlog): what was queued before this callback, plus what this callback
+    /// asked to send on it so far; `None` if it has closed.
     pub fn queued_bytes(&self, conn: ConnId) -> Option<usize> {
-        self.conns.get(conn).map(|c| c.queued())
+        self.conns
+            .get(conn)
+            .map(|c| c.queued() + self.actions.pending(conn.index()))
     }
 
     /// The server's totals, as of the start of this callback.
     pub fn stats(&self) -> &ServerStats {
         self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_bytes_are_counted_per_connection_until_cleared() {
+        let mut actions = Actions::default();
+        let a = ConnId::new_for_tests(1, 3);
+        let b = ConnId::new_for_tests(2, 0);
+        actions.add_pending(a, 10);
+        actions.add_pending(a, 5);
+        actions.add_pending(b, 7);
+        assert_eq!(actions.pending(3), 15);
+        assert_eq!(actions.pending(0), 7);
+        assert_eq!(actions.pending(1), 0);
+        assert_eq!(actions.pending(99), 0);
+        actions.clear_pending();
+        assert_eq!(actions.pending(3), 0);
+        assert_eq!(actions.pending(0), 0);
+        assert!(actions.touched.is_empty());
     }
 }

@@ -213,6 +213,11 @@ impl ConnId {
     pub(crate) fn index(&self) -> usize {
         self.index
     }
+
+    #[cfg(test)]
+    pub(crate) fn new_for_tests(serial: u64, index: usize) -> ConnId {
+        ConnId { serial, index }
+    }
 }
 
 impl fmt::Display for ConnId {
@@ -505,6 +510,7 @@ impl<H: Handler> Server<H> {
             }
             self.fire_timers();
             self.drive_dirty();
+            self.turn_end();
             self.publish();
         }
         for index in self.core.conns.indexes() {
@@ -531,6 +537,15 @@ impl<H: Handler> Server<H> {
             let ms = left.as_micros().div_ceil(1000);
             Duration::from_millis(ms.min(u64::MAX as u128) as u64)
         })
+    }
+
+    /// Tells the handler that the turn is over (see [`Handler::on_turn_end`]).
+    fn turn_end(&mut self) {
+        self.core.now = Instant::now();
+        let core = &mut self.core;
+        let mut ctx = context!(core);
+        self.handler.on_turn_end(&mut ctx);
+        self.apply_actions();
     }
 
     /// Copies the totals to where [`ServerHandle::stats`] reads them.
@@ -837,14 +852,16 @@ impl<H: Handler> Server<H> {
                     }
                     let id = conn.id;
                     let full = conn.input.is_full(core.max_input);
-                    let Some(conn) = core.conns.get_index(index) else {
-                        return false;
-                    };
-                    let data = conn.input.data();
+                    // The buffer is lent to the handler mutably (a WebSocket unmasks
+                    // in place), so it leaves the slab for the call: the context
+                    // reads the slab meanwhile. Moving it moves a few words, no bytes.
+                    let mut input = mem::take(&mut conn.input);
+                    let data = input.data_mut();
                     let len = data.len();
                     let mut ctx = context!(core);
                     let used = self.handler.on_upgraded_data(&mut ctx, id, data);
                     if let Some(conn) = core.conns.get_index_mut(index) {
+                        conn.input = input;
                         conn.input.consume(used.min(len));
                         if used == 0 && full {
                             // The handler needs more than the buffer can hold.
@@ -971,6 +988,7 @@ impl<H: Handler> Server<H> {
                 | Action::Chunk(id, _)
                 | Action::EndStream(id)
                 | Action::Raw(id, _)
+                | Action::Shared(id, _)
                 | Action::Close(id) => *id,
             };
             let Some(conn) = core.conns.get_index_mut(id.index()).filter(|c| c.id == id) else {
@@ -1013,6 +1031,10 @@ impl<H: Handler> Server<H> {
                         .extend_from_slice(data.get(range).unwrap_or_default());
                     account_output(conn, &mut core.stats, before);
                 }
+                Action::Shared(_, bytes) if conn.phase == Phase::Upgraded => {
+                    conn.output.extend_from_slice(&bytes);
+                    account_output(conn, &mut core.stats, before);
+                }
                 Action::Close(_) if conn.phase != Phase::Lingering => {
                     conn.phase = Phase::Closing;
                     conn.close_reason = CloseReason::Done;
@@ -1028,6 +1050,7 @@ impl<H: Handler> Server<H> {
         core.actions.list = list;
         data.clear();
         core.actions.data = data;
+        core.actions.clear_pending();
     }
 
     /// Writes queued output until it is all written or `WouldBlock`.

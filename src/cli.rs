@@ -239,6 +239,15 @@ impl Args {
             .and_then(|(_, v)| v.as_deref())
     }
 
+    /// Every value of the program's flag `name`, in the order given (for a flag
+    /// that may be repeated, such as `--allow-origin`).
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.given
+            .iter()
+            .filter(move |(n, _)| *n == name)
+            .filter_map(|(_, v)| v.as_deref())
+    }
+
     /// The value of `name` parsed as a `T`; `Ok(None)` if it was not given.
     pub fn parsed<T: FromStr>(&self, name: &'static str) -> Result<Option<T>, CliError> {
         match self.value(name) {
@@ -302,6 +311,11 @@ mod tests {
         assert_eq!(args.addr.port(), 0);
         assert!(args.flag("--quiet"));
         assert_eq!(args.parsed::<u32>("--rate"), Ok(Some(5)));
+        let Ok(Parsed::Run(args)) = parse(&["--rate", "1", "--rate=2"]) else {
+            panic!()
+        };
+        assert_eq!(args.values("--rate").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(args.value("--rate"), Some("2"));
         let Ok(Parsed::Run(args)) = parse(&["--rate=x"]) else {
             panic!()
         };

@@ -1,0 +1,67 @@
+//! WebSocket echo: every text or binary message comes back as it was sent, on any
+//! path. The target for conformance testing.
+//!
+//! ```sh
+//! cargo run --example ws_echo -- --addr 127.0.0.1:9001 --trace
+//! # in a browser's dev tools (any page):
+//! #   let ws = new WebSocket("ws://127.0.0.1:9001/");
+//! #   ws.onmessage = m => console.log(`echo: ${m.data}`);
+//! #   ws.onopen = () => ws.send("hello");
+//! # or an Autobahn fuzzingclient pointed at ws://127.0.0.1:9001
+//! ```
+//!
+//! Flags: `--addr HOST:PORT` (default 127.0.0.1:9001; port 0 picks a free port),
+//! `--trace` (print a line per message echoed), `--ping-interval SECS` (default 20;
+//! 0 never pings), `--ping-timeout SECS` (default 20), `--help`.
+//! The server prints one line, `listening on http://ADDR`, once it accepts
+//! connections. Fragmentation, pings, the close handshake, limits and every error
+//! are the WebSocket core's (`wirepatterns::ws`); the glue and this application
+//! live in `wirepatterns::patterns::websocket`; this file is flags, printing and
+//! wiring.
+
+use std::io::Write;
+
+use wirepatterns::cli::Spec;
+use wirepatterns::patterns::websocket::{WsConfig, WsEcho, WsServer};
+use wirepatterns::server::{Config, Server};
+
+fn main() {
+    let spec = WsConfig::flags(Spec::new(
+        "ws_echo",
+        "Echoes every WebSocket text or binary message back as the same type, on any path.",
+        "127.0.0.1:9001",
+    ));
+    let args = spec.parse_env_or_exit();
+    let ws_config = match WsConfig::from_args(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{}", spec.usage());
+            std::process::exit(2);
+        }
+    };
+
+    let app = if args.trace {
+        WsEcho::with_observer(|conn, text, len| {
+            let kind = if text { "text" } else { "binary" };
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{conn}: echoed a {kind} message of {len} B");
+            let _ = out.flush();
+        })
+    } else {
+        WsEcho::new()
+    };
+
+    let mut server = match Server::bind(Config::new(args.addr), WsServer::new(ws_config, app)) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("cannot listen on {}: {e}", args.addr);
+            std::process::exit(1);
+        }
+    };
+    println!("listening on http://{}", server.local_addr());
+    let _ = std::io::stdout().flush();
+    if let Err(e) = server.run() {
+        eprintln!("server stopped: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,530 @@
+//! Push: the server sends without being asked.
+//!
+//! # The pattern
+//!
+//! In request/response the client asks and the server answers; a client that wants
+//! to hear about events must keep asking ("anything new?" "no." "anything new?"),
+//! which costs a round trip per question and delays each event until the next one.
+//! With push the client connects once and then only listens: the moment the server
+//! has something (a chat message, a new item in a queue), it writes it to every
+//! connected client. The seed's example is a chat on WebSocket: every user hears
+//! `User<port> just connected.` when someone joins and `User<port> says: <text>` for
+//! every message, where `<port>` is the sender's remote TCP port.
+//!
+//! # What the notes warn about, and what this hub does about it
+//!
+//! - **Push requires the client to be online.** A client that is gone gets nothing,
+//!   and worse, the server may not know it is gone: a peer that vanished without a
+//!   FIN (a dropped Wi-Fi link) looks exactly like a quiet one. The WebSocket glue
+//!   pings every connection ([`super::websocket::WsConfig::ping_interval`]) and
+//!   removes a peer that answers nothing within the ping timeout; the chat tells the
+//!   others `User<port> left.`.
+//! - **The server does not know what happened to the pushed data.** A successful
+//!   `write()` means the kernel took the bytes, not that the client read them. The
+//!   hub can only see how much is still waiting on its side
+//!   ([`WsContext::queued_bytes`]).
+//! - **A client may not be able to keep up.** A client that reads slower than
+//!   messages arrive makes its queue grow without bound, and an unbounded queue per
+//!   client is how one slow phone takes a server's memory. So each client's queue is
+//!   bounded ([`HubConfig::max_queue`], 1 MiB by default): a client whose queued
+//!   output would pass it is failed with close code 1008 (policy violation) and
+//!   counted ([`HubStats::dropped_slow`]), and the broadcast goes on to the others
+//!   without waiting for it. (Kafka chose long polling, where each consumer pulls at
+//!   its own pace, for exactly this reason.)
+//!
+//! # What a broadcast costs
+//!
+//! A message is encoded into a frame **once** ([`ws::text_frame`] to [`Bytes`]) and
+//! the same bytes are queued for every member: no per-client encoding, no
+//! per-client allocation. Then the loop writes each client's queue, one `write()`
+//! per client at least (several broadcasts queued in one turn go out in one write).
+//! [`BroadcastCost`] records, for each broadcast: the frame bytes encoded once, the
+//! clients reached, the bytes queued in total, and, at the end of the loop turn, the
+//! write system calls and bytes written during the turn and how long it took until
+//! every client's copy had been handed to the kernel (see
+//! [`BroadcastCost::time_to_all`] for exactly what is measured).
+//!
+//! A client that disconnects during a broadcast does not break it: closes are
+//! carried out after the callback, and a member that can no longer be sent to is
+//! skipped.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::websocket::{Message, Opened, WsApp, WsClosed, WsContext};
+use crate::http::Response;
+use crate::server::{ConnId, Context, Incoming, Reply};
+use crate::ws::{self, CloseCode, FrameHeader, OpCode};
+
+/// The hub's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubConfig {
+    /// Most bytes that may wait in one client's outbound queue. A broadcast that
+    /// would take a client past it fails that client with 1008 instead. Default
+    /// 1 MiB.
+    pub max_queue: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            max_queue: 1024 * 1024,
+        }
+    }
+}
+
+/// The hub's totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Broadcasts made.
+    pub broadcasts: u64,
+    /// Frames queued to clients, over all broadcasts.
+    pub deliveries: u64,
+    /// Bytes encoded: each broadcast's frame, once.
+    pub bytes_encoded: u64,
+    /// Bytes queued to clients: each frame times the clients it reached.
+    pub bytes_queued: u64,
+    /// Clients failed with 1008 because their queue was full.
+    pub dropped_slow: u64,
+    /// Members removed because they did not answer a ping in time.
+    pub dead_peers: u64,
+}
+
+/// What one broadcast cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BroadcastCost {
+    /// The broadcast's number, from 1.
+    pub seq: u64,
+    /// Size of the frame, encoded once (header and payload).
+    pub frame_bytes: usize,
+    /// Members the frame was queued to.
+    pub clients: usize,
+    /// Members failed with 1008 by this broadcast, their queue being full.
+    pub dropped_slow: usize,
+    /// Bytes queued in total: `frame_bytes * clients`.
+    pub bytes_queued: u64,
+    /// The start of the loop turn in which the broadcast was made: just after
+    /// `poll()` returned with the event that led to it (for a chat message, before
+    /// the message was even read).
+    pub started: Instant,
+    /// `write()` system calls made from the broadcast's callback to the end of the
+    /// turn, on all connections (so shared with the other broadcasts of the turn,
+    /// see `turn_broadcasts`, and including any other traffic of the turn).
+    pub turn_write_calls: u64,
+    /// Bytes written over the same span.
+    pub turn_bytes_written: u64,
+    /// Broadcasts made in the same turn, whose output went out in the same writes.
+    pub turn_broadcasts: usize,
+    /// Members whose output was not all taken by the kernel by the end of the turn
+    /// (their socket buffer was full): their copy waits in their queue, and is
+    /// written when the socket has room.
+    pub backlogged: usize,
+    /// From `started` to the end of the turn, when the loop had offered every
+    /// member's queue to its socket: the time for the frame to reach every client's
+    /// kernel buffer, except the `backlogged` ones. It does not include the network
+    /// or the client reading.
+    pub time_to_all: Duration,
+}
+
+impl std::fmt::Display for BroadcastCost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "broadcast {}: {} B frame encoded once, {} clients reached, {} B queued; \
+             turn: {} write syscalls, {} B written",
+            self.seq,
+            self.frame_bytes,
+            self.clients,
+            self.bytes_queued,
+            self.turn_write_calls,
+            self.turn_bytes_written
+        )?;
+        if self.turn_broadcasts > 1 {
+            write!(f, " (shared by {} broadcasts)", self.turn_broadcasts)?;
+        }
+        write!(f, "; {:?} to reach all", self.time_to_all)?;
+        if self.backlogged > 0 {
+            write!(f, " but {} backlogged", self.backlogged)?;
+        }
+        if self.dropped_slow > 0 {
+            write!(f, "; {} dropped as too slow (1008)", self.dropped_slow)?;
+        }
+        Ok(())
+    }
+}
+
+/// Called with each broadcast's cost at the end of its turn (for `--trace`).
+pub type BroadcastObserver = Box<dyn FnMut(&BroadcastCost) + Send>;
+
+/// The broadcasts of the current loop turn, waiting for its end to be timed.
+#[derive(Debug, Default)]
+struct Turn {
+    /// The server's write calls when the turn's first broadcast began.
+    write_calls: u64,
+    /// The server's bytes written then.
+    bytes_out: u64,
+    /// The broadcasts so far; reused from turn to turn.
+    costs: Vec<BroadcastCost>,
+}
+
+/// A broadcast hub: members join and leave, and a broadcast sends one message to
+/// all of them.
+#[derive(Default)]
+pub struct PushHub {
+    /// The settings.
+    config: HubConfig,
+    /// The members, in the order they joined.
+    members: Vec<ConnId>,
+    /// Totals.
+    stats: HubStats,
+    /// This turn's broadcasts, timed at its end.
+    turn: Turn,
+    /// Who to tell each broadcast's cost, if anyone.
+    observer: Option<BroadcastObserver>,
+}
+
+impl PushHub {
+    /// An empty hub.
+    pub fn new(config: HubConfig) -> PushHub {
+        PushHub {
+            config,
+            ..PushHub::default()
+        }
+    }
+
+    /// Calls `observer` with each broadcast's cost, at the end of its turn.
+    pub fn set_observer(&mut self, observer: impl FnMut(&BroadcastCost) + Send + 'static) {
+        self.observer = Some(Box::new(observer));
+    }
+
+    /// Adds a member; `false` if it was one already.
+    pub fn join(&mut self, conn: ConnId) -> bool {
+        if self.members.contains(&conn) {
+            return false;
+        }
+        self.members.push(conn);
+        true
+    }
+
+    /// Removes a member; `false` if it was not one. Count it as a dead peer when it
+    /// is removed for [`WsClosed::PingTimeout`] (see [`PushHub::leave_because`]).
+    pub fn leave(&mut self, conn: ConnId) -> bool {
+        let before = self.members.len();
+        self.members.retain(|&m| m != conn);
+        self.members.len() != before
+    }
+
+    /// Removes a member that closed for `closed`, counting dead peers; `false` if
+    /// it was not one.
+    pub fn leave_because(&mut self, conn: ConnId, closed: WsClosed) -> bool {
+        let left = self.leave(conn);
+        if left && closed == WsClosed::PingTimeout {
+            self.stats.dead_peers += 1;
+        }
+        left
+    }
+
+    /// Whether `conn` is a member.
+    pub fn contains(&self, conn: ConnId) -> bool {
+        self.members.contains(&conn)
+    }
+
+    /// The members, in the order they joined.
+    pub fn members(&self) -> &[ConnId] {
+        &self.members
+    }
+
+    /// The totals.
+    pub fn stats(&self) -> &HubStats {
+        &self.stats
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Sends `text` to every member: encoded once, queued to each.
+    pub fn broadcast_text(&mut self, ws: &mut WsContext<'_, '_>, text: &str) -> BroadcastCost {
+        self.broadcast_frame(ws, ws::text_frame(text))
+    }
+
+    /// Sends a text message made of `parts` joined, encoded straight into one frame
+    /// (no intermediate string): `["User", "4242", " says: ", text]`.
+    pub fn broadcast_text_parts(
+        &mut self,
+        ws: &mut WsContext<'_, '_>,
+        parts: &[&str],
+    ) -> BroadcastCost {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let header = FrameHeader::server(true, OpCode::Text, len as u64);
+        let mut frame = Vec::with_capacity(header.encoded_len() + len);
+        header.write(&mut frame);
+        for part in parts {
+            frame.extend_from_slice(part.as_bytes());
+        }
+        self.broadcast_frame(ws, Bytes::from(frame))
+    }
+
+    /// Sends a frame encoded beforehand to every member. A member whose queue would
+    /// pass [`HubConfig::max_queue`] is failed with 1008 instead (its `on_close`
+    /// follows the callback); a member that can no longer be sent to is skipped.
+    pub fn broadcast_frame(&mut self, ws: &mut WsContext<'_, '_>, frame: Bytes) -> BroadcastCost {
+        if self.turn.costs.is_empty() {
+            let server = ws.server_stats();
+            self.turn.write_calls = server.write_calls;
+            self.turn.bytes_out = server.bytes_out;
+        }
+        let max_queue = self.config.max_queue;
+        let size = frame.len();
+        let mut clients = 0;
+        let mut dropped = 0;
+        for &member in &self.members {
+            let Some(queued) = ws.queued_bytes(member) else {
+                continue; // closed; its on_close removes it
+            };
+            if queued.saturating_add(size) > max_queue {
+                if ws.can_send(member) {
+                    ws.fail(
+                        member,
+                        CloseCode::POLICY_VIOLATION,
+                        "slow consumer: outbound queue full",
+                    );
+                    dropped += 1;
+                }
+            } else if ws.send_frame(member, &frame) {
+                clients += 1;
+            }
+        }
+        self.stats.broadcasts += 1;
+        self.stats.deliveries += clients as u64;
+        self.stats.bytes_encoded += size as u64;
+        self.stats.bytes_queued += (size * clients) as u64;
+        self.stats.dropped_slow += dropped as u64;
+        let cost = BroadcastCost {
+            seq: self.stats.broadcasts,
+            frame_bytes: size,
+            clients,
+            dropped_slow: dropped,
+            bytes_queued: (size * clients) as u64,
+            started: ws.now(),
+            turn_write_calls: 0,
+            turn_bytes_written: 0,
+            turn_broadcasts: 0,
+            backlogged: 0,
+            time_to_all: Duration::ZERO,
+        };
+        self.turn.costs.push(cost);
+        cost
+    }
+
+    /// The loop turn ended: time this turn's broadcasts and report them. Call it
+    /// from [`WsApp::on_turn_end`].
+    pub fn turn_end(&mut self, ws: &mut WsContext<'_, '_>) {
+        if self.turn.costs.is_empty() {
+            return;
+        }
+        let now = ws.now();
+        let server = ws.server_stats();
+        let write_calls = server.write_calls.saturating_sub(self.turn.write_calls);
+        let bytes_written = server.bytes_out.saturating_sub(self.turn.bytes_out);
+        // Nothing queued anywhere: every member is reached. Otherwise count the
+        // members still waiting for their socket.
+        let backlogged = if server.queued_output_bytes == 0 {
+            0
+        } else {
+            self.members
+                .iter()
+                .filter(|&&m| ws.queued_bytes(m).is_some_and(|q| q > 0))
+                .count()
+        };
+        let count = self.turn.costs.len();
+        for cost in &mut self.turn.costs {
+            cost.turn_write_calls = write_calls;
+            cost.turn_bytes_written = bytes_written;
+            cost.turn_broadcasts = count;
+            cost.backlogged = backlogged;
+            cost.time_to_all = now.saturating_duration_since(cost.started);
+            if let Some(observer) = self.observer.as_mut() {
+                observer(cost);
+            }
+        }
+        self.turn.costs.clear();
+    }
+}
+
+/// The page served at `GET /`: a message list, a text box and a send button, on a
+/// WebSocket to the same host.
+pub const CHAT_PAGE: &str = include_str!("chat.html");
+
+/// The seed's push chat: everyone hears `User<port> just connected.` when someone
+/// joins (the newcomer too), `User<port> says: <text>` for every text message (the
+/// sender too), and `User<port> left.` when someone leaves, where `<port>` is that
+/// user's remote TCP port. `GET /` serves [`CHAT_PAGE`]; other plain requests get
+/// 404.
+#[derive(Default)]
+pub struct ChatPush {
+    /// The members and the broadcasts.
+    hub: PushHub,
+}
+
+impl ChatPush {
+    /// A chat whose hub uses `config`.
+    pub fn new(config: HubConfig) -> ChatPush {
+        ChatPush {
+            hub: PushHub::new(config),
+        }
+    }
+
+    /// Calls `observer` with each broadcast's cost (for `--trace`).
+    pub fn with_observer(
+        config: HubConfig,
+        observer: impl FnMut(&BroadcastCost) + Send + 'static,
+    ) -> ChatPush {
+        let mut chat = ChatPush::new(config);
+        chat.hub.set_observer(observer);
+        chat
+    }
+
+    /// The hub, for its members and totals.
+    pub fn hub(&self) -> &PushHub {
+        &self.hub
+    }
+
+    /// Broadcasts `User<port><rest...>` for `conn`'s user.
+    fn announce(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, rest: &[&str]) {
+        let port = ws.peer_addr(conn).map_or(0, |a| a.port());
+        let mut digits = [0u8; 5];
+        let port = decimal(port, &mut digits);
+        let mut parts: [&str; 4] = ["User", port, "", ""];
+        for (slot, part) in parts.iter_mut().skip(2).zip(rest) {
+            *slot = part;
+        }
+        self.hub.broadcast_text_parts(ws, &parts);
+    }
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u16, buf: &mut [u8; 5]) -> &str {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        if let Some(b) = buf.get_mut(start) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(buf.get(start..).unwrap_or_default()).unwrap_or("0")
+}
+
+impl WsApp for ChatPush {
+    fn on_open(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, _opened: &Opened<'_>) {
+        // As the seed: add the connection, then tell everybody, newcomer included.
+        self.hub.join(conn);
+        self.announce(ws, conn, &[" just connected."]);
+    }
+
+    fn on_message(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, msg: Message<'_>) {
+        match msg {
+            Message::Text(text) => self.announce(ws, conn, &[" says: ", text]),
+            // The chat carries text. RFC 6455 §7.4.1: 1003 "indicates that an
+            // endpoint is terminating the connection because it has received a
+            // type of data it cannot accept".
+            Message::Binary(_) => ws.fail(
+                conn,
+                CloseCode::UNSUPPORTED_DATA,
+                "this chat takes text messages only",
+            ),
+        }
+    }
+
+    fn on_close(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, closed: WsClosed) {
+        if self.hub.leave_because(conn, closed) {
+            self.announce(ws, conn, &[" left."]);
+        }
+    }
+
+    fn on_http(&mut self, _ctx: &mut Context<'_>, req: &Incoming<'_>, res: &mut Response) -> Reply {
+        let request = req.request();
+        if request.path() != "/" {
+            res.set_status(404);
+            res.header("Content-Type", "text/plain; charset=utf-8");
+            res.body_mut().extend_from_slice(
+                b"not found: the chat page is at / and its WebSocket at ws://HOST/\n",
+            );
+            return Reply::Respond;
+        }
+        match request.method() {
+            "GET" | "HEAD" => {
+                res.header("Content-Type", "text/html; charset=utf-8");
+                res.header("Cache-Control", "no-cache");
+                res.body_mut().extend_from_slice(CHAT_PAGE.as_bytes());
+            }
+            _ => {
+                res.set_status(405);
+                res.header("Allow", "GET, HEAD");
+                res.header("Content-Type", "text/plain; charset=utf-8");
+                res.body_mut()
+                    .extend_from_slice(b"the chat page is read with GET\n");
+            }
+        }
+        Reply::Respond
+    }
+
+    fn on_turn_end(&mut self, ws: &mut WsContext<'_, '_>) {
+        self.hub.turn_end(ws);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_writes_ports() {
+        let mut buf = [0u8; 5];
+        assert_eq!(decimal(0, &mut buf), "0");
+        assert_eq!(decimal(7, &mut buf), "7");
+        assert_eq!(decimal(8080, &mut buf), "8080");
+        assert_eq!(decimal(65535, &mut buf), "65535");
+    }
+
+    #[test]
+    fn broadcast_cost_reads_as_a_trace_line() {
+        let cost = BroadcastCost {
+            seq: 3,
+            frame_bytes: 30,
+            clients: 2,
+            dropped_slow: 1,
+            bytes_queued: 60,
+            started: Instant::now(),
+            turn_write_calls: 3,
+            turn_bytes_written: 60,
+            turn_broadcasts: 2,
+            backlogged: 1,
+            time_to_all: Duration::from_micros(40),
+        };
+        let line = cost.to_string();
+        assert!(line.starts_with("broadcast 3: 30 B frame encoded once, 2 clients reached"));
+        assert!(line.contains("3 write syscalls, 60 B written (shared by 2 broadcasts)"));
+        assert!(line.contains("40µs to reach all but 1 backlogged"));
+        assert!(line.contains("1 dropped as too slow (1008)"));
+    }
+
+    #[test]
+    fn members_join_once_and_leave_once() {
+        let mut hub = PushHub::default();
+        let a = ConnId::new_for_tests(1, 0);
+        assert!(hub.join(a));
+        assert!(!hub.join(a));
+        assert!(hub.contains(a));
+        assert!(hub.leave_because(a, WsClosed::PingTimeout));
+        assert!(!hub.leave(a));
+        assert_eq!(hub.stats().dead_peers, 1);
+        assert_eq!(hub.config().max_queue, 1024 * 1024);
+    }
+}

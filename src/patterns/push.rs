@@ -54,7 +54,7 @@ use bytes::Bytes;
 
 use super::websocket::{Message, Opened, WsApp, WsClosed, WsContext};
 use crate::http::Response;
-use crate::server::{ConnId, Context, Incoming, Reply};
+use crate::server::{CloseReason, ConnId, Context, Incoming, Reply};
 use crate::ws::{self, CloseCode, FrameHeader, OpCode};
 
 /// The hub's settings.
@@ -443,7 +443,10 @@ impl WsApp for ChatPush {
     }
 
     fn on_close(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, closed: WsClosed) {
-        if self.hub.leave_because(conn, closed) {
+        // At shutdown every connection closes: telling each of the others would
+        // cost n² sends to connections that are closing too.
+        let shutdown = closed == WsClosed::Dropped(CloseReason::Shutdown);
+        if self.hub.leave_because(conn, closed) && !shutdown {
             self.announce(ws, conn, &[" left."]);
         }
     }

@@ -90,7 +90,9 @@ pub struct WsConfig {
     /// Frame and message size limits (default 16 MiB each; over them: close 1009).
     pub limits: Limits,
     /// How often to ping each connection. Default 20 s; `None` never pings (dead
-    /// peers are then found only by TCP errors).
+    /// peers are then found only by TCP errors). A ping goes out once the previous
+    /// one is settled, so pings are `max(ping_interval, ping_timeout)` apart at
+    /// most rates.
     pub ping_interval: Option<Duration>,
     /// How long after a ping the peer has to send something (a pong or any frame)
     /// before it is taken for dead. Default 20 s.
@@ -613,11 +615,16 @@ impl<A: WsApp> WsServer<A> {
         let Some(slot) = self.socks.get_mut(conn) else {
             return;
         };
-        let next_ping = slot.last_ping + interval;
+        // With a ping outstanding, the next thing to check is its timeout; the next
+        // ping goes out only once that one is settled.
         let at = match slot.ping_sent {
-            Some(sent) => next_ping.min(sent + timeout),
-            None => next_ping,
+            Some(sent) => sent + timeout,
+            None => slot.last_ping + interval,
         };
+        // Never due at once: a timer set for now from inside a timer callback would
+        // fire again in the same pass, for ever (zero durations are possible in a
+        // hand-made config).
+        let at = at.max(ctx.now() + Duration::from_millis(1));
         slot.timer = Some(ctx.set_timer_at(at, glue_timer(conn)));
     }
 

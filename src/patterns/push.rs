@@ -174,8 +174,11 @@ struct Turn {
 pub struct PushHub {
     /// The settings.
     config: HubConfig,
-    /// The members, in the order they joined.
+    /// The members, in no particular order: a broadcast walks this dense list.
     members: Vec<ConnId>,
+    /// Each member's place in `members`, by the connection's slot index, so that
+    /// joining and leaving take constant time however many members there are.
+    positions: Vec<Option<usize>>,
     /// Totals.
     stats: HubStats,
     /// This turn's broadcasts, timed at its end.
@@ -200,19 +203,43 @@ impl PushHub {
 
     /// Adds a member; `false` if it was one already.
     pub fn join(&mut self, conn: ConnId) -> bool {
-        if self.members.contains(&conn) {
+        if self.contains(conn) {
             return false;
         }
-        self.members.push(conn);
+        let index = conn.index();
+        if self.positions.len() <= index {
+            self.positions.resize(index + 1, None);
+        }
+        if let Some(slot) = self.positions.get_mut(index) {
+            *slot = Some(self.members.len());
+            self.members.push(conn);
+        }
         true
     }
 
-    /// Removes a member; `false` if it was not one. Count it as a dead peer when it
-    /// is removed for [`WsClosed::PingTimeout`] (see [`PushHub::leave_because`]).
+    /// Removes a member; `false` if it was not one. (To count dead peers, use
+    /// [`PushHub::leave_because`].)
     pub fn leave(&mut self, conn: ConnId) -> bool {
-        let before = self.members.len();
-        self.members.retain(|&m| m != conn);
-        self.members.len() != before
+        let Some(at) = self.position(conn) else {
+            return false;
+        };
+        if let Some(slot) = self.positions.get_mut(conn.index()) {
+            *slot = None;
+        }
+        self.members.swap_remove(at);
+        // The last member moved into the hole: record its new place.
+        if let Some(&moved) = self.members.get(at)
+            && let Some(slot) = self.positions.get_mut(moved.index())
+        {
+            *slot = Some(at);
+        }
+        true
+    }
+
+    /// Where `conn` is in `members`, if it is a member.
+    fn position(&self, conn: ConnId) -> Option<usize> {
+        let at = (*self.positions.get(conn.index())?)?;
+        (self.members.get(at) == Some(&conn)).then_some(at)
     }
 
     /// Removes a member that closed for `closed`, counting dead peers; `false` if
@@ -227,10 +254,10 @@ impl PushHub {
 
     /// Whether `conn` is a member.
     pub fn contains(&self, conn: ConnId) -> bool {
-        self.members.contains(&conn)
+        self.position(conn).is_some()
     }
 
-    /// The members, in the order they joined.
+    /// The members, in no particular order.
     pub fn members(&self) -> &[ConnId] {
         &self.members
     }
@@ -529,5 +556,29 @@ mod tests {
         assert!(!hub.leave(a));
         assert_eq!(hub.stats().dead_peers, 1);
         assert_eq!(hub.config().max_queue, 1024 * 1024);
+    }
+
+    #[test]
+    fn leaving_keeps_every_other_member_findable() {
+        let mut hub = PushHub::default();
+        let ids: Vec<ConnId> = (0..6)
+            .map(|i| ConnId::new_for_tests(i + 1, i as usize * 2))
+            .collect();
+        for &id in &ids {
+            assert!(hub.join(id));
+        }
+        for gone in [ids[0], ids[3], ids[5]] {
+            assert!(hub.leave(gone));
+            assert!(!hub.contains(gone));
+        }
+        for &id in &[ids[1], ids[2], ids[4]] {
+            assert!(hub.contains(id));
+        }
+        assert_eq!(hub.members().len(), 3);
+        // A later connection in a reused slot is not taken for the old one.
+        let reused = ConnId::new_for_tests(99, ids[1].index());
+        assert!(!hub.contains(reused));
+        assert!(!hub.leave(reused));
+        assert!(hub.contains(ids[1]));
     }
 }

@@ -142,7 +142,7 @@ impl Spec {
             ),
             (
                 "--trace".to_string(),
-                "print each request's cost timeline".to_string(),
+                "print the cost of each request, message or broadcast".to_string(),
             ),
         ];
         for flag in &self.extra {

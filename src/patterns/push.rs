@@ -30,7 +30,10 @@
 //!   output would pass it is failed with close code 1008 (policy violation) and
 //!   counted ([`HubStats::dropped_slow`]), and the broadcast goes on to the others
 //!   without waiting for it. (Kafka chose long polling, where each consumer pulls at
-//!   its own pace, for exactly this reason.)
+//!   its own pace, for exactly this reason.) The 1008 close frame waits behind
+//!   the bytes already queued: a client that never reads again never sees it, and
+//!   the driver drops its connection at the idle timeout
+//!   ([`crate::server::Config::idle_timeout`]); meanwhile it gets nothing more.
 //!
 //! # What a broadcast costs
 //!

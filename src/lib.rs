@@ -16,11 +16,14 @@
 //! | layer | module | owns |
 //! |---|---|---|
 //! | examples | `examples/*.rs` | a `cargo run` per pattern: flags, printing, wiring |
-//! | driver | `server` | the mio event loop: listener, connections, buffers, timers, the handler trait |
-//! | protocol cores | [`http`] | sans-I/O state machines: bytes in, requests out; responses in, bytes out |
-//! | costs | `cost` | timestamps, byte and syscall counts, the timeline printer |
+//! | patterns | [`patterns`] | what each pattern does: request/response, the push hub and chat, WebSocket glue |
+//! | driver | [`server`] | the mio event loop: listener, connections, buffers, timers, the [`server::Handler`] trait |
+//! | protocol cores | [`http`], [`ws`] | sans-I/O state machines: bytes in, events out; messages in, bytes out |
+//! | costs | [`cost`] | timestamps, byte and syscall counts, the timeline printer |
 //!
-//! - [`http`] never touches a socket or a clock. It is fed bytes and says "need
+//! [`cli`] is the small flag parser the example servers share.
+//!
+//! - [`http`] and [`ws`] never touch a socket or a clock. It is fed bytes and says "need
 //!   more", "complete, here is what I parsed and how many bytes it took", or "this
 //!   breaks rule X". That makes every split-read case a plain unit test.
 //! - The driver is one thread and one `mio::Poll`: it reads until `WouldBlock`,

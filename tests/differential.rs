@@ -879,3 +879,17 @@ fn judge_reports_each_kind_of_disagreement() {
     let err = judge(dup, Outcome::Error(HttpError::MissingHost), theirs(dup)).unwrap_err();
     assert!(err.starts_with("rejected with MissingHost"), "{err}");
 }
+
+/// Found by `heads_fed_in_pieces_parse_like_heads_fed_whole` (and the `parse_request`
+/// fuzz target): a request line that starts with HTAB gets `InvalidMethod` when its
+/// first byte arrives alone (the early method check answers before the head ends)
+/// but `InvalidRequestLine` when the head arrives whole. Both are 400, with different
+/// bodies: the answer must not depend on how the bytes were split.
+/// FAILS until the early check treats a leading HTAB like a leading SP.
+#[test]
+fn leading_htab_gets_the_same_error_whole_or_in_pieces() {
+    let head = b"\tGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut parser = RequestParser::default();
+    let first_byte_alone = ours_with(&mut parser, &head[..1]);
+    assert_eq!(first_byte_alone, ours(head));
+}

@@ -1,0 +1,210 @@
+// Drives chat_push's page (GET /) in headless Chromium, as two people in two
+// browser windows would, and checks what each page shows.
+//
+//   node chat_page.js http://127.0.0.1:PORT/
+//
+// Run by chat_page.sh, which installs Chromium and playwright-core, starts the
+// server and reads its address. Environment: CHROMIUM (default /usr/bin/chromium),
+// STEP_TIMEOUT_MS (how long each wait may take, default 10000).
+//
+// Each page learns its own user name from the first line it shows: the server
+// adds a newcomer to the chat and then tells everyone, the newcomer first among
+// them, `User<port> just connected.`, so nothing can come before it. The checks
+// then follow one message from page A to page B (push to another client), one
+// back, a non-ASCII one (UTF-8 through the browser's masking and our unmasking),
+// and B leaving. Every check prints `ok` or `FAIL` with what was seen; the last
+// line is `RESULT passed=N failed=N` for the calling script.
+'use strict';
+
+const { chromium } = require('playwright-core');
+
+const url = process.argv[2];
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const stepTimeout = Number(process.env.STEP_TIMEOUT_MS || 10000);
+// The whole run, whatever happens inside it (a hung browser included).
+const overallTimeoutMs = 90000;
+
+// The flags this machine needs (see the machine notes): no sandbox as root, no GPU,
+// and no background connections to Google, which a closed network refuses.
+const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let passed = 0;
+let failed = 0;
+
+function check(name, ok, detail) {
+  if (ok) {
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } else {
+    failed += 1;
+    console.log(`FAIL ${name}${detail ? `: ${detail}` : ''}`);
+  }
+  return ok;
+}
+
+function finish(code) {
+  console.log(`RESULT passed=${passed} failed=${failed}`);
+  process.exit(code !== undefined ? code : failed === 0 ? 0 : 1);
+}
+
+/** The text of `selector` for a failure message, or what went wrong reading it. */
+async function textOf(page, selector) {
+  try {
+    return JSON.stringify(await page.textContent(selector, { timeout: 1000 }));
+  } catch (e) {
+    return `(no ${selector})`;
+  }
+}
+
+/** The lines the page shows in #messages, in order. */
+async function lines(page) {
+  return page.$$eval('#messages li', (items) => items.map((li) => li.textContent));
+}
+
+/**
+ * Waits until `page` shows `line` in #messages. Returns true if it came within the
+ * step timeout; otherwise false, and the caller reports the lines that were there.
+ */
+async function waitForLine(page, line) {
+  try {
+    await page.waitForFunction(
+      (want) =>
+        Array.from(document.querySelectorAll('#messages li')).some((li) => li.textContent === want),
+      line,
+      { timeout: stepTimeout },
+    );
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+
+/** Checks that `page` shows `line`, naming what it showed instead if not. */
+async function expectLine(name, page, line) {
+  const ok = await waitForLine(page, line);
+  return check(name, ok, ok ? '' : `wanted ${JSON.stringify(line)}, page shows ${JSON.stringify(await lines(page))}`);
+}
+
+/** Opens the chat page in a fresh context; returns the page and its user's port. */
+async function openChat(browser, label, problems) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(stepTimeout);
+  page.on('pageerror', (e) => problems.push(`${label}: page error: ${e.message}`));
+  page.on('console', (m) => {
+    // The browser asks for /favicon.ico on its own; the chat has none (404).
+    const from = (m.location() && m.location().url) || '';
+    if (m.type() === 'error' && !from.endsWith('/favicon.ico')) {
+      problems.push(`${label}: console error: ${m.text()} (${from})`);
+    }
+  });
+  const response = await page.goto(url, { timeout: stepTimeout });
+  const status = response ? response.status() : 0;
+  check(`${label}: GET / answers 200 with the chat page`, status === 200 && (await page.title()) === 'wirepatterns push chat',
+    `status ${status}, title ${JSON.stringify(await page.title())}`);
+  // The page's own join notice is the first line it gets.
+  let port = null;
+  try {
+    await page.waitForSelector('#messages li', { timeout: stepTimeout });
+    const first = (await lines(page))[0] || '';
+    const m = /^User(\d+) just connected\.$/.exec(first);
+    port = m ? m[1] : null;
+    check(`${label}: first line is its own join notice`, port !== null, `first line ${JSON.stringify(first)}`);
+  } catch (e) {
+    check(`${label}: first line is its own join notice`, false, `no line within ${stepTimeout} ms; status line ${await textOf(page, '#status')}`);
+  }
+  const statusLine = await textOf(page, '#status');
+  check(`${label}: status line says connected`, /^"connected to ws:\/\//.test(statusLine), statusLine);
+  return { context, page, port };
+}
+
+/** Types `text` into the page's box and clicks Send, as a person would. */
+async function say(page, text) {
+  await page.fill('#text', text);
+  await page.click('#send');
+}
+
+async function main() {
+  if (!url) {
+    console.error('usage: node chat_page.js http://127.0.0.1:PORT/');
+    process.exit(2);
+  }
+  const problems = [];
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: chromiumArgs,
+    timeout: 30000,
+  });
+  try {
+    console.log(`browser: Chromium ${browser.version()}, page ${url}`);
+    const a = await openChat(browser, 'page A', problems);
+    const b = await openChat(browser, 'page B', problems);
+    if (a.port === null || b.port === null) {
+      check('both pages know their user', false, 'cannot go on without both ports');
+      return;
+    }
+    check('the two pages are two users', a.port !== b.port, `both are User${a.port}`);
+
+    // B's arrival is pushed to A.
+    await expectLine('page A sees B join', a.page, `User${b.port} just connected.`);
+
+    // A says something: both pages show it, under A's name.
+    const hello = `hello from A ${Date.now()}`;
+    await say(a.page, hello);
+    await expectLine('page A shows its own message', a.page, `User${a.port} says: ${hello}`);
+    await expectLine("page B gets A's message (push to another client)", b.page, `User${a.port} says: ${hello}`);
+    check('page A clears the text box after sending', (await a.page.inputValue('#text')) === '',
+      JSON.stringify(await a.page.inputValue('#text')));
+
+    // B answers, with text outside ASCII: UTF-8, masked by the browser.
+    const reply = 'réponse de B: ✓ 世界 🙂';
+    await say(b.page, reply);
+    await expectLine("page A gets B's non-ASCII reply", a.page, `User${b.port} says: ${reply}`);
+    await expectLine('page B shows its own reply', b.page, `User${b.port} says: ${reply}`);
+
+    // B leaves: A is told.
+    await b.context.close();
+    await expectLine('page A sees B leave', a.page, `User${b.port} left.`);
+
+    // Order on A: the join, the message, the reply, the leave.
+    const seen = await lines(a.page);
+    const order = [
+      `User${a.port} just connected.`,
+      `User${b.port} just connected.`,
+      `User${a.port} says: ${hello}`,
+      `User${b.port} says: ${reply}`,
+      `User${b.port} left.`,
+    ];
+    check('page A shows exactly these lines, in order', JSON.stringify(seen) === JSON.stringify(order),
+      `page shows ${JSON.stringify(seen)}`);
+    check('no page errors or console errors', problems.length === 0, problems.join('; '));
+    await a.context.close();
+  } finally {
+    await browser.close();
+  }
+}
+
+const watchdog = setTimeout(() => {
+  check(`the run ends within ${overallTimeoutMs / 1000} s`, false, 'watchdog fired');
+  finish(1);
+}, overallTimeoutMs);
+
+main()
+  .then(() => {
+    clearTimeout(watchdog);
+    finish();
+  })
+  .catch((e) => {
+    clearTimeout(watchdog);
+    check('the browser run completes', false, e && e.stack ? e.stack : String(e));
+    finish(1);
+  });

@@ -320,7 +320,7 @@ fn check_method_prefix(line: &[u8]) -> Result<(), HttpError> {
     for (i, &b) in line.iter().take(METHOD_PREFIX_CHECK).enumerate() {
         match b {
             // method = token, ended by SP (RFC 9112 §3).
-            b' ' if i == 0 => return Err(HttpError::InvalidRequestLine),
+            b' ' | b'\t' if i == 0 => return Err(HttpError::InvalidRequestLine),
             b' ' => return Ok(()),
             // A line ending (or the CR of an empty line before the request line):
             // the full parse decides.

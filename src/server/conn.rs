@@ -92,6 +92,12 @@ impl RequestMeta {
 ///
 /// `buf` is zero-filled once when it grows and then reused, so a read writes
 /// straight into it with no per-read initialisation and no allocation.
+///
+/// A connection holds storage only while it has bytes to read or to consume: once
+/// everything is consumed, the loop takes the storage back
+/// ([`Input::take_storage`]) and lends it to the next connection that reads
+/// ([`Input::give_storage`]). So thousands of idle connections hold no read
+/// buffers, and a busy one still reads without allocating.
 #[derive(Debug, Default)]
 pub(crate) struct Input {
     /// The storage; its whole length is usable.
@@ -187,11 +193,29 @@ impl Input {
         self.buf.len() >= max && self.start == 0 && self.end == self.buf.len()
     }
 
-    /// Gives memory back after a burst (a big head, a pipelined flood) once the
-    /// buffer is empty again.
-    pub(crate) fn shrink_when_empty(&mut self, initial: usize) {
-        if self.is_empty() && self.buf.len() > initial {
-            self.buf = vec![0; initial];
+    /// Whether the buffer has storage to read into (see [`Input::take_storage`]).
+    pub(crate) fn has_storage(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Takes the storage of a buffer whose bytes are all consumed, leaving it with
+    /// none; `None` if bytes are waiting (they stay) or there is no storage.
+    pub(crate) fn take_storage(&mut self) -> Option<Vec<u8>> {
+        if !self.is_empty() || self.buf.is_empty() {
+            return None;
+        }
+        self.start = 0;
+        self.end = 0;
+        Some(std::mem::take(&mut self.buf))
+    }
+
+    /// Gives storage (taken from another buffer, so already initialised) to a
+    /// buffer that has none; a buffer that has some keeps its own.
+    pub(crate) fn give_storage(&mut self, buf: Vec<u8>) {
+        if self.buf.is_empty() {
+            self.buf = buf;
+            self.start = 0;
+            self.end = 0;
         }
     }
 }
@@ -395,5 +419,39 @@ mod tests {
         assert_eq!(input.data(), b"bcgh");
         input.consume(100);
         assert!(input.is_empty());
+    }
+
+    #[test]
+    fn storage_moves_only_when_every_byte_is_consumed() {
+        let mut input = Input::default();
+        assert!(!input.has_storage());
+        assert_eq!(input.take_storage(), None);
+        assert!(input.make_room(4, 8));
+        input.spare()[..2].copy_from_slice(b"ab");
+        input.filled(2);
+        // Bytes waiting: the storage stays.
+        assert_eq!(input.take_storage(), None);
+        input.consume(2);
+        let storage = input
+            .take_storage()
+            .expect("empty buffer gives its storage");
+        assert_eq!(storage.len(), 4);
+        assert!(!input.has_storage());
+        assert!(input.data().is_empty());
+        assert!(input.spare().is_empty());
+
+        // Lent to another buffer, which reads into it without allocating.
+        let mut other = Input::default();
+        other.give_storage(storage);
+        assert!(other.has_storage());
+        assert!(other.make_room(4, 8));
+        assert_eq!(other.spare().len(), 4);
+        other.spare()[..3].copy_from_slice(b"xyz");
+        other.filled(3);
+        assert_eq!(other.data(), b"xyz");
+        // A buffer that has storage keeps its own (and its bytes).
+        other.give_storage(vec![0; 16]);
+        assert_eq!(other.data(), b"xyz");
+        assert_eq!(other.spare().len(), 1);
     }
 }

@@ -38,6 +38,11 @@
 //!   parsing its buffered requests (it drops READABLE interest), until the client
 //!   has read enough. Memory per connection stays bounded by that bound plus the
 //!   read buffer's maximum (and a body being received, up to its limit).
+//! - **Idle connections hold little.** A read buffer belongs to a connection only
+//!   while it has bytes not yet consumed; then it goes back to the loop for the
+//!   next connection that reads ([`Config::read_buffer_bytes`]). A WebSocket
+//!   waiting for its next message costs its state, not 8 KiB of empty buffer
+//!   (`examples/idle_conns.rs` measures it).
 //! - **Bad input** gets the status its [`crate::http::HttpError`] names, a body that
 //!   says which rule was broken, and `Connection: close`; nothing after it on that
 //!   connection is parsed. The loop then half-closes (FIN) and *lingers*, reading
@@ -128,6 +133,9 @@ const MAX_ROUNDS: usize = 16;
 const BODY_KEEP_BYTES: usize = 64 * 1024;
 /// An output buffer bigger than this is freed once it has been written out.
 const OUTPUT_KEEP_BYTES: usize = 256 * 1024;
+/// Read buffers the loop keeps for lending, beyond those connections hold (see
+/// [`Config::read_buffer_bytes`]); more are freed.
+const SPARE_READ_BUFFERS: usize = 16;
 
 /// Every limit and timeout of the server, each with a default.
 #[derive(Debug, Clone)]
@@ -156,7 +164,12 @@ pub struct Config {
     /// Queued output on one connection past which the loop stops reading from it
     /// (backpressure). Default 1 MiB.
     pub max_queued_output: usize,
-    /// A connection's read buffer starts at this size. Default 8 KiB.
+    /// A connection's read buffer starts at this size. Default 8 KiB. A connection
+    /// holds one only while it has bytes to read or not yet consumed: once all are
+    /// consumed, the buffer goes back to the loop, which lends it to the next
+    /// connection that reads. So an idle connection (a WebSocket waiting for its
+    /// next message, a kept-alive HTTP client between requests) holds none, and a
+    /// busy one does not allocate to read.
     pub read_buffer_bytes: usize,
     /// A connection's read buffer never grows past this (nor past what a head at
     /// the limit needs). When it is full of requests waiting their turn, the
@@ -320,6 +333,10 @@ struct Core {
     scratch: Response,
     /// Connections to drive again before the next blocking poll.
     dirty: Vec<usize>,
+    /// Read buffers of [`Config::read_buffer_bytes`] not lent to any connection:
+    /// taken by a connection about to read, given back when it has consumed
+    /// everything (at most [`SPARE_READ_BUFFERS`] are kept).
+    spare_inputs: Vec<Vec<u8>>,
     /// The time at the start of this turn of the loop.
     now: Instant,
     /// Connection numbers handed out so far.
@@ -406,6 +423,7 @@ impl<H: Handler> Server<H> {
             date: DateCache::now(),
             scratch: Response::default(),
             dirty: Vec::new(),
+            spare_inputs: Vec::new(),
             now: Instant::now(),
             serials: 0,
             accept_retry: None,
@@ -705,6 +723,11 @@ impl<H: Handler> Server<H> {
         };
         if !wants_read(conn, &core.config, core.max_input) {
             return Ok(());
+        }
+        if !conn.input.has_storage()
+            && let Some(buf) = core.spare_inputs.pop()
+        {
+            conn.input.give_storage(buf);
         }
         let mut got_data = false;
         loop {
@@ -1193,9 +1216,14 @@ impl<H: Handler> Server<H> {
             conn.interest = want;
         }
         let config = &core.config;
-        if conn.phase == Phase::Head && queued == 0 {
-            conn.input
-                .shrink_when_empty(config.read_buffer_bytes.max(1));
+        // Everything read is consumed: the buffer goes back to the loop, so an idle
+        // connection holds none. One grown past the initial size for a burst (a
+        // big head, a pipelined flood) is freed instead.
+        if let Some(buf) = conn.input.take_storage()
+            && buf.len() == config.read_buffer_bytes.max(1)
+            && core.spare_inputs.len() < SPARE_READ_BUFFERS
+        {
+            core.spare_inputs.push(buf);
         }
         let deadline = match conn.phase {
             Phase::Head if conn.input.is_empty() && queued == 0 && conn.requests == 0 => {

@@ -20,7 +20,9 @@
 //! 0 never pings), `--ping-timeout SECS` (default 20), `--allow-origin ORIGIN`
 //! (repeatable; accept WebSockets only from these origins, such as
 //! `http://127.0.0.1:8080`; by default any), `--max-queue BYTES` (a client with more
-//! than this waiting to be written is closed with 1008; default 1048576), `--help`.
+//! than this waiting to be written is closed with 1008; default 1048576),
+//! `--max-connections N` (more are accepted and closed at once; default 10000),
+//! `--help`.
 //! The server prints one line, `listening on http://ADDR`, once it accepts
 //! connections. The behaviour lives in `wirepatterns::patterns::push`; this file is
 //! flags, printing and wiring.
@@ -48,6 +50,11 @@ fn main() {
         "--max-queue",
         "BYTES",
         "close a client with 1008 past this much unwritten output (default 1048576)",
+    )
+    .option(
+        "--max-connections",
+        "N",
+        "most connections open at once; more are closed at once (default 10000)",
     );
     let args = spec.parse_env_or_exit();
     let fail = |e: &dyn std::fmt::Display| -> ! {
@@ -67,6 +74,14 @@ fn main() {
         hub.max_queue = max;
     }
 
+    let mut config = Config::new(args.addr);
+    if let Some(max) = args
+        .parsed::<usize>("--max-connections")
+        .unwrap_or_else(|e| fail(&e))
+    {
+        config.max_connections = max;
+    }
+
     let chat = if args.trace {
         ChatPush::with_observer(hub, |cost| {
             let mut out = std::io::stdout().lock();
@@ -77,7 +92,7 @@ fn main() {
         ChatPush::new(hub)
     };
 
-    let mut server = match Server::bind(Config::new(args.addr), WsServer::new(ws_config, chat)) {
+    let mut server = match Server::bind(config, WsServer::new(ws_config, chat)) {
         Ok(server) => server,
         Err(e) => {
             eprintln!("cannot listen on {}: {e}", args.addr);

@@ -27,6 +27,11 @@
 //!   `Transfer-Encoding: chunked` among the headers, then take the body bytes, or walk
 //!   the chunks with `httparse::parse_chunk_size`.
 //!
+//! After the groups, a table of ours/httparse per item, measured in alternating
+//! bursts (A B A B) so that both sides see the same machine load: on a shared machine
+//! that ratio is steadier than the ratio of two criterion estimates taken seconds
+//! apart.
+//!
 //! The last group, `one_byte_reads`, shows why the parser remembers how far it has
 //! searched: a head of 4 KiB or 16 KiB arrives one byte per read into a growing
 //! buffer. The hand parser resumes its search, O(n) in all; calling httparse on the
@@ -35,7 +40,7 @@
 //! tungstenite.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
@@ -164,14 +169,16 @@ fn theirs(buf: &[u8]) -> (usize, usize) {
     }
 }
 
+/// The corpus, by group name.
+const ITEMS: [(&str, &[u8]); 4] = [
+    ("short_get", SHORT_GET),
+    ("browser_get", BROWSER_GET),
+    ("post_content_length", POST_CONTENT_LENGTH),
+    ("post_chunked", POST_CHUNKED),
+];
+
 fn corpus(c: &mut Criterion) {
-    let items: [(&str, &[u8]); 4] = [
-        ("short_get", SHORT_GET),
-        ("browser_get", BROWSER_GET),
-        ("post_content_length", POST_CONTENT_LENGTH),
-        ("post_chunked", POST_CHUNKED),
-    ];
-    for (name, bytes) in items {
+    for (name, bytes) in ITEMS {
         // Both sides must agree on what they parsed, or the comparison is void.
         let mut parser = RequestParser::default();
         assert_eq!(ours(&mut parser, bytes), theirs(bytes), "{name}");
@@ -263,5 +270,70 @@ fn one_byte_reads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, corpus, one_byte_reads);
+/// Ours / httparse per corpus item, measured A B A B: short bursts of each in turn,
+/// the fastest burst of each kept. Criterion runs one contender for seconds, then the
+/// other; on a shared machine whatever else runs in between lands on one side only.
+/// Alternating in bursts of a few milliseconds puts both under the same load, and the
+/// fastest burst is the one least disturbed. Printed as a table after the groups.
+fn ratios(_: &mut Criterion) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench -- --test` and `--list` only check that the benches run; a filter
+    // that names other groups skips this too.
+    let quick = args.iter().any(|a| a == "--test" || a == "--list");
+    let filtered_out = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .any(|f| !"ratios".contains(f.as_str()));
+    if quick || filtered_out {
+        return;
+    }
+    const ROUNDS: usize = 31;
+    const BURST: Duration = Duration::from_millis(4);
+    println!("\nratios, A B A B in {ROUNDS} bursts of ~{BURST:?} each, fastest burst of each");
+    println!("| item | wirepatterns ns | httparse ns | ours / httparse |");
+    println!("|---|---|---|---|");
+    for (name, bytes) in ITEMS {
+        let mut parser = RequestParser::default();
+        // Iterations per burst, from a first timing of our side.
+        let probe = Instant::now();
+        let mut n = 0u32;
+        while probe.elapsed() < BURST {
+            black_box(ours(&mut parser, black_box(bytes)));
+            n += 1;
+        }
+        let (mut best_ours, mut best_theirs) = (f64::MAX, f64::MAX);
+        for round in 0..ROUNDS {
+            let mut time_ours = || {
+                let t = Instant::now();
+                for _ in 0..n {
+                    black_box(ours(&mut parser, black_box(bytes)));
+                }
+                t.elapsed().as_nanos() as f64 / f64::from(n)
+            };
+            let time_theirs = || {
+                let t = Instant::now();
+                for _ in 0..n {
+                    black_box(theirs(black_box(bytes)));
+                }
+                t.elapsed().as_nanos() as f64 / f64::from(n)
+            };
+            // Alternate which side goes first, so neither always follows the other.
+            let (a, b) = if round % 2 == 0 {
+                let a = time_ours();
+                (a, time_theirs())
+            } else {
+                let b = time_theirs();
+                (time_ours(), b)
+            };
+            best_ours = best_ours.min(a);
+            best_theirs = best_theirs.min(b);
+        }
+        println!(
+            "| {name} | {best_ours:.1} | {best_theirs:.1} | {:.2} |",
+            best_ours / best_theirs
+        );
+    }
+}
+
+criterion_group!(benches, corpus, one_byte_reads, ratios);
 criterion_main!(benches);

@@ -111,6 +111,8 @@ pub struct BodyDecoder {
     /// The trailer line being read (trailer lines are short and rare, so they are
     /// gathered here rather than parsed in place).
     line: Vec<u8>,
+    /// A CR began the current trailer line (only LF may follow it).
+    line_cr: bool,
     /// Bytes of trailer section so far, bounded by `max_trailer`.
     trailer_len: usize,
     /// Trailer fields received, as (name, value).
@@ -138,6 +140,7 @@ impl BodyDecoder {
             max_chunk_line: limits.max_chunk_line_bytes,
             max_trailer: limits.max_trailer_bytes,
             line: Vec::new(),
+            line_cr: false,
             trailer_len: 0,
             trailers: Vec::new(),
         })
@@ -145,7 +148,7 @@ impl BodyDecoder {
 
     /// Whether the whole body has been decoded.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        matches!(self.state, State::Done)
     }
 
     /// Body bytes counted against the limit so far: for chunked framing, a chunk
@@ -162,6 +165,9 @@ impl BodyDecoder {
     /// Decodes from the front of `input`. Returns at most one run of body data; call
     /// again with the rest of the input while `consumed > 0` and not `done`.
     pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<Decoded<'a>, HttpError> {
+        if let Some(step) = self.decode_whole_chunk(input)? {
+            return Ok(step);
+        }
         let mut at = 0;
         while at < input.len() {
             match &mut self.state {
@@ -211,6 +217,62 @@ impl BodyDecoder {
         Ok(self.step(at, &[]))
     }
 
+    /// The common case, decided without the byte-by-byte machine: at a chunk
+    /// boundary, with the CRLF after the previous chunk and the whole next size line
+    /// (plain hex digits, no extension) in `input`. Takes that chunk's data, or ends
+    /// the body when it is the last chunk followed by an empty trailer section.
+    /// `None` (and nothing changed) for anything else.
+    #[inline]
+    fn decode_whole_chunk<'a>(
+        &mut self,
+        input: &'a [u8],
+    ) -> Result<Option<Decoded<'a>>, HttpError> {
+        let mut at = match &self.state {
+            State::DataEnd { saw_cr: false } if input.starts_with(b"\r\n") => 2,
+            State::Size(line) if line.len == 0 => 0,
+            _ => return Ok(None),
+        };
+        let Some((size, used)) = size_line_whole(&input[at..]) else {
+            return Ok(None);
+        };
+        if used > self.max_chunk_line {
+            return Ok(None);
+        }
+        at += used;
+        if size == 0 {
+            // last-chunk, then (usually) an empty trailer section: just CRLF.
+            if input[at..].starts_with(b"\r\n") && self.max_trailer >= 2 {
+                self.trailer_len += 2;
+                self.state = State::Done;
+                return Ok(Some(Decoded {
+                    consumed: at + 2,
+                    data: &[],
+                    done: true,
+                }));
+            }
+            self.state = State::Trailers;
+            return Ok(Some(Decoded {
+                consumed: at,
+                data: &[],
+                done: false,
+            }));
+        }
+        self.start_chunk(size)?;
+        let n = take(size, input.len() - at);
+        self.state = if n as u64 == size {
+            State::DataEnd { saw_cr: false }
+        } else {
+            State::Data {
+                remaining: size - n as u64,
+            }
+        };
+        Ok(Some(Decoded {
+            consumed: at + n,
+            data: &input[at..at + n],
+            done: false,
+        }))
+    }
+
     fn step<'a>(&self, consumed: usize, data: &'a [u8]) -> Decoded<'a> {
         Decoded {
             consumed,
@@ -243,9 +305,19 @@ impl BodyDecoder {
             return Err(HttpError::TrailerTooLarge);
         }
         if b != b'\n' {
+            // The CR of an empty line is not stored: the body's last line is
+            // usually just CRLF, and it should not cost an allocation.
+            if b == b'\r' && self.line.is_empty() && !self.line_cr {
+                self.line_cr = true;
+                return Ok(());
+            }
+            if self.line_cr {
+                return Err(HttpError::InvalidTrailer);
+            }
             self.line.push(b);
             return Ok(());
         }
+        self.line_cr = false;
         let mut line = std::mem::take(&mut self.line);
         if line.last() == Some(&b'\r') {
             line.pop();
@@ -313,6 +385,23 @@ fn size_line_byte(line: &mut SizeLine, b: u8, max_len: usize) -> Result<Option<u
         },
     }
     Ok(None)
+}
+
+/// A whole `1*HEXDIG CRLF` (or LF) line at the front of `input`, without extensions
+/// or whitespace, of at most 16 digits: its size and length. `None` for anything
+/// else, which the byte-by-byte path then decides.
+#[inline]
+fn size_line_whole(input: &[u8]) -> Option<(u64, usize)> {
+    let mut size = 0u64;
+    for (i, &b) in input.iter().enumerate().take(17) {
+        match b {
+            b'\r' if i > 0 => return (input.get(i + 1) == Some(&b'\n')).then_some((size, i + 2)),
+            b'\n' if i > 0 => return Some((size, i + 1)),
+            _ if i == 16 => return None,
+            _ => size = (size << 4) | u64::from(hex_value(b)?),
+        }
+    }
+    None
 }
 
 fn finish_size_line(line: &SizeLine) -> Result<Option<u64>, HttpError> {

@@ -23,6 +23,12 @@
 //!    handling (`Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, `Expect`)
 //!    are interpreted on the way.
 //!
+//! Most heads arrive whole in one read. So the first call for each request tries step
+//! 2 straight away, on everything it was given: if the parse reaches the empty line,
+//! the head is complete and was read once. If not (the head is still arriving, or
+//! breaks a rule), the call goes on with step 1 as above, and so do the later calls:
+//! the first read's bytes are looked at twice at most, and the total stays O(n).
+//!
 //! The parsed head is kept as offsets into the buffer (not copies), and [`Request`]
 //! is a view that pairs those offsets with the buffer: `request.method()` is a
 //! `&str` that points into the bytes that came off the socket.
@@ -35,7 +41,7 @@
 //! Empty lines before the request line are skipped (§2.2: SHOULD ignore at least one).
 
 use super::error::HttpError;
-use super::tables::{TCHAR, is_tchar, swar};
+use super::tables::{HOST, is_tchar, swar};
 use super::{Limits, Status};
 
 /// Extra bytes, beyond the longest allowed target, that a request line may take for
@@ -182,6 +188,8 @@ pub struct RequestParser {
     bytes_searched: u64,
     /// Whether the request line's LF has been seen (for the early 414 check).
     request_line_ended: bool,
+    /// Whether this request's first read was already tried as a whole head.
+    tried_whole: bool,
     /// The head of the last `Complete` parse.
     parsed: Parsed,
 }
@@ -203,6 +211,7 @@ impl RequestParser {
             skipped_to: 0,
             bytes_searched: 0,
             request_line_ended: false,
+            tried_whole: false,
             parsed: Parsed::default(),
         }
     }
@@ -218,6 +227,7 @@ impl RequestParser {
         self.searched_to = 0;
         self.skipped_to = 0;
         self.request_line_ended = false;
+        self.tried_whole = false;
     }
 
     /// Bytes the search for the end of the head has looked at, over this parser's
@@ -239,11 +249,35 @@ impl RequestParser {
     /// `buf` must start where the previous call's buffer started (same request),
     /// with any new bytes appended; after a `Complete`, the next request starts fresh.
     pub fn parse<'a>(&'a mut self, buf: &'a [u8]) -> Result<Status<Request<'a>>, HttpError> {
+        if !self.tried_whole {
+            // Most heads arrive whole in one read: parse them in one pass, without a
+            // separate search for the empty line first. If the head is not all there
+            // (or breaks a rule), fall back to the resumable search below, which is
+            // how every later call on this request goes: the bytes of the first read
+            // are looked at at most twice more, so the total stays O(n).
+            self.tried_whole = true;
+            let parsed = skip_empty_lines(buf).and_then(|start| {
+                let end = parse_head(buf, start, &self.limits, &mut self.parsed).ok()?;
+                (end - start <= self.limits.max_head_bytes).then_some(end)
+            });
+            if let Some(end) = parsed {
+                self.bytes_searched += end as u64;
+                self.reset();
+                return Ok(Status::Complete(Request {
+                    buf,
+                    parsed: &self.parsed,
+                }));
+            }
+            // At most the whole buffer was looked at.
+            self.bytes_searched += buf.len() as u64;
+        }
         match self.find_head_end(buf)? {
             None => Ok(Status::Partial),
             Some((start, end)) => {
                 self.reset();
-                parse_head(buf, start, end, &self.limits, &mut self.parsed)?;
+                let head = buf.get(..end).ok_or(HttpError::InvalidRequestLine)?;
+                let parsed_end = parse_head(head, start, &self.limits, &mut self.parsed)?;
+                debug_assert_eq!(parsed_end, end);
                 Ok(Status::Complete(Request {
                     buf,
                     parsed: &self.parsed,
@@ -280,6 +314,7 @@ impl RequestParser {
         }
         self.bytes_searched += (start - self.skipped_to) as u64;
         self.skipped_to = start;
+        let searched_before = self.searched_to;
         let mut at = self.searched_to.max(start);
         let end = loop {
             let Some(lf) = swar::find_lf(buf, at) else {
@@ -323,7 +358,11 @@ impl RequestParser {
         if pending > self.limits.max_head_bytes || start > self.limits.max_head_bytes {
             return Err(HttpError::HeadTooLarge);
         }
-        check_method_prefix(buf.get(start..).unwrap_or_default())?;
+        // The method's first bytes are checked once: a call whose search already
+        // went past them had them all in its buffer, and they have not changed.
+        if searched_before < start + METHOD_PREFIX_CHECK {
+            check_method_prefix(buf.get(start..).unwrap_or_default())?;
+        }
         Ok(None)
     }
 }
@@ -352,20 +391,19 @@ fn check_method_prefix(line: &[u8]) -> Result<(), HttpError> {
     Ok(())
 }
 
-/// Step 2: parse `buf[start..end]`, a whole head ending in an empty line.
+/// Step 2: parse the head that starts at `buf[start]` up to and including its empty
+/// line, and return the index just past that line.
 fn parse_head(
     buf: &[u8],
     start: usize,
-    end: usize,
     limits: &Limits,
     out: &mut Parsed,
-) -> Result<(), HttpError> {
+) -> Result<usize, HttpError> {
     out.fields.clear();
     out.host = None;
     out.version = None;
-    out.head_len = end;
 
-    let head = buf.get(..end).ok_or(HttpError::InvalidRequestLine)?;
+    let head = buf;
     let mut at = parse_request_line(head, start, limits, out)?;
 
     // RFC 9112 §2.2: whitespace between the start line and the first field line
@@ -375,12 +413,12 @@ fn parse_head(
     }
 
     let mut fields = FieldFacts::default();
-    loop {
+    let end = loop {
         match head.get(at) {
-            Some(b'\n') => break,
+            Some(b'\n') => break at + 1,
             Some(b'\r') => {
                 if head.get(at + 1) == Some(&b'\n') {
-                    break;
+                    break at + 2;
                 }
                 return Err(HttpError::BareCr);
             }
@@ -397,9 +435,23 @@ fn parse_head(
         fields.note(head, &field, out.fields.len(), out)?;
         out.fields.push(field);
         at = next;
-    }
+    };
+    out.head_len = end;
+    fields.finish(out)?;
+    Ok(end)
+}
 
-    fields.finish(out)
+/// Where the request line starts: after any empty lines (RFC 9112 §2.2). `None` if
+/// the buffer holds nothing else yet.
+fn skip_empty_lines(buf: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    loop {
+        match buf.get(start)? {
+            b'\n' => start += 1,
+            b'\r' if buf.get(start + 1) == Some(&b'\n') => start += 2,
+            _ => return Some(start),
+        }
+    }
 }
 
 /// Parses `method SP request-target SP HTTP-version CRLF` from `head[at..]`, and
@@ -410,6 +462,7 @@ fn parse_request_line(
     limits: &Limits,
     out: &mut Parsed,
 ) -> Result<usize, HttpError> {
+    let start_of_line = at;
     // method = token (RFC 9110 §9.1)
     let method_start = at;
     while head.get(at).is_some_and(|&b| is_tchar(b)) {
@@ -465,6 +518,11 @@ fn parse_request_line(
         Some(b' ' | b'\t') => HttpError::InvalidRequestLine,
         _ => HttpError::InvalidVersion,
     })?;
+    // The same bound the search for the head's end applies to the request line
+    // (`at - 1` is its LF), checked here too for a head parsed in one pass.
+    if at - 1 - start_of_line > limits.max_target_bytes + REQUEST_LINE_SLACK {
+        return Err(HttpError::TargetTooLong);
+    }
 
     let method = &head[method_start..method_end];
     let target = &head[target_start..target_end];
@@ -538,10 +596,7 @@ fn is_absolute_uri(target: &[u8]) -> bool {
 fn parse_field_line(head: &[u8], at: usize) -> Result<(FieldSpan, usize), HttpError> {
     // field-name = token (RFC 9110 §5.1)
     let name_start = at;
-    let mut i = at;
-    while head.get(i).is_some_and(|&b| TCHAR[b as usize]) {
-        i += 1;
-    }
+    let mut i = swar::token_end(head, at);
     let name_end = i;
     match head.get(i) {
         Some(b':') if name_end > name_start => i += 1,
@@ -609,10 +664,13 @@ impl FieldFacts {
         index: usize,
         out: &mut Parsed,
     ) -> Result<(), HttpError> {
+        // Dispatch on length first: most fields are none of these, and this rejects
+        // them before the name is even looked at.
+        if !matches!(field.name.end - field.name.start, 4 | 6 | 10 | 14 | 17) {
+            return Ok(());
+        }
         let name = field.name.of(head);
         let value = field.value.of(head);
-        // Dispatch on length first: most fields are none of these, and this rejects
-        // them with one comparison.
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => {
                 // RFC 9112 §3.2: a request with more than one Host field: 400.
@@ -642,19 +700,25 @@ impl FieldFacts {
                 // RFC 9112 §6.1: Transfer-Encoding = #transfer-coding; several lines
                 // form one list, in order.
                 let mut te = self.transfer_encoding.unwrap_or_default();
-                for item in value.split(|&b| b == b',') {
-                    let item = trim_ows(item);
-                    if item.is_empty() {
-                        continue;
-                    }
-                    // A coding may carry parameters ("gzip;q=1"): the name is first.
-                    let coding = trim_ows(item.split(|&b| b == b';').next().unwrap_or(item));
-                    if coding.eq_ignore_ascii_case(b"chunked") {
-                        te.chunked_count += 1;
-                        te.last_is_chunked = true;
-                    } else {
-                        te.other = true;
-                        te.last_is_chunked = false;
+                if value.eq_ignore_ascii_case(b"chunked") {
+                    // The usual value, without walking a list.
+                    te.chunked_count += 1;
+                    te.last_is_chunked = true;
+                } else {
+                    for item in value.split(|&b| b == b',') {
+                        let item = trim_ows(item);
+                        if item.is_empty() {
+                            continue;
+                        }
+                        // A coding may carry parameters ("gzip;q=1"): the name is first.
+                        let coding = trim_ows(item.split(|&b| b == b';').next().unwrap_or(item));
+                        if coding.eq_ignore_ascii_case(b"chunked") {
+                            te.chunked_count += 1;
+                            te.last_is_chunked = true;
+                        } else {
+                            te.other = true;
+                            te.last_is_chunked = false;
+                        }
                     }
                 }
                 self.transfer_encoding = Some(te);
@@ -752,30 +816,7 @@ fn parse_content_length(digits: &[u8]) -> Result<u64, HttpError> {
 /// IPv6 literal is allowed), and a port of digits. An empty value is allowed
 /// (RFC 9112 §3.2: sent when the target URI has no authority).
 fn is_valid_host(value: &[u8]) -> bool {
-    value.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b'%'
-                    | b':'
-                    | b'['
-                    | b']'
-            )
-    })
+    value.iter().all(|&b| HOST[b as usize])
 }
 
 /// Strips optional whitespace (SP / HTAB) from both ends.

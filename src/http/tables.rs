@@ -61,6 +61,24 @@ pub static FIELD_VALUE: [bool; 256] = table!(|b| b == b'\t' || (b >= 0x20 && b !
 /// The request line is split on SP, so SP ends the target.
 pub static TARGET: [bool; 256] = table!(|b| b > 0x20 && b != 0x7f);
 
+/// RFC 9110 §7.2 and RFC 3986 §3.2.2: the bytes of `uri-host [ ":" port ]`:
+///
+/// ```text
+/// host        = IP-literal / IPv4address / reg-name
+/// IP-literal  = "[" ( IPv6address / IPvFuture ) "]"
+/// reg-name    = *( unreserved / pct-encoded / sub-delims )
+/// unreserved  = ALPHA / DIGIT / "-" / "." / "_" / "~"
+/// sub-delims  = "!" / "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="
+/// ```
+///
+/// plus `%` (pct-encoded), `:` (port, IPv6) and the brackets.
+pub static HOST: [bool; 256] = table!(|b| {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~'
+        | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+        | b'%' | b':' | b'[' | b']')
+});
+
 /// `true` if `b` is a `tchar`.
 #[inline]
 pub fn is_tchar(b: u8) -> bool {
@@ -75,7 +93,7 @@ pub fn is_tchar(b: u8) -> bool {
 /// interesting byte is finished with the table. Each fast scan has its plain
 /// byte-by-byte twin here, and the tests check that they agree on every input.
 pub mod swar {
-    use super::{FIELD_VALUE, TARGET};
+    use super::{FIELD_VALUE, TARGET, TCHAR};
 
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -107,10 +125,19 @@ pub mod swar {
     #[inline]
     pub fn value_end(buf: &[u8], mut at: usize) -> usize {
         // A word is clean when no byte is below SP (controls, HTAB, CR, LF) and none
-        // is DEL. HTAB is allowed but rare, so it takes the slow path.
+        // is DEL. HTAB is allowed but rare: it is found like the others, then
+        // stepped over.
         while let Some(w) = load(buf, at) {
-            if has_less(w, 0x20) | has_byte(w, 0x7f) != 0 {
-                break;
+            let found = has_less(w, 0x20) | has_byte(w, 0x7f);
+            if found != 0 {
+                // The lowest flagged byte is exact (the borrows of the trick only
+                // flag bytes above a true hit, never below it).
+                let i = at + (found.trailing_zeros() / 8) as usize;
+                if buf.get(i) != Some(&b'\t') {
+                    return i;
+                }
+                at = i + 1;
+                continue;
             }
             at += 8;
         }
@@ -135,8 +162,9 @@ pub mod swar {
     #[inline]
     pub fn target_end(buf: &[u8], mut at: usize) -> usize {
         while let Some(w) = load(buf, at) {
-            if has_less(w, 0x21) | has_byte(w, 0x7f) != 0 {
-                break;
+            let found = has_less(w, 0x21) | has_byte(w, 0x7f);
+            if found != 0 {
+                return at + (found.trailing_zeros() / 8) as usize;
             }
             at += 8;
         }
@@ -155,13 +183,43 @@ pub mod swar {
         }
     }
 
+    /// Index of the first byte at or after `at` that is not a `tchar`, or
+    /// `buf.len()`. Eight bytes per step: one bounds check per block, and the eight
+    /// table lookups unrolled. The plain reference is [`token_end_plain`].
+    #[inline]
+    pub fn token_end(buf: &[u8], mut at: usize) -> usize {
+        while let Some(block) = buf
+            .get(at..at + 8)
+            .and_then(|b| <&[u8; 8]>::try_from(b).ok())
+        {
+            if let Some(p) = block.iter().position(|&b| !TCHAR[b as usize]) {
+                return at + p;
+            }
+            at += 8;
+        }
+        token_end_plain(buf, at)
+    }
+
+    /// The byte-by-byte reference for [`token_end`].
+    #[inline]
+    pub fn token_end_plain(buf: &[u8], at: usize) -> usize {
+        match buf.get(at..) {
+            Some(rest) => rest
+                .iter()
+                .position(|&b| !TCHAR[b as usize])
+                .map_or(buf.len(), |p| at + p),
+            None => buf.len(),
+        }
+    }
+
     /// Index of the first LF at or after `at`, or `None`. The plain reference is
     /// [`find_lf_plain`].
     #[inline]
     pub fn find_lf(buf: &[u8], mut at: usize) -> Option<usize> {
         while let Some(w) = load(buf, at) {
-            if has_byte(w, b'\n') != 0 {
-                break;
+            let found = has_byte(w, b'\n');
+            if found != 0 {
+                return Some(at + (found.trailing_zeros() / 8) as usize);
             }
             at += 8;
         }
@@ -217,6 +275,10 @@ mod tests {
                         swar::target_end_plain(&buf, start)
                     );
                     assert_eq!(swar::find_lf(&buf, start), swar::find_lf_plain(&buf, start));
+                    assert_eq!(
+                        swar::token_end(&buf, start),
+                        swar::token_end_plain(&buf, start)
+                    );
                 }
             }
         }

@@ -144,6 +144,15 @@ impl Connection {
         Ok(decoded)
     }
 
+    /// Give back the decoder's message buffer if no message is in progress (see
+    /// [`Decoder::shrink_idle`]): call it when the input is drained and the
+    /// connection waits for the socket, so that an idle connection does not keep
+    /// the memory of its last big message. A driver that calls
+    /// [`Connection::receive`] until it returns no event gets this already.
+    pub fn shrink_idle(&mut self) {
+        self.decoder.shrink_idle();
+    }
+
     /// Start the close handshake: write a close frame with `code` and `reason` into
     /// `out`, unless one was sent already. Afterwards [`Connection::can_send`] is
     /// false; wait for the peer's close (or a timeout) before closing TCP.
@@ -235,10 +244,37 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_connection_gives_back_a_big_message_buffer() {
+        // A 200 KB binary message arriving in two reads, as `receive` is called by
+        // a driver that stops once its input is consumed (no final empty call).
+        let payload = vec![0x5a; 200_000];
+        let frame = client_frame(true, OpCode::Binary, &payload, KEY);
+        let mut conn = Connection::default();
+        let mut out = Vec::new();
+        let (first, second) = frame.split_at(65_536);
+        let mut first = first.to_vec();
+        let mut second = second.to_vec();
+        let decoded = conn
+            .receive(&mut first, &mut out)
+            .map(|d| d.event.is_none());
+        assert_eq!(decoded, Ok(true));
+        let decoded = conn.receive(&mut second, &mut out);
+        assert!(
+            matches!(decoded, Ok(Decoded { event: Some(Event::Binary(b)), .. }) if b == payload)
+        );
+        assert!(conn.decoder.buffered_capacity() >= 200_000);
+        conn.shrink_idle();
+        assert_eq!(conn.decoder.buffered_capacity(), 0);
+        assert!(out.is_empty());
+        assert_eq!(conn.state(), CloseState::Open);
+    }
+
+    #[test]
     fn a_connection_is_small() {
         // Idle connections must stay cheap (issue 3: at most 10 KiB each, all told).
         // The decoder keeps a 125-byte control buffer inline and allocates a message
-        // buffer only while a message is split across reads or fragments.
+        // buffer only while a message is split across reads or fragments; an idle
+        // decoder keeps at most IDLE_MESSAGE_CAPACITY of it.
         assert!(
             std::mem::size_of::<Connection>() <= 256,
             "{}",

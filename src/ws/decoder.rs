@@ -32,13 +32,49 @@
 //! payload bytes are consumed as soon as they arrive. So each byte is handled once,
 //! and the work is O(n) however the input is split.
 //!
-//! Payload bytes are unmasked in place, in the caller's buffer (masking is only for
-//! the wire, and consumed bytes are not needed afterwards). A message that arrives
-//! whole, in one frame, in one call, is handed back as a slice of that buffer: no
-//! copy. Anything else (fragments, or a frame split across reads) is copied into the
-//! decoder's message buffer as it arrives, and handed back from there. Control frame
-//! payloads have their own 125-byte buffer, because they can arrive in the middle of
-//! a fragmented message.
+//! A message that arrives whole, in one frame, in one call, is unmasked in place, in
+//! the caller's buffer (masking is only for the wire, and consumed bytes are not
+//! needed afterwards), and handed back as a slice of that buffer: no copy. Anything
+//! else (fragments, or a frame split across reads) is unmasked as it is copied into
+//! the decoder's message buffer ([`copy_masked`]: one pass over the bytes), and
+//! handed back from there; those consumed input bytes are left masked. Control
+//! frame payloads are unmasked in place and copied to their own 125-byte buffer,
+//! because they can arrive in the middle of a fragmented message.
+//!
+//! # Memory: the message buffer
+//!
+//! Two costs pull against each other: copying (a buffer that grows by doubling
+//! copies what it holds at each step, and one freed after every message is
+//! allocated and grown again for the next) and memory held by connections that
+//! have gone quiet (issue 3: an idle connection costs at most 10 KiB all told).
+//! The policy:
+//!
+//! - **Reserve ahead, on evidence.** When a data frame's payload starts going into
+//!   the message buffer, room for the rest of the frame is reserved at once, so a
+//!   big frame is not copied again as the buffer grows. But the length in a header
+//!   is only a claim: a hostile client can announce 16 MiB and send 1 byte, on
+//!   thousands of connections. So the reservation is at most
+//!   [`RESERVE_FACTOR`] times the bytes of the message actually received so far
+//!   (at least [`RESERVE_FLOOR`]), taken whole when the rest of the frame is
+//!   within twice that. A 1 MiB frame arriving in 64 KiB reads is reserved in one
+//!   step; a header announcing 16 MiB followed by a trickle gets 4 KiB, and then
+//!   room in proportion to what arrives. What a client can make the decoder hold
+//!   is thus a constant factor of what it actually sent (plus a few KiB), not what
+//!   it claimed; and reserved room is not written until bytes arrive. Never more
+//!   than the [`Limits`] allow, either: they are checked on the header, before any
+//!   reservation (§10.4).
+//! - **Keep it through a burst.** A delivered message's buffer is cleared, not
+//!   freed, so the next message reuses its memory, and is unmasked straight over
+//!   the old bytes (see `MessageBuf`).
+//! - **Give it back when idle.** A call that ends needing more input with no message
+//!   in progress (the driver has drained what it read, and the peer stopped at a
+//!   message boundary) drops a buffer bigger than [`IDLE_MESSAGE_CAPACITY`]. A
+//!   driver that loops until a call returns no event (as in [`super`]'s example)
+//!   gets this for free; one that stops as soon as its input is consumed can call
+//!   [`Decoder::shrink_idle`] instead. While a message is in progress, the buffer
+//!   holds that message (bounded by [`Limits::max_message_size`]) plus the
+//!   reservation above; how long a client may take to finish one is the driver's
+//!   timeout to set.
 //!
 //! # After the end
 //!
@@ -50,14 +86,26 @@
 use super::coding::OpCode;
 use super::error::WsError;
 use super::frame::{CloseFrame, FrameHeader, MAX_CONTROL_PAYLOAD, parse_close_payload};
-use super::mask::apply_mask;
+use super::mask::{apply_mask, copy_masked};
 use super::utf8::Utf8Validator;
 use crate::http::Status;
 
-/// A message buffer bigger than this is given back to the allocator after its
-/// message has been delivered, so that one big message does not pin memory for the
-/// rest of an idle connection's life.
-const KEEP_MESSAGE_CAPACITY: usize = 64 * 1024;
+/// The most message buffer capacity an idle decoder keeps (see "Memory" in the
+/// module docs): enough for chat-sized messages split across reads to reuse it,
+/// small enough for issue 3's 10 KiB per idle connection, beside the driver's read
+/// buffer.
+pub const IDLE_MESSAGE_CAPACITY: usize = 1024;
+
+/// The least room reserved ahead for a frame's payload, however little of it has
+/// arrived (see "Memory" in the module docs).
+pub const RESERVE_FLOOR: usize = 4 * 1024;
+
+/// How many times the bytes of a message received so far the decoder may reserve
+/// ahead for the rest of a frame the header announced (see "Memory" in the module
+/// docs). With 16, a frame up to 32 times the size of its first piece (a 1 MiB
+/// frame after a 64 KiB read) is reserved in one step, and a client that announces
+/// much and sends little gets little.
+pub const RESERVE_FACTOR: usize = 16;
 
 /// The bounds the decoder enforces. Over either one: close 1009 (§7.4.1: "a message
 /// that is too big for it to process").
@@ -200,7 +248,7 @@ pub struct Decoder {
     /// decides whether a continuation or a new data frame is legal (§5.4).
     message: Option<MessageKind>,
     /// The payload of the message in progress, when it does not arrive whole.
-    message_buf: Vec<u8>,
+    message_buf: MessageBuf,
     /// `message_buf` holds a message already handed out: clear it on the next call.
     message_delivered: bool,
     /// UTF-8 state of the text message in progress, across fragments and reads.
@@ -225,7 +273,7 @@ impl Decoder {
             limits,
             state: State::Header,
             message: None,
-            message_buf: Vec::new(),
+            message_buf: MessageBuf::default(),
             message_delivered: false,
             utf8: Utf8Validator::default(),
             control: [0; MAX_CONTROL_PAYLOAD],
@@ -249,22 +297,26 @@ impl Decoder {
         self.message
     }
 
-    /// Decode from `input`, the bytes received and not yet consumed. Payload bytes
-    /// are unmasked in place. Returns how many bytes were consumed and the event they
-    /// completed, if any; see the module docs.
+    /// Decode from `input`, the bytes received and not yet consumed. Consumed bytes
+    /// may be changed (a payload handed out of `input` is unmasked in place).
+    /// Returns how many bytes were consumed and the event they completed, if any;
+    /// see the module docs.
     pub fn decode<'a>(&'a mut self, input: &'a mut [u8]) -> Result<Decoded<'a>, WsError> {
         if self.message_delivered {
+            // Cleared, not freed: the next message reuses the capacity. An idle
+            // connection gives it back below, when a call ends needing more input.
             self.message_delivered = false;
             self.message_buf.clear();
-            if self.message_buf.capacity() > KEEP_MESSAGE_CAPACITY {
-                self.message_buf = Vec::new();
-            }
         }
         let mut pos = 0;
         let outcome = loop {
             match self.state {
-                State::Failed(error) => return Err(error),
+                State::Failed(error) => {
+                    self.shrink_idle();
+                    return Err(error);
+                }
                 State::Closed => {
+                    self.shrink_idle();
                     return Ok(Decoded {
                         consumed: input.len(),
                         event: None,
@@ -291,7 +343,9 @@ impl Decoder {
                     let Some(chunk) = input.get_mut(start..start + take) else {
                         break Outcome::NeedMore;
                     };
-                    apply_mask(chunk, frame.key, (frame.received % 4) as usize);
+                    // §5.3: the key's phase is how far into the payload this piece
+                    // starts.
+                    let phase = (frame.received % 4) as usize;
                     let whole_frame_here = frame.received == 0 && take as u64 == frame.remaining;
                     frame.received += take as u64;
                     frame.remaining -= take as u64;
@@ -305,6 +359,7 @@ impl Decoder {
 
                     match frame.kind {
                         FrameKind::Control(opcode) => {
+                            apply_mask(chunk, frame.key, phase);
                             let end = self.control_len + take;
                             if let Some(slot) = self.control.get_mut(self.control_len..end) {
                                 slot.copy_from_slice(chunk);
@@ -317,24 +372,29 @@ impl Decoder {
                         FrameKind::Data { kind, fin } => {
                             let message_done = frame_done && fin;
                             if message_done && whole_frame_here && self.message_buf.is_empty() {
-                                // The whole message is this chunk: hand it out in
-                                // place, no copy.
+                                // The whole message is this chunk: unmask it and
+                                // hand it out in place, no copy.
+                                apply_mask(chunk, frame.key, phase);
                                 break Outcome::InPlace {
                                     kind,
                                     start,
                                     end: pos,
                                 };
                             }
+                            // `take` bytes now, `frame.remaining` more to come.
+                            let frame_rest = frame.remaining.saturating_add(take as u64);
+                            let piece = self
+                                .message_buf
+                                .append_unmasked(chunk, frame.key, phase, frame_rest);
                             // §8.1: validate text as it arrives. The last piece is
                             // checked with the whole message below, when the
                             // message becomes a `&str`.
                             if kind == MessageKind::Text
                                 && !message_done
-                                && self.utf8.feed(chunk).is_err()
+                                && self.utf8.feed(piece).is_err()
                             {
                                 return Err(self.fail(WsError::InvalidUtf8));
                             }
-                            self.message_buf.extend_from_slice(chunk);
                             if message_done {
                                 break Outcome::Buffered(kind);
                             }
@@ -347,7 +407,14 @@ impl Decoder {
         let consumed = pos;
         let input: &'a [u8] = input;
         let event = match outcome {
-            Outcome::NeedMore => None,
+            Outcome::NeedMore => {
+                if self.message.is_none() {
+                    // Input drained at a message boundary: the connection may stay
+                    // quiet now, so do not pin a big buffer.
+                    self.shrink_idle();
+                }
+                None
+            }
             Outcome::InPlace { kind, start, end } => {
                 self.message = None;
                 self.utf8.reset();
@@ -365,8 +432,8 @@ impl Decoder {
                 self.utf8.reset();
                 self.message_delivered = true;
                 Some(match kind {
-                    MessageKind::Binary => Event::Binary(&self.message_buf),
-                    MessageKind::Text => match std::str::from_utf8(&self.message_buf) {
+                    MessageKind::Binary => Event::Binary(self.message_buf.message()),
+                    MessageKind::Text => match std::str::from_utf8(self.message_buf.message()) {
                         Ok(text) => Event::Text(text),
                         Err(_) => {
                             self.state = State::Failed(WsError::InvalidUtf8);
@@ -463,10 +530,140 @@ impl Decoder {
         })
     }
 
+    /// Give back the message buffer's memory if the decoder is idle: no message in
+    /// progress (or the connection is over) and more than
+    /// [`IDLE_MESSAGE_CAPACITY`] allocated. Does nothing otherwise, so it is safe
+    /// to call at any time; a driver calls it when it has drained its input and
+    /// will wait for the socket (see "Memory" in the module docs).
+    /// [`Decoder::decode`] does the same whenever a call ends needing more input
+    /// with no message in progress.
+    ///
+    /// ```
+    /// use wirepatterns::ws::{Decoder, Event};
+    ///
+    /// // A 2000-byte binary message split across two reads (key 0 0 0 0).
+    /// let mut frame = vec![0x82, 0xFE, 0x07, 0xD0, 0, 0, 0, 0];
+    /// frame.resize(8 + 2000, b'x');
+    /// let mut decoder = Decoder::default();
+    /// let (first, second) = frame.split_at_mut(1000);
+    /// assert_eq!(decoder.decode(first).unwrap().event, None);
+    /// let event = decoder.decode(second).unwrap().event;
+    /// assert!(matches!(event, Some(Event::Binary(b)) if b.len() == 2000));
+    /// assert!(decoder.buffered_capacity() >= 2000);
+    /// decoder.shrink_idle();
+    /// assert_eq!(decoder.buffered_capacity(), 0);
+    /// ```
+    pub fn shrink_idle(&mut self) {
+        let over = matches!(self.state, State::Closed | State::Failed(_));
+        let idle = self.message.is_none() || over;
+        if idle && self.message_buf.capacity() > IDLE_MESSAGE_CAPACITY {
+            self.message_buf = MessageBuf::default();
+            self.message_delivered = false;
+        }
+    }
+
+    /// Bytes allocated for the message buffer: what this decoder holds on the heap.
+    pub fn buffered_capacity(&self) -> usize {
+        self.message_buf.capacity()
+    }
+
     /// Remember that the connection failed, and return the error.
     fn fail(&mut self, error: WsError) -> WsError {
         self.state = State::Failed(error);
+        self.shrink_idle();
         error
+    }
+}
+
+/// The payload of a message that does not arrive whole, assembled across frames and
+/// reads, unmasked.
+///
+/// The bytes past the message are kept initialized: `bytes.len()` is how far this
+/// allocation has ever been written, and only `..len` is the message. So the next
+/// message is unmasked straight over the old bytes ([`copy_masked`]: one pass,
+/// reading the masked input once), where a `Vec` truncated after each message would
+/// need its new bytes zeroed, or copied in and then unmasked in place (two passes),
+/// since this crate has no `unsafe` to write into uninitialized capacity.
+#[derive(Debug, Clone, Default)]
+struct MessageBuf {
+    /// Initialized storage; only `..len` is the message.
+    bytes: Vec<u8>,
+    /// Bytes of the message received so far.
+    len: usize,
+}
+
+impl MessageBuf {
+    /// Bytes of the message received so far.
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no byte of a message is held.
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The message so far.
+    fn message(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+
+    /// Forget the message; keep the memory.
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Bytes allocated.
+    fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    /// Append `masked`, a piece of a data frame's payload starting `phase` bytes
+    /// into it, unmasked with `key`; `frame_rest` bytes of the frame (counting this
+    /// piece) are still to come. Returns the piece as appended.
+    fn append_unmasked(
+        &mut self,
+        masked: &[u8],
+        key: [u8; 4],
+        phase: usize,
+        frame_rest: u64,
+    ) -> &[u8] {
+        self.reserve_ahead(masked.len(), frame_rest);
+        let start = self.len;
+        let end = start.saturating_add(masked.len());
+        if end > self.bytes.len() {
+            // Zeroes only the part never written before (within the capacity just
+            // reserved, so no reallocation).
+            self.bytes.resize(end, 0);
+        }
+        let piece = self.bytes.get_mut(start..end).unwrap_or_default();
+        copy_masked(piece, masked, key, phase);
+        self.len = end;
+        piece
+    }
+
+    /// Make room before `incoming` bytes of a data frame are appended, when
+    /// `frame_rest` bytes of the frame (counting those) are still to come: the
+    /// "reserve ahead, on evidence" rule of the module docs. The evidence is the
+    /// message's bytes received so far, counting `incoming`; `frame_rest` was
+    /// checked against the [`Limits`] on the header.
+    fn reserve_ahead(&mut self, incoming: usize, frame_rest: u64) {
+        let evidence = self.len.saturating_add(incoming);
+        let allowance = evidence.saturating_mul(RESERVE_FACTOR).max(RESERVE_FLOOR);
+        // Hostile input: `frame_rest` is the peer's claim. Trust it only within
+        // twice the allowance (so a frame a little over the allowance is not
+        // reserved short and then copied whole to grow by a few bytes).
+        let want = if frame_rest <= (allowance as u64).saturating_mul(2) {
+            frame_rest as usize
+        } else {
+            allowance
+        };
+        let needed = self.len.saturating_add(want);
+        // `reserve` does nothing if the room is there; else it grows to at least
+        // double, so many small fragments stay amortized O(n).
+        if let Some(more) = needed.checked_sub(self.bytes.len()) {
+            self.bytes.reserve(more);
+        }
     }
 }
 
@@ -1016,5 +1213,258 @@ pub(crate) mod tests {
         };
         assert_eq!(payload, b"in place");
         assert!(input_range.contains(&payload.as_ptr()));
+    }
+
+    /// The message buffer's capacity and address after a read.
+    type BufferState = (usize, usize);
+
+    /// Feed `stream` to `decoder` in `read`-byte pieces, as a driver with a buffer of
+    /// that size would (decoding until no event, keeping a partial header for the
+    /// next read). Returns the events and, after each piece, the message buffer's
+    /// capacity and address.
+    fn feed_reads(
+        decoder: &mut Decoder,
+        stream: &[u8],
+        read: usize,
+    ) -> Result<(Vec<Owned>, Vec<BufferState>), WsError> {
+        let mut events = Vec::new();
+        let mut buffer = Vec::new();
+        let mut pending = Vec::new();
+        for piece in stream.chunks(read) {
+            pending.extend_from_slice(piece);
+            let mut start = 0;
+            loop {
+                let decoded = decoder.decode(&mut pending[start..])?;
+                start += decoded.consumed;
+                match decoded.event {
+                    Some(event) => events.push(Owned::from(event)),
+                    None => break,
+                }
+            }
+            // At most a partial header is left for the next read.
+            pending.drain(..start);
+            assert!(pending.len() < MAX_HEADER_LEN_FOR_TESTS);
+            buffer.push((
+                decoder.buffered_capacity(),
+                decoder.message_buf.bytes.as_ptr() as usize,
+            ));
+        }
+        Ok((events, buffer))
+    }
+
+    #[test]
+    fn a_1_mib_frame_in_64_kib_reads_is_reserved_once() {
+        let payload: Vec<u8> = (0..1 << 20)
+            .map(|i: u32| (i * 31 + i / 4096) as u8)
+            .collect();
+        let frame = client_frame(true, OpCode::Binary, &payload, KEY);
+        let mut decoder = Decoder::default();
+        let (events, buffer) = feed_reads(&mut decoder, &frame, 64 * 1024).unwrap();
+        assert_eq!(events, vec![Owned::Binary(payload.clone())]);
+        // The first piece reserved room for the whole frame, and the buffer never
+        // moved (no copy to grow it) until the message was delivered.
+        let (first_capacity, first_address) = buffer[0];
+        assert_eq!(first_capacity, payload.len());
+        let last = buffer.len() - 1;
+        for &(capacity, address) in &buffer[..last] {
+            assert_eq!((capacity, address), (first_capacity, first_address));
+        }
+        // The driver drained its input at a message boundary: the buffer is given
+        // back (the final decode call of the last piece ended needing more input).
+        assert_eq!(buffer[last].0, 0);
+    }
+
+    #[test]
+    fn hostile_length_claim_reserves_only_on_evidence() {
+        // A header announcing 16 MiB (the default limit, so it passes), then a
+        // trickle. Reserving the announced length would cost 16 MiB per connection
+        // for a 14-byte header.
+        let announced = 16 << 20;
+        let mut header = Vec::new();
+        FrameHeader {
+            mask: Some(KEY),
+            ..FrameHeader::server(true, OpCode::Binary, announced as u64)
+        }
+        .write(&mut header);
+        let mut decoder = Decoder::default();
+        let mut input = header.clone();
+        input.extend([0u8; 10]);
+        let len = input.len();
+        let decoded = decoder.decode(&mut input).map(|d| (d.consumed, d.event));
+        assert_eq!(decoded, Ok((len, None)));
+        assert_eq!(decoder.buffered_capacity(), RESERVE_FLOOR);
+
+        // As bytes keep coming, the reservation stays within a constant factor of
+        // what arrived: at most 2 x (received + 2 x max(floor, factor x received)).
+        let mut received = 10;
+        for piece_len in [1, 100, 4096, 10_000, 65_536, 65_536, 200_000] {
+            let mut piece = vec![0u8; piece_len];
+            let decoded = decoder.decode(&mut piece).map(|d| (d.consumed, d.event));
+            assert_eq!(decoded, Ok((piece_len, None)));
+            received += piece_len;
+            let allowance = RESERVE_FLOOR.max(RESERVE_FACTOR * received);
+            let bound = 2 * (received + 2 * allowance);
+            let capacity = decoder.buffered_capacity();
+            assert!(capacity <= bound, "{capacity} > {bound} after {received}");
+            assert!(capacity < announced, "{capacity} after {received}");
+        }
+    }
+
+    #[test]
+    fn rfc6455_10_4_over_the_limit_fails_1009_before_any_reservation() {
+        // Frame limit: refused on the header, nothing reserved.
+        let mut header = Vec::new();
+        FrameHeader {
+            mask: Some(KEY),
+            ..FrameHeader::server(true, OpCode::Binary, (16 << 20) + 1)
+        }
+        .write(&mut header);
+        let mut decoder = Decoder::default();
+        assert_eq!(
+            decoder.decode(&mut header).err(),
+            Some(WsError::FrameTooLarge)
+        );
+        assert_eq!(decoder.buffered_capacity(), 0);
+
+        // Message limit: the first fragment is buffered; the header of one that
+        // would cross the limit fails without reserving for it, and the failed
+        // decoder lets go of what it held.
+        let limits = Limits {
+            max_frame_payload: 1 << 20,
+            max_message_size: 1 << 20,
+        };
+        let mut decoder = Decoder::new(limits);
+        let mut first = client_frame(false, OpCode::Binary, &[7; 100_000], KEY);
+        assert_eq!(decoder.decode(&mut first).map(|d| d.event), Ok(None));
+        let held = decoder.buffered_capacity();
+        assert!((100_000..=(1 << 20)).contains(&held), "{held}");
+        let mut header = Vec::new();
+        FrameHeader {
+            mask: Some(KEY),
+            ..FrameHeader::server(true, OpCode::Continuation, (1 << 20) - 99_999)
+        }
+        .write(&mut header);
+        assert_eq!(
+            decoder.decode(&mut header).err(),
+            Some(WsError::MessageTooLarge)
+        );
+        assert_eq!(WsError::MessageTooLarge.close_code(), CloseCode::TOO_BIG);
+        assert_eq!(decoder.buffered_capacity(), 0);
+    }
+
+    #[test]
+    fn the_buffer_is_kept_through_a_burst_and_given_back_when_idle() {
+        // Three 100 KB messages back to back in 64 KiB reads: every message ends
+        // inside a read, so the next one is already in progress when a call ends.
+        let messages: Vec<Vec<u8>> = (0..3u8).map(|m| vec![m; 100_000]).collect();
+        let mut stream = Vec::new();
+        for message in &messages {
+            stream.extend(client_frame(true, OpCode::Binary, message, KEY));
+        }
+        let mut decoder = Decoder::default();
+        let (events, buffer) = feed_reads(&mut decoder, &stream, 64 * 1024).unwrap();
+        let expected: Vec<Owned> = messages.into_iter().map(Owned::Binary).collect();
+        assert_eq!(events, expected);
+        // One allocation for the whole burst.
+        let last = buffer.len() - 1;
+        assert!(buffer[..last].iter().all(|b| *b == buffer[0]), "{buffer:?}");
+        assert!(buffer[0].0 >= 100_000);
+        // The stream ended at a message boundary: idle, so given back.
+        assert_eq!(buffer[last].0, 0);
+    }
+
+    #[test]
+    fn shrink_idle_keeps_a_message_in_progress_and_small_buffers() {
+        let payload: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
+        let frame = client_frame(true, OpCode::Binary, &payload, KEY);
+        let mut decoder = Decoder::default();
+        let mut first = frame[..20_000].to_vec();
+        assert_eq!(decoder.decode(&mut first).map(|d| d.event), Ok(None));
+        let held = decoder.buffered_capacity();
+        assert!(held >= 20_000 - 8);
+        decoder.shrink_idle(); // a message is in progress: nothing happens
+        assert_eq!(decoder.buffered_capacity(), held);
+        let mut rest = frame[20_000..].to_vec();
+        let event = decoder.decode(&mut rest).map(|d| d.event.map(Owned::from));
+        assert_eq!(event, Ok(Some(Owned::Binary(payload))));
+        decoder.shrink_idle();
+        assert_eq!(decoder.buffered_capacity(), 0);
+
+        // A small split message keeps its small buffer when idle (no allocation
+        // for the next one).
+        let frame = text(true, b"a short message split in two");
+        let (a, b) = frame.split_at(10);
+        let mut harness = Harness::new(Limits::default());
+        assert_eq!(harness.feed(a), Ok(()));
+        assert_eq!(harness.feed(b), Ok(()));
+        let kept = harness.decoder.buffered_capacity();
+        assert!((1..=IDLE_MESSAGE_CAPACITY).contains(&kept), "{kept}");
+    }
+
+    #[test]
+    fn big_messages_in_uneven_pieces_decode_the_same() {
+        // Two rounds of the mixed stream with a 200 KB binary message: the second
+        // round reuses (or regrows) the buffer the first left, at every read size.
+        let (stream, events) = mixed_stream(200_000);
+        let close = client_frame(true, OpCode::Close, &close_payload(1001, b"gone"), KEY);
+        assert!(stream.ends_with(&close));
+        let mut twice = stream[..stream.len() - close.len()].to_vec();
+        twice.extend(&stream);
+        let mut expected = events[..events.len() - 1].to_vec();
+        expected.extend(events);
+        for read in [1, 7, 1000, 4096, 8192, 65_535, 65_536, 65_537, 300_000] {
+            let mut decoder = Decoder::default();
+            let result = feed_reads(&mut decoder, &twice, read).map(|(events, _)| events);
+            assert_eq!(result.as_ref(), Ok(&expected), "read {read}");
+        }
+        let cuts: Vec<usize> = (0..twice.len()).step_by(9_973).collect();
+        assert_eq!(decode_in_pieces(&twice, &cuts), Ok(expected));
+    }
+
+    #[test]
+    fn reserve_ahead_is_bounded_by_the_frame_and_amortized() {
+        fn reserved(incoming: usize, frame_rest: u64) -> usize {
+            let mut buf = MessageBuf::default();
+            buf.reserve_ahead(incoming, frame_rest);
+            buf.capacity()
+        }
+        // Exactly the rest of the frame when the evidence covers half of it.
+        assert_eq!(reserved(65_522, 1 << 20), 1 << 20);
+        // Never more than the frame announces.
+        assert_eq!(reserved(10, 100), 100);
+        // A claim far beyond the evidence gets the allowance.
+        assert_eq!(reserved(1, 1 << 24), RESERVE_FLOOR);
+        assert_eq!(reserved(100_000, 1 << 24), 100_000 * RESERVE_FACTOR);
+        // Many small fragments: the capacity at least doubles when it grows.
+        let mut buf = MessageBuf::default();
+        let mut grows = 0;
+        for _ in 0..10_000 {
+            let before = buf.capacity();
+            buf.append_unmasked(&[0; 10], KEY, 0, 10);
+            if buf.capacity() != before {
+                grows += 1;
+            }
+        }
+        assert_eq!(buf.len(), 100_000);
+        assert!(grows <= 20, "{grows}");
+    }
+
+    #[test]
+    fn the_message_buffer_reuses_its_bytes_without_stale_data() {
+        // A long message, then a shorter one over the same bytes: the second is
+        // exactly its own bytes, none of the first's past its end.
+        let mut buf = MessageBuf::default();
+        let long = client_frame(true, OpCode::Binary, &[0xAA; 1000], KEY);
+        buf.append_unmasked(&long[8..], KEY, 0, 1000);
+        assert_eq!(buf.message(), &[0xAA; 1000][..]);
+        let address = buf.bytes.as_ptr();
+        buf.clear();
+        assert!(buf.is_empty());
+        let short = client_frame(true, OpCode::Binary, b"short", KEY);
+        let piece = buf.append_unmasked(&short[6..8], KEY, 0, 5).to_vec();
+        assert_eq!(piece, b"sh");
+        buf.append_unmasked(&short[8..], KEY, 2, 3);
+        assert_eq!(buf.message(), b"short");
+        assert_eq!(buf.bytes.as_ptr(), address, "no new allocation");
     }
 }

@@ -728,27 +728,7 @@ mod tests {
         text.replace(line, with).into_bytes()
     }
 
-    /// An event with its payload copied out, to compare across calls.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    enum Owned {
-        Text(String),
-        Binary(Vec<u8>),
-        Ping(Vec<u8>),
-        Pong(Vec<u8>),
-        Close(Option<(u16, String)>),
-    }
-
-    impl From<Event<'_>> for Owned {
-        fn from(event: Event<'_>) -> Owned {
-            match event {
-                Event::Text(t) => Owned::Text(t.to_owned()),
-                Event::Binary(b) => Owned::Binary(b.to_vec()),
-                Event::Ping(p) => Owned::Ping(p.to_vec()),
-                Event::Pong(p) => Owned::Pong(p.to_vec()),
-                Event::Close(c) => Owned::Close(c.map(|c| (c.code.0, c.reason.to_owned()))),
-            }
-        }
-    }
+    use crate::ws::decoder::tests::Owned;
 
     /// Plays the driver: feeds `stream` in pieces cut at `cuts`, keeping unconsumed
     /// bytes, and collects the events.

@@ -699,9 +699,10 @@ pub(crate) mod tests {
         client_frame(fin, OpCode::Continuation, payload, KEY)
     }
 
-    /// An event with its payload copied out, to compare across calls.
+    /// An event with its payload copied out, to compare across calls (the client
+    /// decoder's tests use it too).
     #[derive(Debug, Clone, PartialEq, Eq)]
-    enum Owned {
+    pub(crate) enum Owned {
         Text(String),
         Binary(Vec<u8>),
         Ping(Vec<u8>),

@@ -65,12 +65,7 @@ ours_bin="${CARGO_TARGET_DIR:-$repo/target}/release/examples/chat_push"
 chat_load="${CARGO_TARGET_DIR:-$repo/target}/release/examples/chat_load"
 
 hz=$(getconf CLK_TCK)
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-  local p=$BASE_PORT
-  while ! port_free "$p"; do p=$((p + 1)); done
-  echo "$p"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # port_free, pick_port, server_pid, stop_server
 
 # Busy jiffies of the whole machine so far (all cores, everything but idle/iowait).
 machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
@@ -93,17 +88,6 @@ wait_quiet() {
   done
 }
 
-server_pid=""
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
-    kill -9 "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
-}
-trap stop_server EXIT INT TERM
 
 # Starts server NAME on PORT, logging to LOG; waits up to 10 s until it accepts.
 start_server() { # NAME PORT LOG

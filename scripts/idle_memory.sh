@@ -36,24 +36,8 @@ cargo build --quiet --release --manifest-path "$repo/Cargo.toml" \
   --example ws_echo --example chat_push --example idle_conns
 bin="${CARGO_TARGET_DIR:-$repo/target}/release/examples"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-  local p=$BASE_PORT
-  while ! port_free "$p"; do p=$((p + 1)); done
-  echo "$p"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # port_free, pick_port, server_pid, stop_server
 
-server_pid=""
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
-    kill -9 "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
-}
-trap stop_server EXIT INT TERM
 
 # Starts NAME on PORT, logging to LOG; waits (up to 10 s) for its ready line.
 start_server() { # NAME PORT LOG

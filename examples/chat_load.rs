@@ -47,16 +47,20 @@
 //! could connect.
 
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use wirepatterns::http::Status;
 use wirepatterns::ws::client::{self, ClientDecoder, ClientHandshake};
 use wirepatterns::ws::{CloseCode, CloseFrame, Event};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::Rng;
 
 const USAGE: &str = "\
 chat_load: load the push chat with N clients and M broadcast messages
@@ -143,13 +147,7 @@ fn parse_options() -> Result<Option<Options>, String> {
     let seconds = |s: f64, name: &str| {
         Duration::try_from_secs_f64(s).map_err(|_| format!("{name} must be a positive number"))
     };
-    let rest = url
-        .strip_prefix("ws://")
-        .ok_or_else(|| format!("--url {url:?} must start with ws:// (wss is not supported)"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, "/"),
-    };
+    let (authority, path) = support::split_ws_url(&url)?;
     if authority.is_empty() {
         return Err(format!("--url {url:?} has no host"));
     }
@@ -179,39 +177,6 @@ fn parse_options() -> Result<Option<Options>, String> {
         idle: seconds(idle, "--idle")?,
         connect_concurrency,
     }))
-}
-
-/// xorshift64*: masking keys and handshake nonces. RFC 6455 §10.3 asks for keys an
-/// attacker cannot predict, which matters for browsers running hostile script; a
-/// load tool only needs them to differ, so a fast generator seeded from the clock
-/// is enough here.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Rng {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        Rng((nanos ^ u64::from(std::process::id()) << 32) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn mask_key(&mut self) -> [u8; 4] {
-        (self.next() as u32).to_ne_bytes()
-    }
-
-    fn nonce(&mut self) -> [u8; 16] {
-        let mut nonce = [0u8; 16];
-        nonce[..8].copy_from_slice(&self.next().to_ne_bytes());
-        nonce[8..].copy_from_slice(&self.next().to_ne_bytes());
-        nonce
-    }
 }
 
 /// Where a client's connection is.
@@ -422,19 +387,7 @@ fn on_bytes(client: &mut Client, data: &[u8], now_ns: u64, run: &mut Run) -> Res
 
 /// Write queued bytes until done or the socket is full.
 fn flush(client: &mut Client) -> io::Result<()> {
-    while client.out_pos < client.out.len() {
-        let rest = client.out.get(client.out_pos..).unwrap_or_default();
-        match client.stream.write(rest) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => client.out_pos += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    client.out.clear();
-    client.out_pos = 0;
-    Ok(())
+    support::write_queued(&mut client.stream, &mut client.out, &mut client.out_pos)
 }
 
 /// Handle readiness for one client: finish connecting, write, read everything.

@@ -39,16 +39,20 @@
 //! Exit code 0 on success, 3 when a connection failed, the run timed out, or the cost
 //! is over `--max-kib-per-conn`; 2 on bad usage; 1 when nothing could connect.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use wirepatterns::http::Status;
 use wirepatterns::ws::Event;
 use wirepatterns::ws::client::{self, ClientDecoder, ClientHandshake};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::Rng;
 
 const USAGE: &str = "\
 idle_conns: open N idle WebSocket connections and read the server's memory before and after
@@ -135,13 +139,7 @@ fn parse_options() -> Result<Option<Options>, String> {
     let seconds = |s: f64, name: &str| {
         Duration::try_from_secs_f64(s).map_err(|_| format!("{name} must be a positive number"))
     };
-    let rest = url
-        .strip_prefix("ws://")
-        .ok_or_else(|| format!("--url {url:?} must start with ws:// (wss is not supported)"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, "/"),
-    };
+    let (authority, path) = support::split_ws_url(&url)?;
     let addr = authority
         .to_socket_addrs()
         .map_err(|e| format!("--url {url:?}: cannot resolve {authority:?} (HOST:PORT): {e}"))?
@@ -160,33 +158,6 @@ fn parse_options() -> Result<Option<Options>, String> {
         timeout: seconds(timeout, "--timeout")?,
         max_kib,
     }))
-}
-
-/// xorshift64*: handshake nonces and masking keys. They only need to differ here
-/// (a load tool, not a browser running hostile script; RFC 6455 §10.3).
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Rng {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        Rng((nanos ^ u64::from(std::process::id()) << 32) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn nonce(&mut self) -> [u8; 16] {
-        let mut nonce = [0u8; 16];
-        nonce[..8].copy_from_slice(&self.next().to_ne_bytes());
-        nonce[8..].copy_from_slice(&self.next().to_ne_bytes());
-        nonce
-    }
 }
 
 /// Where a connection is.
@@ -276,18 +247,7 @@ impl Tally {
 
 /// Writes what is queued; `Err` if the connection is broken.
 fn flush(conn: &mut Conn) -> io::Result<()> {
-    while conn.out_pos < conn.out.len() {
-        match conn.stream.write(&conn.out[conn.out_pos..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => conn.out_pos += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    conn.out.clear();
-    conn.out_pos = 0;
-    Ok(())
+    support::write_queued(&mut conn.stream, &mut conn.out, &mut conn.out_pos)
 }
 
 /// Decodes and drops frames; answers pings. Returns the bytes used.
@@ -309,8 +269,7 @@ fn decode(conn: &mut Conn, data: &[u8], rng: &mut Rng, tally: &mut Tally) -> Res
             }
             Some(Event::Ping(payload)) => {
                 tally.pings += 1;
-                let key = (rng.next() as u32).to_ne_bytes();
-                client::write_pong(&mut conn.out, payload, key);
+                client::write_pong(&mut conn.out, payload, rng.mask_key());
             }
             Some(Event::Close(close)) => {
                 return Err(format!(

@@ -29,10 +29,10 @@
 
 use std::io::Write;
 
-use wirepatterns::cli::Spec;
+use wirepatterns::cli::{self, Spec};
 use wirepatterns::patterns::push::{ChatPush, HubConfig};
 use wirepatterns::patterns::websocket::{WsConfig, WsServer};
-use wirepatterns::server::{Config, Server};
+use wirepatterns::server::Config;
 
 fn main() {
     let spec = WsConfig::flags(Spec::new(
@@ -92,17 +92,5 @@ fn main() {
         ChatPush::new(hub)
     };
 
-    let mut server = match Server::bind(config, WsServer::new(ws_config, chat)) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("cannot listen on {}: {e}", args.addr);
-            std::process::exit(1);
-        }
-    };
-    println!("listening on http://{}", server.local_addr());
-    let _ = std::io::stdout().flush();
-    if let Err(e) = server.run() {
-        eprintln!("server stopped: {e}");
-        std::process::exit(1);
-    }
+    cli::serve(config, WsServer::new(ws_config, chat));
 }

@@ -16,9 +16,9 @@
 
 use std::io::Write;
 
-use wirepatterns::cli::Spec;
+use wirepatterns::cli::{self, Spec};
 use wirepatterns::patterns::request_response::RequestResponse;
-use wirepatterns::server::{Config, Server};
+use wirepatterns::server::Config;
 
 fn main() {
     let args = Spec::new(
@@ -39,17 +39,5 @@ fn main() {
         RequestResponse::new()
     };
 
-    let mut server = match Server::bind(Config::new(args.addr), handler) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("cannot listen on {}: {e}", args.addr);
-            std::process::exit(1);
-        }
-    };
-    println!("listening on http://{}", server.local_addr());
-    let _ = std::io::stdout().flush();
-    if let Err(e) = server.run() {
-        eprintln!("server stopped: {e}");
-        std::process::exit(1);
-    }
+    cli::serve(Config::new(args.addr), handler);
 }

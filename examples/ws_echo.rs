@@ -21,9 +21,9 @@
 
 use std::io::Write;
 
-use wirepatterns::cli::Spec;
+use wirepatterns::cli::{self, Spec};
 use wirepatterns::patterns::websocket::{WsConfig, WsEcho, WsServer};
-use wirepatterns::server::{Config, Server};
+use wirepatterns::server::Config;
 
 fn main() {
     let spec = WsConfig::flags(Spec::new(
@@ -51,17 +51,5 @@ fn main() {
         WsEcho::new()
     };
 
-    let mut server = match Server::bind(Config::new(args.addr), WsServer::new(ws_config, app)) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("cannot listen on {}: {e}", args.addr);
-            std::process::exit(1);
-        }
-    };
-    println!("listening on http://{}", server.local_addr());
-    let _ = std::io::stdout().flush();
-    if let Err(e) = server.run() {
-        eprintln!("server stopped: {e}");
-        std::process::exit(1);
-    }
+    cli::serve(Config::new(args.addr), WsServer::new(ws_config, app));
 }

@@ -224,6 +224,32 @@ impl Spec {
     }
 }
 
+/// Binds `config.addr`, prints the ready line `listening on http://ADDR` (the real
+/// address, so `--addr 127.0.0.1:0` shows the port picked), and runs the server until
+/// it stops. Tests and scripts wait for that line, so every example server prints it
+/// through here. Exits 1, with a message on stderr, if the address cannot be bound or
+/// the loop fails.
+pub fn serve<H: crate::server::Handler>(config: crate::server::Config, handler: H) -> ! {
+    use std::io::Write as _;
+    let addr = config.addr;
+    let mut server = match crate::server::Server::bind(config, handler) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("listening on http://{}", server.local_addr());
+    let _ = std::io::stdout().flush();
+    match server.run() {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("server stopped: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 impl Args {
     /// Whether the program's flag `name` was given.
     pub fn flag(&self, name: &str) -> bool {

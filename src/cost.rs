@@ -87,7 +87,7 @@ pub struct RequestCost {
     pub conn: u64,
     /// Its position on the connection: 0 for the first request, 1 for the next kept
     /// alive or pipelined one, and so on.
-    pub index: u32,
+    pub index: u64,
     /// The request's start line (cut to [`LABEL_BYTES`]), to name it in a timeline.
     pub label: Label,
     /// The status code it was answered with.
@@ -123,12 +123,22 @@ pub struct RequestCost {
     /// `write()` calls that carried this request's response (a write that carried
     /// several pipelined responses is counted once, for the first of them).
     pub write_calls: u32,
+    /// The requests of this connection (by [`RequestCost::index`], first to last,
+    /// this one included) whose bytes came in the same `read()` calls as this
+    /// one's. A read that carried several pipelined requests is counted once, in
+    /// the `read_calls` of the first of them; the others show 0 and this group.
+    /// `(index, index)` when the reads were this request's alone.
+    pub read_group: (u64, u64),
+    /// The same for `write()` calls: the responses, first to last, that shared a
+    /// write with this one's. The write is counted in the first one's
+    /// `write_calls`.
+    pub write_group: (u64, u64),
 }
 
 impl RequestCost {
     /// A request whose first byte was read at `first_byte`, on a connection accepted
     /// at `accepted`.
-    pub fn new(conn: u64, index: u32, accepted: Instant, first_byte: Instant) -> RequestCost {
+    pub fn new(conn: u64, index: u64, accepted: Instant, first_byte: Instant) -> RequestCost {
         RequestCost {
             conn,
             index,
@@ -147,6 +157,8 @@ impl RequestCost {
             read_calls: 0,
             read_would_block: 0,
             write_calls: 0,
+            read_group: (index, index),
+            write_group: (index, index),
         }
     }
 

@@ -442,7 +442,7 @@ impl WsContext<'_, '_> {
         if !self.can_send(conn) {
             return false;
         }
-        self.ctx.send_bytes(conn, frame.clone());
+        self.ctx.send_shared(conn, frame.clone());
         self.socks.stats.messages_out += 1;
         true
     }

@@ -283,7 +283,7 @@ pub(crate) struct Conn {
     /// with the `out_total` at which its last byte is written.
     pub(crate) unwritten: VecDeque<(u64, RequestCost)>,
     /// Requests parsed on this connection so far.
-    pub(crate) requests: u32,
+    pub(crate) requests: u64,
     /// Why the connection is closing, once that is decided.
     pub(crate) close_reason: super::CloseReason,
     /// Queued in the loop's list of connections to drive again (so it is queued

@@ -129,6 +129,15 @@ pub trait Handler {
         data.len()
     }
 
+    /// The server was asked to shut down ([`super::ServerHandle::shutdown`]): no
+    /// new connection is accepted, and connections with nothing in progress are
+    /// closed. Answer what is held, end streams, say goodbye on upgraded
+    /// connections (a WebSocket sends a 1001 close); what is still queued after
+    /// [`super::Config::shutdown_grace`] is dropped with its connection.
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        let _ = ctx;
+    }
+
     /// A timer set with [`Context::set_timer`] came due.
     fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId, data: u64) {
         let _ = (ctx, timer, data);
@@ -295,7 +304,8 @@ impl Context<'_> {
     /// encoded once can be queued for every client of a broadcast. (Each client's
     /// output buffer still gets its own copy when the action is carried out: that
     /// is where the bytes wait for the socket.) Ignored on other connections.
-    pub fn send_bytes(&mut self, conn: ConnId, data: Bytes) {
+    /// The WebSocket glue's `WsContext::send_shared` is this operation.
+    pub fn send_shared(&mut self, conn: ConnId, data: Bytes) {
         if data.is_empty() {
             return;
         }

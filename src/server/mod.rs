@@ -177,6 +177,10 @@ pub struct Config {
     pub max_read_buffer_bytes: usize,
     /// Events taken from the kernel per `poll()`. Default 1024.
     pub events_capacity: usize,
+    /// After [`ServerHandle::shutdown`], how long held requests, streams and
+    /// queued output get to finish before their connections are closed anyway.
+    /// Default 5 s.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -193,6 +197,7 @@ impl Default for Config {
             read_buffer_bytes: 8 * 1024,
             max_read_buffer_bytes: 64 * 1024,
             events_capacity: 1024,
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }

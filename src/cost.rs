@@ -75,6 +75,21 @@ impl fmt::Debug for Label {
     }
 }
 
+/// What one connection has cost so far in system calls and bytes, both ways.
+/// Whoever needs the cost of one message on an upgraded connection reads these
+/// before and after ([`crate::server::Context::io`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoCounters {
+    /// `read()` calls, including those that returned `WouldBlock`.
+    pub read_calls: u64,
+    /// `write()` calls, including those that returned `WouldBlock`.
+    pub write_calls: u64,
+    /// Bytes read.
+    pub bytes_in: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+}
+
 /// One request's costs, from the first byte read to the last byte of its response
 /// written.
 ///
@@ -310,9 +325,20 @@ pub struct ServerStats {
     pub connections_accepted: u64,
     /// Connections open right now.
     pub connections_open: u64,
-    /// Connections accepted and closed at once because the server was at its
-    /// connection limit.
+    /// Connections refused because the server was at its connection limit: each
+    /// was accepted, answered `503` with `Retry-After` and `Connection: close`
+    /// without its request being read, and closed.
     pub connections_rejected: u64,
+    /// Times `accept()` failed for lack of resources (out of file descriptors or
+    /// memory): the connections waiting in the backlog stay there until a retry
+    /// shortly after.
+    pub accept_failures: u64,
+    /// Capacity, in bytes, of every buffer the loop holds now: connections' read,
+    /// body and output buffers, the spare read buffers, the action queue. After a
+    /// burst it comes back down once connections have been idle for
+    /// `Config::idle_release` (RSS cannot show this: the allocator keeps freed
+    /// pages).
+    pub buffer_capacity_bytes: u64,
     /// Requests whose head was parsed (bad requests rejected before that are
     /// counted in `error_responses` only).
     pub requests: u64,
@@ -344,8 +370,11 @@ impl fmt::Display for ServerStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "connections: {} accepted, {} open, {} rejected at the limit",
-            self.connections_accepted, self.connections_open, self.connections_rejected
+            "connections: {} accepted, {} open, {} refused at the limit (503), {} accept failures",
+            self.connections_accepted,
+            self.connections_open,
+            self.connections_rejected,
+            self.accept_failures
         )?;
         writeln!(
             f,

@@ -282,6 +282,8 @@ pub(crate) struct Conn {
     /// Answered requests whose response is still being written, oldest first, each
     /// with the `out_total` at which its last byte is written.
     pub(crate) unwritten: VecDeque<(u64, RequestCost)>,
+    /// System calls and bytes on this connection so far.
+    pub(crate) io: crate::cost::IoCounters,
     /// Requests parsed on this connection so far.
     pub(crate) requests: u64,
     /// Why the connection is closing, once that is decided.

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use super::ConnId;
 use super::conn::Slab;
 use super::timer::{TimerId, Timers};
-use crate::cost::{RequestCost, ServerStats};
+use crate::cost::{IoCounters, RequestCost, ServerStats};
 use crate::http::{Request, Response};
 
 /// What the handler does with a request it was given.
@@ -355,6 +355,12 @@ impl Context<'_> {
         self.conns
             .get(conn)
             .map(|c| c.queued() + self.actions.pending(conn.index()))
+    }
+
+    /// What the connection has cost so far in system calls and bytes; `None` if it
+    /// has closed. Read it before and after to charge one message.
+    pub fn io(&self, conn: ConnId) -> Option<IoCounters> {
+        self.conns.get(conn).map(|c| c.io)
     }
 
     /// The server's totals, as of the start of this callback.

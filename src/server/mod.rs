@@ -110,7 +110,7 @@ use conn::{Conn, Input, Phase, RequestMeta, Slab};
 use handler::{Action, Actions};
 use timer::{Expired, Timers};
 
-pub use crate::cost::ServerStats;
+pub use crate::cost::{IoCounters, ServerStats};
 pub use handler::{CloseReason, Context, Handler, Incoming, Reply};
 pub use timer::TimerId;
 
@@ -631,6 +631,7 @@ impl<H: Handler> Server<H> {
                         current_started: false,
                         inflight: None,
                         unwritten: Default::default(),
+                        io: Default::default(),
                         requests: 0,
                         close_reason: CloseReason::PeerClosed,
                         dirty: false,
@@ -747,6 +748,7 @@ impl<H: Handler> Server<H> {
             }
             let result = conn.socket.read(conn.input.spare());
             core.stats.read_calls += 1;
+            conn.io.read_calls += 1;
             conn.current.read_calls += 1;
             match result {
                 Ok(0) => {
@@ -757,6 +759,7 @@ impl<H: Handler> Server<H> {
                 Ok(n) => {
                     conn.input.filled(n);
                     core.stats.bytes_in += n as u64;
+                    conn.io.bytes_in += n as u64;
                     got_data = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -1093,6 +1096,7 @@ impl<H: Handler> Server<H> {
                 .socket
                 .write(conn.output.get(conn.out_pos..).unwrap_or_default());
             core.stats.write_calls += 1;
+            conn.io.write_calls += 1;
             // The write is on behalf of the oldest response not yet written.
             if let Some((_, cost)) = conn.unwritten.front_mut() {
                 cost.write_calls += 1;
@@ -1106,6 +1110,7 @@ impl<H: Handler> Server<H> {
                 Ok(n) => {
                     conn.out_pos += n;
                     conn.written_total += n as u64;
+                    conn.io.bytes_out += n as u64;
                     core.stats.bytes_out += n as u64;
                     core.stats.queued_output_bytes =
                         core.stats.queued_output_bytes.saturating_sub(n as u64);

@@ -93,14 +93,25 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// A header field the encoder refused: the name is not a token, or the value holds
-/// a control character (CR or LF in a value would let it end the line early and
-/// forge fields or a whole second response: "response splitting").
+/// A header field the encoder refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid header field: name must be a token, value must not hold CR, LF or NUL (RFC 9110 section 5)"
-)]
-pub struct InvalidHeader;
+pub enum InvalidHeader {
+    /// The name is not a token, or the value holds a control character (CR or LF
+    /// in a value would let it end the line early and forge fields or a whole
+    /// second response: "response splitting").
+    #[error(
+        "invalid header field: name must be a token, value must not hold CR, LF or NUL (RFC 9110 section 5)"
+    )]
+    Malformed,
+    /// `Content-Length` or `Transfer-Encoding`: the encoder owns the message's
+    /// framing. A second, hand-set length would give the response two framings,
+    /// and a client and a proxy could each believe a different one (RFC 9112
+    /// section 6.3: the basis of response smuggling).
+    #[error(
+        "Content-Length and Transfer-Encoding are set by the response writer, which owns the framing (RFC 9112 section 6)"
+    )]
+    Framing,
+}
 
 /// A response: status, header fields and body.
 ///
@@ -220,14 +231,17 @@ impl Response {
     }
 
     /// Adds a header field. A field that could break the message (a name that is not
-    /// a token, a value with CR, LF, NUL or another control byte) is not added: use
-    /// [`Response::try_header`] to find out.
+    /// a token, a value with CR, LF, NUL or another control byte) is not added, nor
+    /// is `Content-Length` or `Transfer-Encoding` (the encoder sets the framing, from
+    /// the body and from how the response is sent): use [`Response::try_header`] to
+    /// find out.
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let _ = self.try_header(name, value);
         self
     }
 
-    /// Adds a header field, or says why it cannot be sent (RFC 9110 §5.1, §5.5).
+    /// Adds a header field, or says why it cannot be sent (RFC 9110 §5.1, §5.5;
+    /// framing fields: RFC 9112 §6).
     pub fn try_header(
         &mut self,
         name: &str,
@@ -237,7 +251,12 @@ impl Response {
         let name_ok = !name.is_empty() && name.bytes().all(is_tchar);
         let value_ok = value.iter().all(|&b| FIELD_VALUE[b as usize]);
         if !name_ok || !value_ok {
-            return Err(InvalidHeader);
+            return Err(InvalidHeader::Malformed);
+        }
+        if name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+        {
+            return Err(InvalidHeader::Framing);
         }
         self.headers.reserve(name.len() + value.len() + 4);
         self.headers.extend_from_slice(name.as_bytes());
@@ -555,12 +574,38 @@ mod tests {
         let mut res = Response::new(200);
         assert_eq!(
             res.try_header("X-Evil", "a\r\nSet-Cookie: x").err(),
-            Some(InvalidHeader)
+            Some(InvalidHeader::Malformed)
         );
-        assert_eq!(res.try_header("Bad Name", "v").err(), Some(InvalidHeader));
-        assert_eq!(res.try_header("", "v").err(), Some(InvalidHeader));
+        assert_eq!(
+            res.try_header("Bad Name", "v").err(),
+            Some(InvalidHeader::Malformed)
+        );
+        assert_eq!(res.try_header("", "v").err(), Some(InvalidHeader::Malformed));
         assert!(res.try_header("X-Ok", "tab\there").is_ok());
         assert_eq!(res.header_bytes(), b"X-Ok: tab\there\r\n");
+    }
+
+    #[test]
+    fn rfc9112_6_framing_fields_belong_to_the_writer() {
+        let mut res = Response::new(200);
+        for name in ["Content-Length", "content-length", "Transfer-Encoding", "TRANSFER-ENCODING"] {
+            assert_eq!(
+                res.try_header(name, "999").err(),
+                Some(InvalidHeader::Framing),
+                "{name}"
+            );
+        }
+        res.header("Content-Length", "999");
+        res.header("Transfer-Encoding", "chunked");
+        res.body_mut().extend_from_slice(b"hello");
+        let mut out = Vec::new();
+        res.encode(&mut out, &enc(Version::Http11));
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        out.clear();
+        res.encode_stream_head(&mut out, &enc(Version::Http11), true);
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(text.matches("Transfer-Encoding").count(), 1, "{text}");
+        assert!(!text.contains("Content-Length"), "{text}");
     }
 
     #[test]

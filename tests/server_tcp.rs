@@ -822,7 +822,7 @@ fn peer_reset_is_a_clean_close() {
 }
 
 #[test]
-fn connections_over_the_limit_are_accepted_and_closed() {
+fn connections_over_the_limit_get_503_with_retry_after_then_close() {
     let mut config = config();
     config.max_connections = 2;
     let server = start(config);
@@ -832,8 +832,19 @@ fn connections_over_the_limit_are_accepted_and_closed() {
     b.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     a.response();
     b.response();
+    // The third is answered at once, without sending anything, and closed.
     let mut c = Client::connect(server.addr);
-    assert!(c.until_eof().is_empty(), "the third connection is closed");
+    let answer = String::from_utf8(c.until_eof()).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("\r\nRetry-After: 1\r\n"), "{answer}");
+    assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
+    assert!(
+        answer.ends_with("connection limit (2 open); try again shortly\n"),
+        "{answer}"
+    );
     assert_eq!(
         stats_when(&server, |s| s.connections_rejected == 1).connections_rejected,
         1

@@ -580,7 +580,10 @@ mod tests {
             res.try_header("Bad Name", "v").err(),
             Some(InvalidHeader::Malformed)
         );
-        assert_eq!(res.try_header("", "v").err(), Some(InvalidHeader::Malformed));
+        assert_eq!(
+            res.try_header("", "v").err(),
+            Some(InvalidHeader::Malformed)
+        );
         assert!(res.try_header("X-Ok", "tab\there").is_ok());
         assert_eq!(res.header_bytes(), b"X-Ok: tab\there\r\n");
     }
@@ -588,7 +591,12 @@ mod tests {
     #[test]
     fn rfc9112_6_framing_fields_belong_to_the_writer() {
         let mut res = Response::new(200);
-        for name in ["Content-Length", "content-length", "Transfer-Encoding", "TRANSFER-ENCODING"] {
+        for name in [
+            "Content-Length",
+            "content-length",
+            "Transfer-Encoding",
+            "TRANSFER-ENCODING",
+        ] {
             assert_eq!(
                 res.try_header(name, "999").err(),
                 Some(InvalidHeader::Framing),

@@ -17,13 +17,13 @@
 //! out in the order of the requests: while a request is waiting for its answer,
 //! requests pipelined after it wait in the connection's buffer, unparsed.
 
-use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::ConnId;
-use super::conn::Slab;
+use super::actions::{Action, Actions};
+use super::conns::Slab;
 use super::timer::{TimerId, Timers};
 use crate::cost::{IoCounters, RequestCost, ServerStats};
 use crate::http::{Request, Response};
@@ -164,80 +164,6 @@ pub trait Handler {
     }
 }
 
-/// Something the handler asked for, carried out by the loop when the handler
-/// returns.
-#[derive(Debug)]
-pub(crate) enum Action {
-    /// Answer a deferred request.
-    Respond(ConnId, Response),
-    /// Answer a deferred request with a streaming response.
-    StartStream(ConnId, Response),
-    /// Send one part of a streaming response: bytes `range` of [`Actions::data`].
-    Chunk(ConnId, Range<usize>),
-    /// End a streaming response.
-    EndStream(ConnId),
-    /// Write bytes `range` of [`Actions::data`] as they are (upgraded connections).
-    Raw(ConnId, Range<usize>),
-    /// Write shared bytes as they are (upgraded connections): one encoded frame
-    /// queued for many connections without a copy per connection in the queue.
-    Shared(ConnId, Bytes),
-    /// Close the connection once its queued output is written.
-    Close(ConnId),
-}
-
-/// The queue of actions, and one buffer holding the bytes of all of them, so that
-/// sending a part allocates nothing once the buffer has grown.
-#[derive(Debug, Default)]
-pub(crate) struct Actions {
-    /// The actions, in the order asked.
-    pub(crate) list: Vec<Action>,
-    /// The bytes of `Chunk` and `Raw` actions.
-    pub(crate) data: Vec<u8>,
-    /// Bytes asked to be sent on each connection (by slot index) during the current
-    /// callback and not yet in its output buffer, so that
-    /// [`Context::queued_bytes`] counts them: a broadcast that checks each client's
-    /// backlog before queueing more must see what it queued a moment ago.
-    pending: Vec<usize>,
-    /// The slots with a non-zero `pending` entry, to reset them cheaply.
-    touched: Vec<usize>,
-}
-
-impl Actions {
-    fn push_bytes(&mut self, bytes: &[u8]) -> Range<usize> {
-        let start = self.data.len();
-        self.data.extend_from_slice(bytes);
-        start..self.data.len()
-    }
-
-    /// Counts `n` bytes as asked for on `conn`.
-    fn add_pending(&mut self, conn: ConnId, n: usize) {
-        let index = conn.index();
-        if self.pending.len() <= index {
-            self.pending.resize(index + 1, 0);
-        }
-        if let Some(slot) = self.pending.get_mut(index) {
-            if *slot == 0 {
-                self.touched.push(index);
-            }
-            *slot = slot.saturating_add(n);
-        }
-    }
-
-    /// Bytes asked for on the connection in slot `index` and not yet queued.
-    fn pending(&self, index: usize) -> usize {
-        self.pending.get(index).copied().unwrap_or(0)
-    }
-
-    /// The actions were carried out: nothing is pending any more.
-    pub(crate) fn clear_pending(&mut self) {
-        for index in self.touched.drain(..) {
-            if let Some(slot) = self.pending.get_mut(index) {
-                *slot = 0;
-            }
-        }
-    }
-}
-
 /// The handler's view of the loop: the time, the timers, other connections, and a
 /// way to send on any connection.
 pub struct Context<'a> {
@@ -345,7 +271,7 @@ impl Context<'_> {
 
     /// The peer's address; `None` if the connection has closed.
     pub fn peer_addr(&self, conn: ConnId) -> Option<std::net::SocketAddr> {
-        self.conns.get(conn).map(|c| c.peer)
+        self.conns.get(conn).map(|c| c.h1.peer())
     }
 
     /// Bytes produced for a connection but not yet written to it (a slow reader's
@@ -354,40 +280,17 @@ impl Context<'_> {
     pub fn queued_bytes(&self, conn: ConnId) -> Option<usize> {
         self.conns
             .get(conn)
-            .map(|c| c.queued() + self.actions.pending(conn.index()))
+            .map(|c| c.h1.queued() + self.actions.pending(conn.index()))
     }
 
     /// What the connection has cost so far in system calls and bytes; `None` if it
     /// has closed. Read it before and after to charge one message.
     pub fn io(&self, conn: ConnId) -> Option<IoCounters> {
-        self.conns.get(conn).map(|c| c.io)
+        self.conns.get(conn).map(|c| c.h1.io())
     }
 
     /// The server's totals, as of the start of this callback.
     pub fn stats(&self) -> &ServerStats {
         self.stats
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pending_bytes_are_counted_per_connection_until_cleared() {
-        let mut actions = Actions::default();
-        let a = ConnId::new_for_tests(1, 3);
-        let b = ConnId::new_for_tests(2, 0);
-        actions.add_pending(a, 10);
-        actions.add_pending(a, 5);
-        actions.add_pending(b, 7);
-        assert_eq!(actions.pending(3), 15);
-        assert_eq!(actions.pending(0), 7);
-        assert_eq!(actions.pending(1), 0);
-        assert_eq!(actions.pending(99), 0);
-        actions.clear_pending();
-        assert_eq!(actions.pending(3), 0);
-        assert_eq!(actions.pending(0), 0);
-        assert!(actions.touched.is_empty());
     }
 }

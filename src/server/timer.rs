@@ -23,6 +23,13 @@
 //!   with a `u64` the application chose. Cancelling one removes it from the live
 //!   set; its heap entry is dropped when it comes up.
 //!
+//! **One pass fires what was due when it began.** A handler may re-arm a timer
+//! from its own callback, even with zero delay. If the pass kept popping whatever
+//! is due, such a timer would fire again and again within one pass, and the loop
+//! would never get back to its sockets. So a pass ([`Timers::begin_pass`]) fires
+//! only entries pushed before it began; an entry pushed during the pass waits for
+//! the next one, after the loop has polled its sockets.
+//!
 //! Dead entries are bounded: when they outnumber live ones, `Timers::compact`
 //! rebuilds the heap from the live entries only.
 
@@ -95,7 +102,7 @@ pub(crate) enum Expired {
 }
 
 /// The deadline heap.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Timers {
     /// Every entry not yet popped, live or dead.
     heap: BinaryHeap<Entry>,
@@ -105,6 +112,24 @@ pub(crate) struct Timers {
     live: HashMap<u64, u64>,
     /// The next application timer's number.
     next_id: u64,
+    /// Entries pushed at or after this insertion number belong to the next pass.
+    pass_limit: u64,
+    /// Due entries pushed during the current pass, set aside until it ends.
+    deferred: Vec<Entry>,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            heap: BinaryHeap::new(),
+            seq: 0,
+            live: HashMap::new(),
+            next_id: 0,
+            // Outside a pass, every due entry may be popped.
+            pass_limit: u64::MAX,
+            deferred: Vec::new(),
+        }
+    }
 }
 
 impl Timers {
@@ -147,10 +172,27 @@ impl Timers {
         self.heap.peek().map(|e| e.at)
     }
 
-    /// Pops the next entry due at `now`, skipping cancelled application timers.
+    /// Starts a pass: [`Timers::pop_expired`] then pops only entries pushed
+    /// before this call.
+    pub(crate) fn begin_pass(&mut self) {
+        self.pass_limit = self.seq;
+    }
+
+    /// Ends a pass: entries set aside during it go back in the heap.
+    pub(crate) fn end_pass(&mut self) {
+        self.heap.extend(self.deferred.drain(..));
+        self.pass_limit = u64::MAX;
+    }
+
+    /// Pops the next entry due at `now` and pushed before the pass began,
+    /// skipping cancelled application timers.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Expired> {
         while self.heap.peek().is_some_and(|e| e.at <= now) {
             let entry = self.heap.pop()?;
+            if entry.seq >= self.pass_limit {
+                self.deferred.push(entry);
+                continue;
+            }
             match entry.key {
                 Key::Conn(conn) => return Some(Expired::Conn(conn, entry.at)),
                 Key::User(id) => {
@@ -165,7 +207,7 @@ impl Timers {
 
     /// Entries in the heap, live or dead.
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.deferred.len()
     }
 
     /// Live application timers.
@@ -203,6 +245,25 @@ mod tests {
         assert_eq!(timers.pop_expired(now), Some(Expired::User(b, 3)));
         assert_eq!(timers.pop_expired(now), Some(Expired::User(late, 2)));
         assert_eq!(timers.pop_expired(now), None);
+    }
+
+    #[test]
+    fn a_timer_rearmed_with_zero_delay_waits_for_the_next_pass() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let first = timers.set(t0, 1);
+        timers.begin_pass();
+        assert_eq!(timers.pop_expired(t0), Some(Expired::User(first, 1)));
+        // Re-armed from its callback, due at once, and one set in the past.
+        let again = timers.set(t0, 1);
+        let past = timers.set(t0 - Duration::from_millis(5), 2);
+        assert_eq!(timers.pop_expired(t0), None, "pushed during the pass");
+        timers.end_pass();
+        timers.begin_pass();
+        assert_eq!(timers.pop_expired(t0), Some(Expired::User(past, 2)));
+        assert_eq!(timers.pop_expired(t0), Some(Expired::User(again, 1)));
+        assert_eq!(timers.pop_expired(t0), None);
+        timers.end_pass();
     }
 
     #[test]

@@ -1,0 +1,146 @@
+//! What a handler asks the loop to do, queued until the handler returns.
+//!
+//! A handler runs inside the loop, between system calls, and may ask for things on
+//! any connection: answer a held request, send a part of a stream, write to an
+//! upgraded connection, close. Doing them at once would mean borrowing the
+//! connection table mutably in the middle of a callback that reads it, so each is
+//! queued as an [`Action`] and carried out, in the order asked, as soon as the
+//! callback returns. The bytes of all actions of one callback share one buffer,
+//! so queueing a part allocates nothing once that buffer has grown.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use super::ConnId;
+use crate::http::Response;
+
+/// Something the handler asked for, carried out by the loop when the handler
+/// returns.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Answer a deferred request.
+    Respond(ConnId, Response),
+    /// Answer a deferred request with a streaming response.
+    StartStream(ConnId, Response),
+    /// Send one part of a streaming response: bytes `range` of [`Actions::data`].
+    Chunk(ConnId, Range<usize>),
+    /// End a streaming response.
+    EndStream(ConnId),
+    /// Write bytes `range` of [`Actions::data`] as they are (upgraded connections).
+    Raw(ConnId, Range<usize>),
+    /// Write shared bytes as they are (upgraded connections): one encoded frame
+    /// queued for many connections without a copy per connection in the queue.
+    Shared(ConnId, Bytes),
+    /// Close the connection once its queued output is written.
+    Close(ConnId),
+}
+
+impl Action {
+    /// The connection it is for.
+    pub(crate) fn conn(&self) -> ConnId {
+        match self {
+            Action::Respond(id, _)
+            | Action::StartStream(id, _)
+            | Action::Chunk(id, _)
+            | Action::EndStream(id)
+            | Action::Raw(id, _)
+            | Action::Shared(id, _)
+            | Action::Close(id) => *id,
+        }
+    }
+}
+
+/// The queue of actions, and one buffer holding the bytes of all of them, so that
+/// sending a part allocates nothing once the buffer has grown.
+#[derive(Debug, Default)]
+pub(crate) struct Actions {
+    /// The actions, in the order asked.
+    pub(crate) list: Vec<Action>,
+    /// The bytes of `Chunk` and `Raw` actions.
+    pub(crate) data: Vec<u8>,
+    /// Bytes asked to be sent on each connection (by slot index) during the current
+    /// callback and not yet in its output buffer, so that
+    /// [`Context::queued_bytes`] counts them: a broadcast that checks each client's
+    /// backlog before queueing more must see what it queued a moment ago.
+    pending: Vec<usize>,
+    /// The slots with a non-zero `pending` entry, to reset them cheaply.
+    touched: Vec<usize>,
+}
+
+impl Actions {
+    pub(crate) fn push_bytes(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        start..self.data.len()
+    }
+
+    /// Counts `n` bytes as asked for on `conn`.
+    pub(crate) fn add_pending(&mut self, conn: ConnId, n: usize) {
+        let index = conn.index();
+        if self.pending.len() <= index {
+            self.pending.resize(index + 1, 0);
+        }
+        if let Some(slot) = self.pending.get_mut(index) {
+            if *slot == 0 {
+                self.touched.push(index);
+            }
+            *slot = slot.saturating_add(n);
+        }
+    }
+
+    /// Bytes asked for on the connection in slot `index` and not yet queued.
+    pub(crate) fn pending(&self, index: usize) -> usize {
+        self.pending.get(index).copied().unwrap_or(0)
+    }
+
+    /// Bytes of storage held by the queue (its list and its byte buffer).
+    pub(crate) fn capacity(&self) -> usize {
+        self.list.capacity() * std::mem::size_of::<Action>() + self.data.capacity()
+    }
+
+    /// Gives the queue's storage back after a burst (the loop calls it once the
+    /// server has been idle for `Config::idle_release`).
+    pub(crate) fn release(&mut self) {
+        if self.list.is_empty() {
+            self.list = Vec::new();
+        }
+        if self.data.is_empty() {
+            self.data = Vec::new();
+        }
+        self.pending = Vec::new();
+        self.touched = Vec::new();
+    }
+
+    /// The actions were carried out: nothing is pending any more.
+    pub(crate) fn clear_pending(&mut self) {
+        for index in self.touched.drain(..) {
+            if let Some(slot) = self.pending.get_mut(index) {
+                *slot = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_bytes_are_counted_per_connection_until_cleared() {
+        let mut actions = Actions::default();
+        let a = ConnId::new_for_tests(1, 3);
+        let b = ConnId::new_for_tests(2, 0);
+        actions.add_pending(a, 10);
+        actions.add_pending(a, 5);
+        actions.add_pending(b, 7);
+        assert_eq!(actions.pending(3), 15);
+        assert_eq!(actions.pending(0), 7);
+        assert_eq!(actions.pending(1), 0);
+        assert_eq!(actions.pending(99), 0);
+        actions.clear_pending();
+        assert_eq!(actions.pending(3), 0);
+        assert_eq!(actions.pending(0), 0);
+        assert!(actions.touched.is_empty());
+    }
+}

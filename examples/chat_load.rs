@@ -60,7 +60,7 @@ use wirepatterns::ws::{CloseCode, CloseFrame, Event};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::Rng;
+use support::{ClientArg, Rng};
 
 const USAGE: &str = "\
 chat_load: load the push chat with N clients and M broadcast messages
@@ -106,47 +106,45 @@ struct Options {
     connect_concurrency: usize,
 }
 
-fn parse_options() -> Result<Option<Options>, String> {
+/// The flags `chat_load` takes (each with a value), besides `--help`.
+const FLAGS: [&str; 7] = [
+    "--url",
+    "--clients",
+    "--messages",
+    "--timeout",
+    "--settle",
+    "--idle",
+    "--connect-concurrency",
+];
+
+/// The options from the command line (without the program name); `Ok(None)` for
+/// `--help`. Counts must be at least 1 and durations more than 0.
+fn parse_options(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
     let mut url = "ws://127.0.0.1:8080/".to_string();
     let (mut clients, mut messages) = (100usize, 2000u64);
-    let (mut timeout, mut settle, mut idle) = (20.0f64, 10.0f64, 2.0f64);
+    let mut timeout = Duration::from_secs(20);
+    let mut settle = Duration::from_secs(10);
+    let mut idle = Duration::from_secs(2);
     let mut connect_concurrency = 64usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
-            None => (arg, None),
-        };
-        if flag == "--help" || flag == "-h" {
+    let mut args = args.into_iter();
+    while let Some(arg) = support::next_client_arg(&mut args, &FLAGS)? {
+        let ClientArg::Flag(flag, value) = arg else {
             return Ok(None);
-        }
-        let value = match inline.or_else(|| args.next()) {
-            Some(value) => value,
-            None => return Err(format!("{flag} needs a value")),
         };
-        let bad = |what: &str| format!("{flag}: {value:?} is not {what}");
         match flag.as_str() {
             "--url" => url = value,
-            "--clients" => clients = value.parse().map_err(|_| bad("a count"))?,
-            "--messages" => messages = value.parse().map_err(|_| bad("a count"))?,
-            "--timeout" => timeout = value.parse().map_err(|_| bad("seconds"))?,
-            "--settle" => settle = value.parse().map_err(|_| bad("seconds"))?,
-            "--idle" => idle = value.parse().map_err(|_| bad("seconds"))?,
-            "--connect-concurrency" => {
-                connect_concurrency = value.parse().map_err(|_| bad("a count"))?
-            }
+            "--clients" => clients = support::count(&flag, &value)?,
+            "--messages" => messages = support::count(&flag, &value)? as u64,
+            "--timeout" => timeout = support::secs(&flag, &value, false)?,
+            "--settle" => settle = support::secs(&flag, &value, false)?,
+            "--idle" => idle = support::secs(&flag, &value, false)?,
+            "--connect-concurrency" => connect_concurrency = support::count(&flag, &value)?,
             _ => return Err(format!("unknown flag {flag}")),
         }
-    }
-    if clients == 0 || messages == 0 || connect_concurrency == 0 {
-        return Err("--clients, --messages and --connect-concurrency must be at least 1".into());
     }
     if clients as u64 * messages > 200_000_000 {
         return Err("clients x messages over 200 million: too many latencies to keep".into());
     }
-    let seconds = |s: f64, name: &str| {
-        Duration::try_from_secs_f64(s).map_err(|_| format!("{name} must be a positive number"))
-    };
     let (authority, path) = support::split_ws_url(&url)?;
     if authority.is_empty() {
         return Err(format!("--url {url:?} has no host"));
@@ -172,9 +170,9 @@ fn parse_options() -> Result<Option<Options>, String> {
         url: url.clone(),
         clients,
         messages,
-        timeout: seconds(timeout, "--timeout")?,
-        settle: seconds(settle, "--settle")?,
-        idle: seconds(idle, "--idle")?,
+        timeout,
+        settle,
+        idle,
         connect_concurrency,
     }))
 }
@@ -471,7 +469,7 @@ fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_options() {
+    let opts = match parse_options(std::env::args().skip(1)) {
         Ok(Some(opts)) => opts,
         Ok(None) => {
             print!("{USAGE}");
@@ -795,4 +793,80 @@ fn report(
     } else {
         ExitCode::from(3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        parse_options(args.iter().map(|a| a.to_string()))
+    }
+
+    fn refused(args: &[&str]) -> String {
+        match parse(args) {
+            Err(e) => e,
+            Ok(_) => panic!("{args:?} accepted"),
+        }
+    }
+
+    #[test]
+    fn unknown_flags_are_named_as_such() {
+        assert_eq!(refused(&["--bogus"]), "unknown flag --bogus");
+        assert_eq!(refused(&["--bogus", "1"]), "unknown flag --bogus");
+        assert_eq!(refused(&["--bogus=1"]), "unknown flag --bogus");
+        assert_eq!(refused(&["--clients"]), "--clients needs a value");
+        assert_eq!(
+            refused(&["--clients", "--messages", "5"]),
+            "--clients needs a value"
+        );
+        assert!(refused(&["100"]).starts_with("unexpected argument"));
+        assert!(matches!(parse(&["--help"]), Ok(None)));
+        assert!(matches!(parse(&["--clients", "3", "-h"]), Ok(None)));
+    }
+
+    #[test]
+    fn values_that_make_no_sense_are_refused() {
+        assert_eq!(
+            refused(&["--clients", "0"]),
+            "--clients 0: must be at least 1"
+        );
+        assert_eq!(
+            refused(&["--messages=0"]),
+            "--messages 0: must be at least 1"
+        );
+        assert_eq!(
+            refused(&["--connect-concurrency", "0"]),
+            "--connect-concurrency 0: must be at least 1"
+        );
+        for flag in ["--timeout", "--settle", "--idle"] {
+            assert_eq!(
+                refused(&[flag, "0"]),
+                format!("{flag} 0: must be more than 0 seconds")
+            );
+            assert!(refused(&[flag, "-1"]).contains("not a number of seconds"));
+        }
+        assert!(refused(&["--clients", "-1"]).contains("not a count"));
+        assert!(refused(&["--url", "http://127.0.0.1:1/"]).contains("must start with ws://"));
+    }
+
+    #[test]
+    fn defaults_and_given_values() {
+        let Ok(Some(opts)) = parse(&[]) else { panic!() };
+        assert_eq!((opts.clients, opts.messages), (100, 2000));
+        assert_eq!(opts.addr, "127.0.0.1:8080".parse().unwrap());
+        let Ok(Some(opts)) = parse(&[
+            "--url=ws://127.0.0.1:9/x",
+            "--clients",
+            "2",
+            "--idle",
+            "0.5",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(opts.addr, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(opts.path, "/x");
+        assert_eq!(opts.clients, 2);
+        assert_eq!(opts.idle, Duration::from_millis(500));
+    }
 }

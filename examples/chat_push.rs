@@ -17,25 +17,37 @@
 //!
 //! Flags: `--addr HOST:PORT` (default 127.0.0.1:8080; port 0 picks a free port),
 //! `--trace` (print what each broadcast cost), `--ping-interval SECS` (default 20;
-//! 0 never pings), `--ping-timeout SECS` (default 20), `--allow-origin ORIGIN`
-//! (repeatable; accept WebSockets only from these origins, such as
-//! `http://127.0.0.1:8080`; by default any), `--max-queue BYTES` (a client with more
-//! than this waiting to be written is closed with 1008; default 1048576),
-//! `--max-connections N` (more are accepted and closed at once; default 10000),
-//! `--help`.
+//! 0 never pings), `--ping-timeout SECS` (default 20; more than 0),
+//! `--allow-origin ORIGIN` (repeatable; accept WebSockets only from these origins,
+//! written as a browser sends them, such as `http://127.0.0.1:8080` with no
+//! trailing slash; by default any), `--max-queue BYTES` (a client with more than
+//! this waiting to be written is closed with 1008; default 1048576, at least 1024),
+//! `--max-connections N` (more are refused with 503; default 10000, at least 1),
+//! `--help`. A value that makes no sense (`--max-connections 0`) is refused with
+//! the usage, exit code 2.
 //! The server prints one line, `listening on http://ADDR`, once it accepts
-//! connections. The behaviour lives in `wirepatterns::patterns::push`; this file is
-//! flags, printing and wiring.
+//! connections. Ctrl-C stops it gracefully (every member gets a 1001 close) and
+//! prints the server's totals, refusals at the connection limit included; a second
+//! Ctrl-C quits at once. The behaviour lives in `wirepatterns::patterns::push`;
+//! this file is flags, printing and wiring.
 
 use std::io::Write;
+use std::process::ExitCode;
 
-use wirepatterns::cli::{self, Spec};
+use wirepatterns::cli::{self, Args, CliError, Spec};
 use wirepatterns::patterns::push::{ChatPush, HubConfig};
 use wirepatterns::patterns::websocket::{WsConfig, WsServer};
 use wirepatterns::server::Config;
 
-fn main() {
-    let spec = WsConfig::flags(Spec::new(
+#[path = "support/mod.rs"]
+mod support;
+
+/// The smallest `--max-queue`: a queue that cannot hold a few chat lines drops
+/// every member at the first broadcast that meets a full socket.
+const MIN_QUEUE: usize = 1024;
+
+fn main() -> ExitCode {
+    let spec = cli::ws_flags(Spec::new(
         "chat_push",
         "The seed's push chat over WebSocket: every message is pushed to every user. \
          GET / serves a chat page.",
@@ -49,38 +61,21 @@ fn main() {
     .option(
         "--max-queue",
         "BYTES",
-        "close a client with 1008 past this much unwritten output (default 1048576)",
+        "close a client with 1008 past this much unwritten output (default 1048576; at least 1024)",
     )
     .option(
         "--max-connections",
         "N",
-        "most connections open at once; more are closed at once (default 10000)",
+        "most connections open at once; more are refused with 503 (default 10000; at least 1)",
     );
-    let args = spec.parse_env_or_exit();
-    let fail = |e: &dyn std::fmt::Display| -> ! {
-        eprintln!("error: {e}\n\n{}", spec.usage());
-        std::process::exit(2);
+    let args = match support::parse_args(&spec) {
+        Ok(args) => args,
+        Err(code) => return code,
     };
-    let mut ws_config = WsConfig::from_args(&args).unwrap_or_else(|e| fail(&e));
-    let origins: Vec<String> = args.values("--allow-origin").map(String::from).collect();
-    if !origins.is_empty() {
-        ws_config.handshake.allowed_origins = Some(origins);
-    }
-    let mut hub = HubConfig::default();
-    if let Some(max) = args
-        .parsed::<usize>("--max-queue")
-        .unwrap_or_else(|e| fail(&e))
-    {
-        hub.max_queue = max;
-    }
-
-    let mut config = Config::new(args.addr);
-    if let Some(max) = args
-        .parsed::<usize>("--max-connections")
-        .unwrap_or_else(|e| fail(&e))
-    {
-        config.max_connections = max;
-    }
+    let (ws_config, hub, config) = match configs(&args) {
+        Ok(configs) => configs,
+        Err(e) => return support::usage_error(&spec, &e),
+    };
 
     let chat = if args.trace {
         ChatPush::with_observer(hub, |cost| {
@@ -92,5 +87,93 @@ fn main() {
         ChatPush::new(hub)
     };
 
-    cli::serve(config, WsServer::new(ws_config, chat));
+    support::serve(config, WsServer::new(ws_config, chat))
+}
+
+/// The glue's, the hub's and the server's settings from the flags; a value that
+/// makes no sense is refused.
+fn configs(args: &Args) -> Result<(WsConfig, HubConfig, Config), CliError> {
+    let mut ws_config = cli::ws_config(args)?;
+    let origins = args
+        .values("--allow-origin")
+        .map(|o| cli::origin("--allow-origin", o))
+        .collect::<Result<Vec<String>, CliError>>()?;
+    if !origins.is_empty() {
+        ws_config.handshake.allowed_origins = Some(origins);
+    }
+    let mut hub = HubConfig::default();
+    if let Some(max) = args.at_least("--max-queue", MIN_QUEUE)? {
+        hub.max_queue = max;
+    }
+    let mut config = Config::new(args.addr);
+    if let Some(max) = args.at_least("--max-connections", 1)? {
+        config.max_connections = max;
+    }
+    Ok((ws_config, hub, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wirepatterns::cli::Parsed;
+
+    fn parse(args: &[&str]) -> Result<(WsConfig, HubConfig, Config), CliError> {
+        let spec = cli::ws_flags(Spec::new("chat_push", "test", "127.0.0.1:8080"))
+            .option("--allow-origin", "ORIGIN", "")
+            .option("--max-queue", "BYTES", "")
+            .option("--max-connections", "N", "");
+        match spec.parse(args.iter().map(|a| a.to_string()))? {
+            Parsed::Run(args) => configs(&args),
+            Parsed::Help(_) => panic!("help"),
+        }
+    }
+
+    fn refused(args: &[&str]) -> String {
+        match parse(args) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{args:?} accepted"),
+        }
+    }
+
+    #[test]
+    fn values_that_make_no_sense_are_refused() {
+        assert_eq!(
+            refused(&["--max-connections", "0"]),
+            "--max-connections 0: must be at least 1"
+        );
+        assert_eq!(
+            refused(&["--max-queue", "0"]),
+            "--max-queue 0: must be at least 1024"
+        );
+        assert_eq!(
+            refused(&["--max-queue=100"]),
+            "--max-queue 100: must be at least 1024"
+        );
+        assert!(refused(&["--ping-timeout", "0"]).starts_with("--ping-timeout 0: must be more"));
+        assert!(refused(&["--allow-origin", "http://127.0.0.1:8080/"]).contains("no path"));
+        assert!(refused(&["--max-connections", "-3"]).contains("not a valid value"));
+    }
+
+    #[test]
+    fn sensible_values_are_taken() {
+        let Ok((ws, hub, config)) = parse(&[
+            "--max-connections",
+            "1",
+            "--max-queue",
+            "1024",
+            "--allow-origin",
+            "http://127.0.0.1:8080",
+            "--ping-interval",
+            "0",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(config.max_connections, 1);
+        assert_eq!(hub.max_queue, 1024);
+        assert_eq!(
+            ws.handshake.allowed_origins,
+            Some(vec!["http://127.0.0.1:8080".to_string()])
+        );
+        assert_eq!(ws.ping_interval, None);
+    }
 }

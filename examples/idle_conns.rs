@@ -5,18 +5,33 @@
 //! ```sh
 //! ulimit -n 20000    # N sockets here, N in the server: raise the limit in both shells
 //! cargo run --release --example ws_echo -- --addr 127.0.0.1:9001 &
-//! cargo run --release --example idle_conns -- --url ws://127.0.0.1:9001/ --clients 10000 --pid $!
+//! cargo run --release --example idle_conns -- --url ws://127.0.0.1:9001/ --clients 10000
 //! ```
 //!
 //! Flags: `--url ws://HOST:PORT/PATH` (default `ws://127.0.0.1:9001/`), `--clients N`
-//! (10000), `--pid PID` (the server's process, to read its memory; without it only
-//! the connections are opened), `--connect-concurrency C` (most handshakes in flight,
-//! default 256), `--quiet SECS` (the connections count as idle once nothing has
+//! (10000), `--pid PID` (the server's process, whose memory is read; by default the
+//! process listening on the URL's port on this machine, see below),
+//! `--connect-concurrency C` (most handshakes in flight, default 100: below the
+//! listen backlog of 128 that mio's `TcpListener::bind` asks for, so no SYN is
+//! dropped and retried a second later, which would distort the timings),
+//! `--quiet SECS` (the connections count as idle once nothing has
 //! arrived for this long, default 1), `--hold SECS` (stay connected this much longer
 //! and read the memory again, default 0), `--timeout SECS` (for the whole run,
 //! default 120), `--max-kib-per-conn K` (exit 3 if the cost per connection is over
 //! K KiB), `--help`. `scripts/idle_memory.sh` runs it against `ws_echo` and
 //! `chat_push`.
+//!
+//! # Which server
+//!
+//! Measuring the server's memory is the point, so without `--pid` idle_conns finds
+//! the server itself, as `ss -ltnp` does: the socket listening on the URL's port
+//! (`/proc/net/tcp`, `/proc/net/tcp6`) and the process holding it (`/proc/*/fd`).
+//! That works for a server on this machine run by the same user. When no such
+//! process can be found (the server is on another machine, run by another user, or
+//! this is not Linux), idle_conns still opens the connections but says at the
+//! start and in the summary that the memory was NOT measured, and how to get it
+//! (`--pid`); `RESULT` then has `measured=false`. `--max-kib-per-conn` needs the
+//! memory, so with it an unknown server is an error.
 //!
 //! # What it measures
 //!
@@ -52,7 +67,7 @@ use wirepatterns::ws::client::{self, ClientDecoder, ClientHandshake};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::Rng;
+use support::{ClientArg, Rng};
 
 const USAGE: &str = "\
 idle_conns: open N idle WebSocket connections and read the server's memory before and after
@@ -64,7 +79,8 @@ usage: idle_conns [--url ws://HOST:PORT/PATH] [--clients N] [--pid PID]
   --url URL                  the server's WebSocket (default ws://127.0.0.1:9001/)
   --clients N                connections to open (default 10000)
   --pid PID                  the server's process id, to read /proc/PID/status
-  --connect-concurrency C    most handshakes in flight at once (default 256)
+                             (default: the process listening on the URL's port here)
+  --connect-concurrency C    most handshakes in flight at once (default 100)
   --quiet SECS               idle once nothing arrived for this long (default 1)
   --hold SECS                then stay connected this long and measure again (default 0)
   --timeout SECS             end the whole run after this long (default 120)
@@ -96,49 +112,59 @@ struct Options {
     max_kib: Option<f64>,
 }
 
-fn parse_options() -> Result<Option<Options>, String> {
+/// The flags `idle_conns` takes (each with a value), besides `--help`.
+const FLAGS: [&str; 8] = [
+    "--url",
+    "--clients",
+    "--pid",
+    "--connect-concurrency",
+    "--quiet",
+    "--hold",
+    "--timeout",
+    "--max-kib-per-conn",
+];
+
+/// Handshakes in flight at once by default: below the listen backlog of a server
+/// bound with mio's `TcpListener::bind` (128, the standard library's value), so
+/// that connections that are not accepted yet wait in the backlog rather than
+/// having their SYNs dropped and retried a second later, which would show up as
+/// slow connects.
+const DEFAULT_CONNECT_CONCURRENCY: usize = 100;
+
+/// The options from the command line (without the program name); `Ok(None)` for
+/// `--help`. Counts must be at least 1; `--quiet` and `--timeout` more than 0.
+fn parse_options(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
     let mut url = "ws://127.0.0.1:9001/".to_string();
     let mut clients = 10_000usize;
     let mut pid = None;
-    let mut connect_concurrency = 256usize;
-    let (mut quiet, mut hold, mut timeout) = (1.0f64, 0.0f64, 120.0f64);
+    let mut connect_concurrency = DEFAULT_CONNECT_CONCURRENCY;
+    let mut quiet = Duration::from_secs(1);
+    let mut hold = Duration::ZERO;
+    let mut timeout = Duration::from_secs(120);
     let mut max_kib = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
-            None => (arg, None),
-        };
-        if flag == "--help" || flag == "-h" {
+    let mut args = args.into_iter();
+    while let Some(arg) = support::next_client_arg(&mut args, &FLAGS)? {
+        let ClientArg::Flag(flag, value) = arg else {
             return Ok(None);
-        }
-        let value = match inline.or_else(|| args.next()) {
-            Some(value) => value,
-            None => return Err(format!("{flag} needs a value")),
         };
-        let bad = |what: &str| format!("{flag}: {value:?} is not {what}");
         match flag.as_str() {
             "--url" => url = value,
-            "--clients" => clients = value.parse().map_err(|_| bad("a count"))?,
-            "--pid" => pid = Some(value.parse().map_err(|_| bad("a process id"))?),
-            "--connect-concurrency" => {
-                connect_concurrency = value.parse().map_err(|_| bad("a count"))?
-            }
-            "--quiet" => quiet = value.parse().map_err(|_| bad("seconds"))?,
-            "--hold" => hold = value.parse().map_err(|_| bad("seconds"))?,
-            "--timeout" => timeout = value.parse().map_err(|_| bad("seconds"))?,
-            "--max-kib-per-conn" => {
-                max_kib = Some(value.parse().map_err(|_| bad("a number of KiB"))?)
-            }
+            "--clients" => clients = support::count(&flag, &value)?,
+            "--pid" => match value.parse::<u32>() {
+                Ok(p) if p > 0 => pid = Some(p),
+                _ => return Err(format!("{flag} {value:?}: not a process id")),
+            },
+            "--connect-concurrency" => connect_concurrency = support::count(&flag, &value)?,
+            "--quiet" => quiet = support::secs(&flag, &value, false)?,
+            "--hold" => hold = support::secs(&flag, &value, true)?,
+            "--timeout" => timeout = support::secs(&flag, &value, false)?,
+            "--max-kib-per-conn" => match value.parse::<f64>() {
+                Ok(k) if k.is_finite() && k > 0.0 => max_kib = Some(k),
+                _ => return Err(format!("{flag} {value:?}: not a number of KiB above 0")),
+            },
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
-    if clients == 0 || connect_concurrency == 0 {
-        return Err("--clients and --connect-concurrency must be at least 1".into());
-    }
-    let seconds = |s: f64, name: &str| {
-        Duration::try_from_secs_f64(s).map_err(|_| format!("{name} must be a positive number"))
-    };
     let (authority, path) = support::split_ws_url(&url)?;
     let addr = authority
         .to_socket_addrs()
@@ -153,9 +179,9 @@ fn parse_options() -> Result<Option<Options>, String> {
         clients,
         pid,
         connect_concurrency,
-        quiet: seconds(quiet, "--quiet")?,
-        hold: seconds(hold, "--hold")?,
-        timeout: seconds(timeout, "--timeout")?,
+        quiet,
+        hold,
+        timeout,
         max_kib,
     }))
 }
@@ -195,7 +221,9 @@ struct Memory {
 }
 
 fn read_memory(pid: u32) -> io::Result<Memory> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("server memory: cannot read {path}: {e}")))?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;
         line.get(name.len()..)?
@@ -210,6 +238,91 @@ fn read_memory(pid: u32) -> io::Result<Memory> {
         _ => Err(io::Error::other(format!(
             "/proc/{pid}/status has no VmRSS, RssAnon or VmHWM"
         ))),
+    }
+}
+
+/// The process that listens on `addr`'s port on this machine, found as `ss -ltnp`
+/// finds it: the listening socket's inode in `/proc/net/tcp` and `/proc/net/tcp6`,
+/// then the process with a file descriptor on that socket in `/proc/*/fd`. `Err`
+/// says why none was found.
+fn find_server(addr: SocketAddr) -> Result<u32, String> {
+    let port = addr.port();
+    let mut sockets = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        // Columns: sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(&"0A"), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue; // not a listening socket (state 0A is LISTEN)
+            };
+            let Some((ip, p)) = local.split_once(':') else {
+                continue;
+            };
+            let same_ip = proc_net_ip(ip).is_some_and(|ip| ip == addr.ip() || ip.is_unspecified());
+            if same_ip && u16::from_str_radix(p, 16) == Ok(port) && *inode != "0" {
+                sockets.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    if sockets.is_empty() {
+        return Err(format!(
+            "no socket listens on {addr} on this machine (is the server elsewhere?)"
+        ));
+    }
+    let mut pids = Vec::new();
+    let procs = std::fs::read_dir("/proc").map_err(|e| format!("cannot list /proc: {e}"))?;
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue; // another user's process
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+        });
+        if holds {
+            pids.push(pid);
+        }
+    }
+    match pids.as_slice() {
+        [pid] => Ok(*pid),
+        [] => Err(format!(
+            "a socket listens on {addr}, but no process of this user holds it (another user's?)"
+        )),
+        _ => Err(format!(
+            "several processes hold the socket listening on {addr}: {pids:?}"
+        )),
+    }
+}
+
+/// An address as `/proc/net/tcp` and `tcp6` print it: the address's bytes read as
+/// native-endian 32-bit words, each printed in hex (`0100007F` is 127.0.0.1 on a
+/// little-endian machine).
+fn proc_net_ip(hex: &str) -> Option<std::net::IpAddr> {
+    let mut bytes = Vec::with_capacity(16);
+    for i in (0..hex.len()).step_by(8) {
+        let word = u32::from_str_radix(hex.get(i..i + 8)?, 16).ok()?;
+        bytes.extend_from_slice(&word.to_ne_bytes());
+    }
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(|b| {
+            let v6 = std::net::Ipv6Addr::from(b);
+            v6.to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4)
+        }),
+        _ => None,
     }
 }
 
@@ -320,7 +433,7 @@ fn on_readable(
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_options() {
+    let opts = match parse_options(std::env::args().skip(1)) {
         Ok(Some(opts)) => opts,
         Ok(None) => {
             print!("{USAGE}");
@@ -341,9 +454,38 @@ fn main() -> ExitCode {
 }
 
 fn run(opts: &Options) -> io::Result<ExitCode> {
+    // Whose memory to read: --pid, or the process listening on the URL's port.
+    let (pid, not_measured) = match opts.pid {
+        Some(pid) => {
+            println!("server: process {pid} (--pid)");
+            (Some(pid), None)
+        }
+        None => match find_server(opts.addr) {
+            Ok(pid) => {
+                println!(
+                    "server: process {pid}, found listening on {} (--pid PID to choose another)",
+                    opts.addr
+                );
+                (Some(pid), None)
+            }
+            Err(why) => {
+                if opts.max_kib.is_some() {
+                    return Err(io::Error::other(format!(
+                        "--max-kib-per-conn needs the server's memory, and {why}: pass --pid PID"
+                    )));
+                }
+                let note = format!(
+                    "the server's memory is NOT measured: {why}. Run the server on this \
+                     machine as this user, or pass --pid PID of the server process."
+                );
+                println!("WARNING: {note}");
+                (None, Some(note))
+            }
+        },
+    };
     let start = Instant::now();
     let deadline = start + opts.timeout;
-    let before = opts.pid.map(read_memory).transpose()?;
+    let before = pid.map(read_memory).transpose()?;
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut conns: Vec<Conn> = Vec::with_capacity(opts.clients);
@@ -452,7 +594,7 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
     let connect_s = secs(all_done_at);
     let last_message_s = secs(tally.last_message);
     let measured_s = start.elapsed().as_secs_f64();
-    let after = opts.pid.map(read_memory).transpose()?;
+    let after = pid.map(read_memory).transpose()?;
 
     // Hold, answering pings, and measure again.
     let hold_end = Instant::now() + opts.hold;
@@ -474,7 +616,7 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
     let held = if opts.hold.is_zero() {
         None
     } else {
-        opts.pid.map(read_memory).transpose()?
+        pid.map(read_memory).transpose()?
     };
     let open = conns
         .iter()
@@ -525,7 +667,10 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
             );
         }
     }
-    result += &format!(" timed_out={timed_out}");
+    if let Some(note) = &not_measured {
+        println!("WARNING: {note}");
+    }
+    result += &format!(" measured={} timed_out={timed_out}", not_measured.is_none());
     println!("{result}");
     if tally.opened == 0 {
         return Ok(ExitCode::from(1));
@@ -536,4 +681,83 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
     } else {
         ExitCode::from(3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        parse_options(args.iter().map(|a| a.to_string()))
+    }
+
+    fn refused(args: &[&str]) -> String {
+        match parse(args) {
+            Err(e) => e,
+            Ok(_) => panic!("{args:?} accepted"),
+        }
+    }
+
+    #[test]
+    fn unknown_flags_are_named_as_such() {
+        assert_eq!(refused(&["--bogus"]), "unknown flag --bogus");
+        assert_eq!(refused(&["--pid"]), "--pid needs a value");
+        assert!(matches!(parse(&["--help"]), Ok(None)));
+    }
+
+    #[test]
+    fn values_that_make_no_sense_are_refused() {
+        assert_eq!(
+            refused(&["--clients", "0"]),
+            "--clients 0: must be at least 1"
+        );
+        assert_eq!(
+            refused(&["--connect-concurrency", "0"]),
+            "--connect-concurrency 0: must be at least 1"
+        );
+        assert_eq!(
+            refused(&["--quiet", "0"]),
+            "--quiet 0: must be more than 0 seconds"
+        );
+        assert_eq!(
+            refused(&["--timeout", "0"]),
+            "--timeout 0: must be more than 0 seconds"
+        );
+        assert!(refused(&["--pid", "0"]).contains("not a process id"));
+        assert!(refused(&["--max-kib-per-conn", "-1"]).contains("above 0"));
+        assert!(refused(&["--max-kib-per-conn", "NaN"]).contains("above 0"));
+        let Ok(Some(opts)) = parse(&["--hold", "0"]) else {
+            panic!()
+        };
+        assert!(opts.hold.is_zero());
+    }
+
+    #[test]
+    fn default_connect_concurrency_is_below_the_listen_backlog() {
+        let Ok(Some(opts)) = parse(&[]) else { panic!() };
+        assert_eq!(opts.connect_concurrency, DEFAULT_CONNECT_CONCURRENCY);
+        assert!(opts.connect_concurrency < 128);
+    }
+
+    #[test]
+    fn proc_net_addresses() {
+        let v4 = 0x7F00_0001u32.to_be_bytes();
+        let hex = format!("{:08X}", u32::from_ne_bytes(v4));
+        assert_eq!(proc_net_ip(&hex), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(proc_net_ip("00000000"), Some("0.0.0.0".parse().unwrap()));
+        assert_eq!(proc_net_ip(&"0".repeat(32)), Some("::".parse().unwrap()));
+        assert_eq!(proc_net_ip("xyz"), None);
+    }
+
+    #[test]
+    fn finds_the_process_listening_on_a_port() {
+        if !std::path::Path::new("/proc/net/tcp").exists() {
+            return; // not Linux: find_server has nothing to read
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert_eq!(find_server(addr), Ok(std::process::id()));
+        drop(listener);
+        assert!(find_server(addr).unwrap_err().contains("no socket listens"));
+    }
 }

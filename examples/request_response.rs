@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --example request_response -- --addr 127.0.0.1:8080 --trace
-//! curl -v http://127.0.0.1:8080/search?q=tcp                 # anatomy of the request
+//! curl -v 'http://127.0.0.1:8080/search?q=tcp'               # anatomy of the request
 //! curl -v --data-binary 'hello' http://127.0.0.1:8080/echo    # body echoed back
 //! curl -v -H 'Transfer-Encoding: chunked' --data-binary 'hello' http://127.0.0.1:8080/
 //! ```
@@ -11,23 +11,31 @@
 //! Flags: `--addr HOST:PORT` (default 127.0.0.1:8080; port 0 picks a free port),
 //! `--trace` (print each request's cost timeline), `--help`.
 //! The server prints one line, `listening on http://ADDR`, once it accepts
-//! connections. The behaviour lives in `wirepatterns::patterns::request_response`;
+//! connections. Ctrl-C stops it gracefully (queued responses finish) and prints
+//! the server's totals; a second Ctrl-C quits at once. The behaviour lives in `wirepatterns::patterns::request_response`;
 //! this file is flags, printing and wiring.
 
 use std::io::Write;
+use std::process::ExitCode;
 
-use wirepatterns::cli::{self, Spec};
+use wirepatterns::cli::Spec;
 use wirepatterns::patterns::request_response::RequestResponse;
 use wirepatterns::server::Config;
 
-fn main() {
-    let args = Spec::new(
+#[path = "support/mod.rs"]
+mod support;
+
+fn main() -> ExitCode {
+    let spec = Spec::new(
         "request_response",
         "Answers a request without a body with its anatomy (start line, header fields, \
          where the head ended), and a request with a body with that body.",
         "127.0.0.1:8080",
-    )
-    .parse_env_or_exit();
+    );
+    let args = match support::parse_args(&spec) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
 
     let handler = if args.trace {
         RequestResponse::with_observer(|cost| {
@@ -39,5 +47,5 @@ fn main() {
         RequestResponse::new()
     };
 
-    cli::serve(Config::new(args.addr), handler);
+    support::serve(Config::new(args.addr), handler)
 }

@@ -14,30 +14,35 @@
 //! `--trace` (print a line per message echoed), `--ping-interval SECS` (default 20;
 //! 0 never pings), `--ping-timeout SECS` (default 20), `--help`.
 //! The server prints one line, `listening on http://ADDR`, once it accepts
-//! connections. Fragmentation, pings, the close handshake, limits and every error
+//! connections. Ctrl-C stops it gracefully (every client gets a 1001 close) and
+//! prints the server's totals; a second Ctrl-C quits at once. Fragmentation, pings, the close handshake, limits and every error
 //! are the WebSocket core's (`wirepatterns::ws`); the glue and this application
 //! live in `wirepatterns::patterns::websocket`; this file is flags, printing and
 //! wiring.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use wirepatterns::cli::{self, Spec};
-use wirepatterns::patterns::websocket::{WsConfig, WsEcho, WsServer};
+use wirepatterns::patterns::websocket::{WsEcho, WsServer};
 use wirepatterns::server::Config;
 
-fn main() {
-    let spec = WsConfig::flags(Spec::new(
+#[path = "support/mod.rs"]
+mod support;
+
+fn main() -> ExitCode {
+    let spec = cli::ws_flags(Spec::new(
         "ws_echo",
         "Echoes every WebSocket text or binary message back as the same type, on any path.",
         "127.0.0.1:9001",
     ));
-    let args = spec.parse_env_or_exit();
-    let ws_config = match WsConfig::from_args(&args) {
+    let args = match support::parse_args(&spec) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let ws_config = match cli::ws_config(&args) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("error: {e}\n\n{}", spec.usage());
-            std::process::exit(2);
-        }
+        Err(e) => return support::usage_error(&spec, &e),
     };
 
     let app = if args.trace {
@@ -51,5 +56,5 @@ fn main() {
         WsEcho::new()
     };
 
-    cli::serve(Config::new(args.addr), WsServer::new(ws_config, app));
+    support::serve(Config::new(args.addr), WsServer::new(ws_config, app))
 }

@@ -4,6 +4,12 @@
 //! picks its default), `--trace` (print the cost timeline of each request) and
 //! `--help`. An example adds its own flags with [`Spec::switch`] (present or not)
 //! and [`Spec::option`] (takes a value). `--name value` and `--name=value` both work.
+//! [`ws_flags`] and [`ws_config`] add and read the WebSocket keepalive flags;
+//! [`Args::at_least`] and [`origin`] reject values that make no sense; [`serve`]
+//! binds and runs a server and says why it could not.
+//!
+//! Nothing here prints or exits: the examples do that (their shared part is
+//! `examples/support/mod.rs`), with the errors this module returns.
 //!
 //! ```
 //! use wirepatterns::cli::{Parsed, Spec};
@@ -17,9 +23,14 @@
 //! assert_eq!(args.value("--clients"), Some("3"));
 //! ```
 
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
+use std::time::Duration;
+
+use crate::patterns::websocket::WsConfig;
+use crate::server::{Config, Handler, Server, ServerHandle, ServerStats};
 
 /// A flag an example adds to the common ones.
 #[derive(Debug, Clone)]
@@ -84,6 +95,10 @@ pub enum CliError {
     /// A value that does not parse as what the flag wants.
     #[error("{0} {1}: not a valid value")]
     BadValue(&'static str, String),
+    /// A value that parses but makes no sense for the flag: the flag, the value as
+    /// given, and the rule it breaks (`--max-connections 0: must be at least 1`).
+    #[error("{0} {1}: {2}")]
+    OutOfRange(&'static str, String, String),
 }
 
 impl Spec {
@@ -207,47 +222,163 @@ impl Spec {
         Ok(Parsed::Run(Args { addr, trace, given }))
     }
 
-    /// Parses the process's arguments. On `--help`, prints the usage and exits 0;
-    /// on a bad command line, prints the error and the usage to stderr and exits 2.
-    pub fn parse_env_or_exit(&self) -> Args {
-        match self.parse(std::env::args().skip(1)) {
-            Ok(Parsed::Run(args)) => args,
-            Ok(Parsed::Help(text)) => {
-                print!("{text}");
-                std::process::exit(0);
-            }
-            Err(e) => {
-                eprintln!("error: {e}\n\n{}", self.usage());
-                std::process::exit(2);
-            }
-        }
+    /// Parses the process's arguments (without the program name). The caller
+    /// prints the help or the error: `examples/support/mod.rs` prints the usage
+    /// and exits 0 on `--help`, and 2 with the error and the usage on a bad
+    /// command line.
+    pub fn parse_env(&self) -> Result<Parsed, CliError> {
+        self.parse(std::env::args().skip(1))
     }
 }
 
-/// Binds `config.addr`, prints the ready line `listening on http://ADDR` (the real
-/// address, so `--addr 127.0.0.1:0` shows the port picked), and runs the server until
-/// it stops. Tests and scripts wait for that line, so every example server prints it
-/// through here. Exits 1, with a message on stderr, if the address cannot be bound or
-/// the loop fails.
-pub fn serve<H: crate::server::Handler>(config: crate::server::Config, handler: H) -> ! {
-    use std::io::Write as _;
-    let addr = config.addr;
-    let mut server = match crate::server::Server::bind(config, handler) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        }
-    };
-    println!("listening on http://{}", server.local_addr());
-    let _ = std::io::stdout().flush();
-    match server.run() {
-        Ok(()) => std::process::exit(0),
-        Err(e) => {
-            eprintln!("server stopped: {e}");
-            std::process::exit(1);
-        }
+/// Adds the keepalive flags every WebSocket example takes to `spec`:
+/// `--ping-interval SECS` and `--ping-timeout SECS`. [`ws_config`] reads them.
+pub fn ws_flags(spec: Spec) -> Spec {
+    spec.option(
+        "--ping-interval",
+        "SECS",
+        "ping every connection this often (default 20; 0: never; fractions allowed)",
+    )
+    .option(
+        "--ping-timeout",
+        "SECS",
+        "drop a peer that sends nothing this long after a ping (default 20; more than 0)",
+    )
+}
+
+/// [`WsConfig::default`] with the keepalive flags of [`ws_flags`] applied:
+/// `--ping-interval 0` never pings; `--ping-timeout` must be more than 0 (a peer
+/// cannot answer in no time); negative, infinite or unparsable values are refused.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirepatterns::cli::{self, Parsed, Spec};
+///
+/// let spec = cli::ws_flags(Spec::new("demo", "A demo.", "127.0.0.1:9001"));
+/// let args = ["--ping-interval", "0.2", "--ping-timeout=0.3"].map(String::from);
+/// let Ok(Parsed::Run(args)) = spec.parse(args) else { panic!() };
+/// let config = cli::ws_config(&args).unwrap();
+/// assert_eq!(config.ping_interval, Some(Duration::from_millis(200)));
+/// assert_eq!(config.ping_timeout, Duration::from_millis(300));
+///
+/// let args = ["--ping-timeout", "0"].map(String::from);
+/// let Ok(Parsed::Run(args)) = spec.parse(args) else { panic!() };
+/// assert!(cli::ws_config(&args).is_err());
+/// ```
+pub fn ws_config(args: &Args) -> Result<WsConfig, CliError> {
+    let mut config = WsConfig::default();
+    if let Some(secs) = args.seconds("--ping-interval")? {
+        config.ping_interval = (!secs.is_zero()).then_some(secs);
     }
+    if let Some(secs) = args.seconds("--ping-timeout")? {
+        if secs.is_zero() {
+            return Err(CliError::OutOfRange(
+                "--ping-timeout",
+                args.value("--ping-timeout").unwrap_or("0").to_string(),
+                "must be more than 0 seconds (no peer can answer a ping in no time)".into(),
+            ));
+        }
+        config.ping_timeout = secs;
+    }
+    Ok(config)
+}
+
+/// Checks one value of an origin allow-list flag (`--allow-origin`): an origin as
+/// a browser sends it in its `Origin` header (RFC 6454 section 6.1), that is
+/// `scheme://host` or `scheme://host:port`, with no path and no trailing slash, or
+/// the literal `null`. A value with a path could never match, so every browser
+/// would be refused.
+///
+/// ```
+/// use wirepatterns::cli::origin;
+///
+/// assert!(origin("--allow-origin", "http://127.0.0.1:8080").is_ok());
+/// assert!(origin("--allow-origin", "http://127.0.0.1:8080/").is_err());
+/// assert!(origin("--allow-origin", "127.0.0.1:8080").is_err());
+/// ```
+pub fn origin(flag: &'static str, value: &str) -> Result<String, CliError> {
+    let refuse = |rule: &str| Err(CliError::OutOfRange(flag, value.to_string(), rule.into()));
+    if value == "null" {
+        return Ok(value.to_string());
+    }
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return refuse("an origin is SCHEME://HOST[:PORT], such as http://127.0.0.1:8080");
+    };
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.');
+    if !scheme_ok {
+        return refuse("an origin starts with a scheme, such as http:// or https://");
+    }
+    if rest.is_empty() {
+        return refuse("an origin needs a host after the scheme");
+    }
+    if let Some(i) = rest.find(['/', '?', '#']) {
+        let bare = value.get(..scheme.len() + 3 + i).unwrap_or(value);
+        return refuse(&format!(
+            "an origin has no path, query or trailing slash (a browser sends {bare})"
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// Why [`serve`] could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Another socket already listens on the address (another server, or an
+    /// earlier run still going).
+    #[error(
+        "cannot listen on {0}: the address is already in use (is another server running? \
+         --addr 127.0.0.1:0 picks a free port)"
+    )]
+    AddrInUse(SocketAddr),
+    /// The address could not be bound for another reason (a port below 1024
+    /// without the privilege, an address that is not this machine's).
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, #[source] io::Error),
+    /// The event loop failed while running.
+    #[error("the server stopped: {0}")]
+    Run(#[source] io::Error),
+}
+
+/// Binds `config.addr`, calls `ready` with the address really bound (with the
+/// port picked when `--addr` asked for port 0) and a handle to stop the server,
+/// then runs the server until [`ServerHandle::shutdown`] is called, and returns
+/// its totals.
+///
+/// `ready` is where an example prints its ready line and arranges for Ctrl-C to
+/// call [`ServerHandle::shutdown`]; this function prints nothing.
+///
+/// ```
+/// use wirepatterns::cli::{self, ServeError};
+/// use wirepatterns::patterns::request_response::RequestResponse;
+/// use wirepatterns::server::Config;
+///
+/// // Occupy a port, then ask for it: the error says what to do.
+/// let busy = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let config = Config::new(busy.local_addr()?);
+/// let err = cli::serve(config, RequestResponse::new(), |_, _| {}).unwrap_err();
+/// assert!(matches!(err, ServeError::AddrInUse(_)));
+/// assert!(err.to_string().contains("--addr 127.0.0.1:0"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn serve<H: Handler>(
+    config: Config,
+    handler: H,
+    ready: impl FnOnce(SocketAddr, ServerHandle),
+) -> Result<ServerStats, ServeError> {
+    let addr = config.addr;
+    let mut server = Server::bind(config, handler).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => ServeError::AddrInUse(addr),
+        _ => ServeError::Bind(addr, e),
+    })?;
+    ready(server.local_addr(), server.handle());
+    server.run().map_err(ServeError::Run)?;
+    Ok(server.stats())
 }
 
 impl Args {
@@ -272,6 +403,39 @@ impl Args {
             .iter()
             .filter(move |(n, _)| *n == name)
             .filter_map(|(_, v)| v.as_deref())
+    }
+
+    /// The value of `name` parsed as a `T`, refused if it is below `min` (such as
+    /// `--max-connections 0`); `Ok(None)` if it was not given.
+    pub fn at_least<T: FromStr + PartialOrd + Display>(
+        &self,
+        name: &'static str,
+        min: T,
+    ) -> Result<Option<T>, CliError> {
+        match self.parsed::<T>(name)? {
+            Some(v) if v < min => Err(CliError::OutOfRange(
+                name,
+                self.value(name).unwrap_or_default().to_string(),
+                format!("must be at least {min}"),
+            )),
+            v => Ok(v),
+        }
+    }
+
+    /// The value of `name` as a duration in seconds (fractions allowed, such as
+    /// `0.25`); negative, infinite or unparsable values are refused. `Ok(None)` if
+    /// it was not given.
+    pub fn seconds(&self, name: &'static str) -> Result<Option<Duration>, CliError> {
+        let Some(secs) = self.parsed::<f64>(name)? else {
+            return Ok(None);
+        };
+        Duration::try_from_secs_f64(secs).map(Some).map_err(|_| {
+            CliError::OutOfRange(
+                name,
+                self.value(name).unwrap_or_default().to_string(),
+                "must be a number of seconds, 0 or more".into(),
+            )
+        })
     }
 
     /// The value of `name` parsed as a `T`; `Ok(None)` if it was not given.
@@ -390,5 +554,140 @@ mod tests {
             parse(&["--addr", "no-port"]).err(),
             Some(CliError::BadAddr(..))
         ));
+    }
+
+    fn run_args(spec: &Spec, args: &[&str]) -> Args {
+        match spec.parse(args.iter().map(|s| s.to_string())) {
+            Ok(Parsed::Run(args)) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn at_least_refuses_values_below_the_minimum() {
+        let spec = Spec::new("demo", "A demo.", "127.0.0.1:8080").option("--max", "N", "most");
+        let args = run_args(&spec, &["--max", "0"]);
+        let err = args.at_least::<usize>("--max", 1).unwrap_err();
+        assert_eq!(
+            err,
+            CliError::OutOfRange("--max", "0".into(), "must be at least 1".into())
+        );
+        assert_eq!(err.to_string(), "--max 0: must be at least 1");
+        let args = run_args(&spec, &["--max=1"]);
+        assert_eq!(args.at_least::<usize>("--max", 1), Ok(Some(1)));
+        let args = run_args(&spec, &[]);
+        assert_eq!(args.at_least::<usize>("--max", 1), Ok(None));
+        let args = run_args(&spec, &["--max", "-1"]);
+        assert!(matches!(
+            args.at_least::<usize>("--max", 1),
+            Err(CliError::BadValue(..))
+        ));
+    }
+
+    #[test]
+    fn seconds_take_fractions_and_refuse_negative_and_infinite() {
+        let spec = Spec::new("demo", "A demo.", "127.0.0.1:8080").option("--wait", "S", "wait");
+        let args = run_args(&spec, &["--wait", "0.25"]);
+        assert_eq!(args.seconds("--wait"), Ok(Some(Duration::from_millis(250))));
+        for bad in ["-1", "inf", "NaN"] {
+            let args = run_args(&spec, &["--wait", bad]);
+            assert!(
+                matches!(args.seconds("--wait"), Err(CliError::OutOfRange(..))),
+                "{bad}"
+            );
+        }
+        let args = run_args(&spec, &["--wait", "soon"]);
+        assert!(matches!(
+            args.seconds("--wait"),
+            Err(CliError::BadValue(..))
+        ));
+    }
+
+    #[test]
+    fn ws_config_from_the_keepalive_flags() {
+        let spec = ws_flags(Spec::new("demo", "A demo.", "127.0.0.1:9001"));
+        let config = ws_config(&run_args(&spec, &[])).unwrap();
+        assert_eq!(config.ping_interval, WsConfig::default().ping_interval);
+        let config = ws_config(&run_args(&spec, &["--ping-interval", "0"])).unwrap();
+        assert_eq!(config.ping_interval, None);
+        for bad in [
+            &["--ping-timeout", "0"][..],
+            &["--ping-timeout", "-2"],
+            &["--ping-interval", "-1"],
+        ] {
+            let err = ws_config(&run_args(&spec, bad)).unwrap_err();
+            assert!(matches!(err, CliError::OutOfRange(..)), "{bad:?}: {err}");
+        }
+        let err = ws_config(&run_args(&spec, &["--ping-timeout", "0"])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--ping-timeout 0: must be more than 0")
+        );
+    }
+
+    #[test]
+    fn origins_as_browsers_send_them() {
+        for good in ["http://127.0.0.1:8080", "https://example.com", "null"] {
+            assert_eq!(origin("--allow-origin", good), Ok(good.to_string()));
+        }
+        let err = origin("--allow-origin", "http://127.0.0.1:8080/").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--allow-origin http://127.0.0.1:8080/: an origin has no path, query or trailing \
+             slash (a browser sends http://127.0.0.1:8080)"
+        );
+        for bad in [
+            "127.0.0.1:8080",
+            "http://",
+            "://x",
+            "1http://x",
+            "http://x/chat",
+        ] {
+            assert!(origin("--allow-origin", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serve_on_a_busy_port_says_to_pick_a_free_one() {
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = busy.local_addr().unwrap();
+        let handler = crate::patterns::request_response::RequestResponse::new();
+        let mut ready_called = false;
+        let err = serve(Config::new(addr), handler, |_, _| ready_called = true).unwrap_err();
+        assert!(!ready_called);
+        assert!(matches!(err, ServeError::AddrInUse(a) if a == addr));
+        let text = err.to_string();
+        assert!(text.contains(&addr.to_string()), "{text}");
+        assert!(text.contains("already in use"), "{text}");
+        assert!(text.contains("--addr 127.0.0.1:0"), "{text}");
+    }
+
+    #[test]
+    fn serve_runs_until_shutdown_and_returns_the_totals() {
+        use std::io::{Read, Write};
+        let handler = crate::patterns::request_response::RequestResponse::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            serve(
+                Config::new("127.0.0.1:0".parse().unwrap()),
+                handler,
+                |addr, handle| {
+                    let _ = tx.send((addr, handle));
+                },
+            )
+        });
+        let (addr, handle) = rx.recv().unwrap();
+        assert_ne!(addr.port(), 0);
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 200"));
+        handle.shutdown();
+        let stats = thread.join().unwrap().unwrap();
+        assert_eq!(stats.connections_accepted, 1);
+        assert_eq!(stats.responses, 1);
     }
 }

@@ -1,4 +1,20 @@
-//! Code shared by the WebSocket load clients `chat_load` and `idle_conns`.
+//! Code shared by the examples.
+//!
+//! # Servers: `request_response`, `chat_push`, `ws_echo`
+//!
+//! - [`parse_args`]: the command line, against the example's [`Spec`]; `--help`
+//!   prints the usage and exits 0, a bad command line prints the error and the
+//!   usage and exits 2 ([`usage_error`] does the same for a value the example
+//!   checks itself).
+//! - [`serve`]: binds, prints the ready line `listening on http://ADDR` (tests
+//!   and scripts wait for it; with `--addr 127.0.0.1:0` it shows the port picked),
+//!   runs the server until Ctrl-C, then prints the server's totals. On Ctrl-C the
+//!   server stops accepting, lets queued responses finish within
+//!   `Config::shutdown_grace` and sends WebSocket clients a 1001 close
+//!   (`ServerHandle::shutdown`); a second Ctrl-C quits at once. A port already in
+//!   use, or any other failure, is printed on stderr and exits 1.
+//!
+//! # Load clients: `chat_load` and `idle_conns`
 //!
 //! Both open many client connections with [`wirepatterns::ws::client`] over
 //! non-blocking sockets, and need the same three small pieces, which live here:
@@ -14,8 +30,98 @@
 //! This folder has no `main.rs`, so Cargo does not build it as an example; each
 //! example includes it with `#[path = "support/mod.rs"] mod support;`.
 
+// Each example uses only its part of this file.
+#![allow(dead_code)]
+
+use std::fmt::Display;
 use std::io::{self, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use wirepatterns::cli::{self, Args, Parsed, Spec};
+use wirepatterns::server::{Config, Handler, ServerHandle};
+
+/// Exit code for a command line that cannot be followed.
+pub const EXIT_USAGE: u8 = 2;
+
+/// The process's arguments parsed against `spec`. `Err` carries the exit code when
+/// the program should stop now: after printing the usage for `--help` (0), or the
+/// error and the usage for a bad command line (2).
+pub fn parse_args(spec: &Spec) -> Result<Args, ExitCode> {
+    match spec.parse_env() {
+        Ok(Parsed::Run(args)) => Ok(args),
+        Ok(Parsed::Help(text)) => {
+            print!("{text}");
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(usage_error(spec, &e)),
+    }
+}
+
+/// Prints `error: ...` and the usage to stderr; returns the exit code 2.
+pub fn usage_error(spec: &Spec, error: &dyn Display) -> ExitCode {
+    eprintln!("error: {error}\n\n{}", spec.usage());
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Runs a server for an example: binds `config.addr`, prints `listening on
+/// http://ADDR`, stops gracefully on Ctrl-C, then prints the server's totals.
+/// Exit code 0 after Ctrl-C, 1 (with the reason on stderr) if the address cannot
+/// be bound or the loop fails.
+pub fn serve<H: Handler>(config: Config, handler: H) -> ExitCode {
+    let grace = config.shutdown_grace;
+    let served = cli::serve(config, handler, |addr, handle| {
+        println!("listening on http://{addr}");
+        let _ = io::stdout().flush();
+        stop_on_ctrl_c(handle, grace);
+    });
+    match served {
+        Ok(stats) => {
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "server totals:");
+            for line in stats.to_string().lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+            let _ = out.flush();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// On the first Ctrl-C (SIGINT), asks the server to stop gracefully; on the
+/// second, exits at once (status 130, as a shell reports SIGINT). A process can
+/// install only one Ctrl-C handler, so this is called once, from [`serve`].
+fn stop_on_ctrl_c(handle: ServerHandle, grace: Duration) {
+    let stopping = AtomicBool::new(false);
+    let installed = ctrlc::set_handler(move || {
+        if stopping.swap(true, Ordering::SeqCst) {
+            eprintln!("second Ctrl-C: quitting at once");
+            std::process::exit(130);
+        }
+        println!(
+            "Ctrl-C: stopping. No new connections; queued responses have {} to finish; \
+             WebSocket clients get a 1001 close. Ctrl-C again quits at once.",
+            seconds(grace)
+        );
+        let _ = io::stdout().flush();
+        handle.shutdown();
+    });
+    if let Err(e) = installed {
+        eprintln!(
+            "warning: cannot catch Ctrl-C ({e}): it will end the server at once, without totals"
+        );
+    }
+}
+
+/// `5 s`, `0.5 s`: a duration for a learner to read.
+fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
 
 /// Splits a `ws://` URL into its authority and its path (`/` when it has none):
 /// `ws://127.0.0.1:8080/chat` gives `("127.0.0.1:8080", "/chat")`. The error, for a
@@ -86,4 +192,76 @@ pub fn write_queued(
     out.clear();
     *out_pos = 0;
     Ok(())
+}
+
+/// One item of a load client's command line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientArg {
+    /// `--help` or `-h`.
+    Help,
+    /// A known flag and its value (`--flag value` or `--flag=value`).
+    Flag(String, String),
+}
+
+/// The next item of a load client's command line (`chat_load`, `idle_conns`):
+/// every flag there takes a value. The flag is checked against `known` before its
+/// value is taken, so `--bogus` is an unknown flag, not one that "needs a value".
+/// `Ok(None)` at the end.
+pub fn next_client_arg(
+    args: &mut impl Iterator<Item = String>,
+    known: &[&str],
+) -> Result<Option<ClientArg>, String> {
+    let Some(arg) = args.next() else {
+        return Ok(None);
+    };
+    let (flag, inline) = match arg.split_once('=') {
+        Some((flag, value)) if flag.starts_with("--") => {
+            (flag.to_string(), Some(value.to_string()))
+        }
+        _ => (arg, None),
+    };
+    if flag == "--help" || flag == "-h" {
+        return Ok(Some(ClientArg::Help));
+    }
+    if !flag.starts_with("--") {
+        return Err(format!(
+            "unexpected argument {flag:?} (options are --flags)"
+        ));
+    }
+    if !known.contains(&flag.as_str()) {
+        return Err(format!("unknown flag {flag}"));
+    }
+    let value = match inline {
+        Some(value) => value,
+        None => match args.next() {
+            Some(value) if !known.contains(&value.as_str()) && value != "--help" => value,
+            _ => return Err(format!("{flag} needs a value")),
+        },
+    };
+    Ok(Some(ClientArg::Flag(flag, value)))
+}
+
+/// A count flag's value, at least 1.
+pub fn count(flag: &str, value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err(format!("{flag} 0: must be at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "{flag} {value:?}: not a count (a whole number, 1 or more)"
+        )),
+    }
+}
+
+/// A duration flag's value in seconds (fractions allowed); `0` only if
+/// `zero_ok`.
+pub fn secs(flag: &str, value: &str, zero_ok: bool) -> Result<Duration, String> {
+    let d = value
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("{flag} {value:?}: not a number of seconds, 0 or more"))?;
+    if d.is_zero() && !zero_ok {
+        return Err(format!("{flag} {value}: must be more than 0 seconds"));
+    }
+    Ok(d)
 }

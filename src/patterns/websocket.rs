@@ -69,7 +69,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::cli::{Args, CliError, Spec};
 use crate::http::Response;
 use crate::server::{CloseReason, ConnId, Context, Handler, Incoming, Reply, ServerStats, TimerId};
 use crate::ws::{
@@ -112,62 +111,6 @@ impl Default for WsConfig {
             close_timeout: Duration::from_secs(5),
         }
     }
-}
-
-impl WsConfig {
-    /// Adds the keepalive flags every WebSocket example takes to `spec`:
-    /// `--ping-interval SECS` and `--ping-timeout SECS`.
-    pub fn flags(spec: Spec) -> Spec {
-        spec.option(
-            "--ping-interval",
-            "SECS",
-            "ping every connection this often (default 20; 0: never; fractions allowed)",
-        )
-        .option(
-            "--ping-timeout",
-            "SECS",
-            "drop a peer that sends nothing this long after a ping (default 20)",
-        )
-    }
-
-    /// The default configuration with the keepalive flags of [`WsConfig::flags`]
-    /// applied.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use wirepatterns::cli::{Parsed, Spec};
-    /// use wirepatterns::patterns::websocket::WsConfig;
-    ///
-    /// let spec = WsConfig::flags(Spec::new("demo", "A demo.", "127.0.0.1:9001"));
-    /// let args = ["--ping-interval", "0.2", "--ping-timeout=0.3"].map(String::from);
-    /// let Ok(Parsed::Run(args)) = spec.parse(args) else { panic!() };
-    /// let config = WsConfig::from_args(&args).unwrap();
-    /// assert_eq!(config.ping_interval, Some(Duration::from_millis(200)));
-    /// assert_eq!(config.ping_timeout, Duration::from_millis(300));
-    /// ```
-    pub fn from_args(args: &Args) -> Result<WsConfig, CliError> {
-        let mut config = WsConfig::default();
-        if let Some(secs) = seconds(args, "--ping-interval")? {
-            config.ping_interval = (!secs.is_zero()).then_some(secs);
-        }
-        if let Some(secs) = seconds(args, "--ping-timeout")? {
-            if secs.is_zero() {
-                return Err(CliError::BadValue("--ping-timeout", "0".to_string()));
-            }
-            config.ping_timeout = secs;
-        }
-        Ok(config)
-    }
-}
-
-/// A flag's value as a duration in seconds (fractions allowed).
-fn seconds(args: &Args, name: &'static str) -> Result<Option<Duration>, CliError> {
-    let Some(secs) = args.parsed::<f64>(name)? else {
-        return Ok(None);
-    };
-    Duration::try_from_secs_f64(secs)
-        .map(Some)
-        .map_err(|_| CliError::BadValue(name, secs.to_string()))
 }
 
 /// A message from the peer, whole (fragments joined, text checked as UTF-8).

@@ -1,7 +1,10 @@
 // Drives chat_push's page (GET /) in headless Chromium, as two people in two
 // browser windows would, and checks what each page shows.
 //
-//   node chat_page.js http://127.0.0.1:PORT/
+//   node chat_page.js http://127.0.0.1:PORT/ [http://127.0.0.1:PORT2/]
+//
+// The second URL, if given, is a chat_push that allows only another origin: the
+// page served from it must say that it could not connect and why.
 //
 // Run by chat_page.sh, which installs Chromium and playwright-core, starts the
 // server and reads its address. Environment: CHROMIUM (default /usr/bin/chromium),
@@ -12,13 +15,15 @@
 // them, `User<port> just connected.`, so nothing can come before it. The checks
 // then follow one message from page A to page B (push to another client), one
 // back, a non-ASCII one (UTF-8 through the browser's masking and our unmasking),
-// and B leaving. Every check prints `ok` or `FAIL` with what was seen; the last
+// and B leaving. It also checks that each page says which user it is, and that
+// joins and leaves are styled apart from messages. Every check prints `ok` or `FAIL` with what was seen; the last
 // line is `RESULT passed=N failed=N` for the calling script.
 'use strict';
 
 const { chromium } = require('playwright-core');
 
 const url = process.argv[2];
+const refusingUrl = process.argv[3];
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const stepTimeout = Number(process.env.STEP_TIMEOUT_MS || 10000);
 // The whole run, whatever happens inside it (a hung browser included).
@@ -123,7 +128,25 @@ async function openChat(browser, label, problems) {
   }
   const statusLine = await textOf(page, '#status');
   check(`${label}: status line says connected`, /^"connected to ws:\/\//.test(statusLine), statusLine);
+  if (port !== null) {
+    const me = await textOf(page, '#me');
+    check(`${label}: says which user it is`, me === JSON.stringify(`You are User${port}.`), me);
+  }
   return { context, page, port };
+}
+
+/** The class of the line `line` on `page` (`join`, `leave`, `message`, `mine`, `note`). */
+async function classOf(page, line) {
+  return page.$$eval('#messages li', (items, want) => {
+    const li = items.find((item) => item.textContent === want);
+    return li ? li.className : null;
+  }, line);
+}
+
+/** Checks that the line `line` on `page` has the class `kind`. */
+async function expectClass(name, page, line, kind) {
+  const got = await classOf(page, line);
+  return check(name, got === kind, `line ${JSON.stringify(line)} has class ${JSON.stringify(got)}`);
 }
 
 /** Types `text` into the page's box and clicks Send, as a person would. */
@@ -134,7 +157,7 @@ async function say(page, text) {
 
 async function main() {
   if (!url) {
-    console.error('usage: node chat_page.js http://127.0.0.1:PORT/');
+    console.error('usage: node chat_page.js http://127.0.0.1:PORT/ [http://127.0.0.1:PORT2/]');
     process.exit(2);
   }
   const problems = [];
@@ -171,9 +194,15 @@ async function main() {
     await expectLine("page A gets B's non-ASCII reply", a.page, `User${b.port} says: ${reply}`);
     await expectLine('page B shows its own reply', b.page, `User${b.port} says: ${reply}`);
 
+    // Joins and messages look different; one's own messages too.
+    await expectClass("page A shows B's join as a join", a.page, `User${b.port} just connected.`, 'join');
+    await expectClass("page A shows its own message as its own", a.page, `User${a.port} says: ${hello}`, 'mine');
+    await expectClass("page A shows B's reply as a message", a.page, `User${b.port} says: ${reply}`, 'message');
+
     // B leaves: A is told.
     await b.context.close();
     await expectLine('page A sees B leave', a.page, `User${b.port} left.`);
+    await expectClass("page A shows B's leave as a leave", a.page, `User${b.port} left.`, 'leave');
 
     // Order on A: the join, the message, the reply, the leave.
     const seen = await lines(a.page);
@@ -188,6 +217,20 @@ async function main() {
       `page shows ${JSON.stringify(seen)}`);
     check('no page errors or console errors', problems.length === 0, problems.join('; '));
     await a.context.close();
+
+    if (refusingUrl) {
+      // A server that allows another origin only: its 403 reaches the page as a
+      // bare 1006, which the page must explain.
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      page.setDefaultTimeout(stepTimeout);
+      await page.goto(refusingUrl, { timeout: stepTimeout });
+      await expectLine('a refused origin is explained on the page', page,
+        'could not connect (the server refused the WebSocket handshake — is this origin allowed? see --allow-origin)');
+      const statusLine = await textOf(page, '#status');
+      check('a refused origin: status line says could not connect', statusLine === '"could not connect"', statusLine);
+      await context.close();
+    }
   } finally {
     await browser.close();
   }

@@ -6,9 +6,12 @@
 #
 # Run by .ci/run after `cargo test`, on a fresh Debian machine as root. It installs
 # what is missing: Debian's chromium (apt-get; a browser downloaded by a test tool
-# is not used), and playwright-core from the committed package-lock.json (`npm ci`).
-# Then it builds and starts `chat_push --addr 127.0.0.1:0`, reads the address from
-# its ready line, runs the page checks, and stops the server by its PID.
+# is not used), and playwright-core from the committed package-lock.json (`npm ci`,
+# which needs the npm registry; skipped when node_modules already holds the locked
+# version). Then it builds and starts `chat_push --addr 127.0.0.1:0`, reads the
+# address from its ready line, starts a second one that allows only another origin
+# (its page must explain the refusal), runs the page checks, and stops both servers
+# by their PIDs.
 #
 # Ends with `N passed, N failed` and exits non-zero if any check failed. Every wait
 # is bounded: the part after the installs takes well under 3 minutes, and is cut at
@@ -33,12 +36,17 @@ give_up() {
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/chat_page.XXXXXX")
 server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$server_pid" 2>/dev/null || true
+refusing_pid=""
+stop_pid() { # PID
+  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
   fi
+}
+cleanup() {
+  stop_pid "$server_pid"
+  stop_pid "$refusing_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,9 +66,16 @@ fi
 [ -x "$CHROMIUM" ] || give_up "chromium at $CHROMIUM"
 pass "chromium: $("$CHROMIUM" --version 2>/dev/null | head -n1)"
 
-echo "== npm ci (playwright-core, pinned in package-lock.json)"
-(cd "$here" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) ||
-  give_up "npm ci in tests/browser"
+# playwright-core's version pinned in package-lock.json, and the one installed.
+locked=$(cd "$here" && node -p "require('./package-lock.json').packages['node_modules/playwright-core'].version")
+installed=$(cd "$here" && node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null || true)
+if [ -n "$installed" ] && [ "$installed" = "$locked" ]; then
+  echo "== playwright-core $installed already installed (package-lock.json): no npm ci"
+else
+  echo "== npm ci (playwright-core $locked, pinned in package-lock.json; needs the npm registry)"
+  (cd "$here" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) ||
+    give_up "npm ci in tests/browser (it needs the npm registry)"
+fi
 pass "playwright-core $(node -p "require('$here/node_modules/playwright-core/package.json').version")"
 
 echo "== cargo build --example chat_push"
@@ -90,10 +105,27 @@ if [ -z "$addr" ]; then
 fi
 pass "chat_push listening on $addr"
 
+# A second chat_push that accepts WebSockets only from an origin no page here has.
+refusing_log="$work/refusing.log"
+"$server_bin" --addr 127.0.0.1:0 --allow-origin http://nobody.invalid >"$refusing_log" 2>&1 &
+refusing_pid=$!
+refusing_addr=""
+for _ in $(seq 100); do
+  refusing_addr=$(sed -n 's|^listening on http://\([0-9.]*:[0-9]*\)$|\1|p' "$refusing_log" | head -n1)
+  [ -n "$refusing_addr" ] && break
+  kill -0 "$refusing_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$refusing_addr" ]; then
+  cat "$refusing_log" >&2
+  give_up "chat_push --allow-origin http://nobody.invalid prints its ready line within 10 s"
+fi
+pass "chat_push --allow-origin http://nobody.invalid listening on $refusing_addr"
+
 echo "== headless Chromium on http://$addr/"
 left=$((deadline - SECONDS))
 set +e
-timeout --kill-after=5 "$left" node "$here/chat_page.js" "http://$addr/" | tee "$work/page.log"
+timeout --kill-after=5 "$left" node "$here/chat_page.js" "http://$addr/" "http://$refusing_addr/" | tee "$work/page.log"
 node_rc=${PIPESTATUS[0]}
 set -e
 result=$(sed -n 's/^RESULT passed=\([0-9]*\) failed=\([0-9]*\)$/\1 \2/p' "$work/page.log" | tail -n1)

@@ -298,12 +298,16 @@ fn is_reg_name(mut s: &[u8]) -> bool {
 
 /// IP-literal = "[" ( IPv6address / IPvFuture ) "]", with
 /// IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
-/// (RFC 3986 §3.2.2). IPv6address is left to the standard library's parser.
+/// (RFC 3986 §3.2.2; the "v" matches "V" too: ABNF strings are case-insensitive,
+/// RFC 5234 §2.3). IPv6address is left to the standard library's parser.
 fn is_ip_literal(s: &[u8]) -> bool {
     let Some(inner) = s.strip_prefix(b"[").and_then(|s| s.strip_suffix(b"]")) else {
         return false;
     };
-    if let Some(future) = inner.strip_prefix(b"v") {
+    if let Some(future) = inner
+        .strip_prefix(b"v")
+        .or_else(|| inner.strip_prefix(b"V"))
+    {
         let Some(dot) = future.iter().position(|&b| b == b'.') else {
             return false;
         };
@@ -1046,6 +1050,7 @@ fn oracle_reads_hosts_targets_and_framing_fields_by_the_rfcs() {
         b"[::1]:8080",
         b"[::ffff:192.0.2.1]",
         b"[v7.a:b]",
+        b"[V7.a:b]",
         b"ex%41mple",
         b"a!$&'()*+,;=-._~",
     ] {

@@ -24,12 +24,18 @@
 //! |---|---|---|
 //! | an HTTP/1.1 request has a Host field | RFC 9112 §3.2 (MUST respond 400) | `MissingHost` |
 //! | at most one Host field | RFC 9112 §3.2 (MUST respond 400) | `DuplicateHost` |
-//! | the Host value is `uri-host [":" port]` | RFC 9110 §7.2, RFC 3986 §3.2.2 | `InvalidHost` |
+//! | the Host value is `uri-host [":" port]` (or empty) | RFC 9112 §3.2 (MUST respond 400), RFC 9110 §7.2, RFC 3986 §3.2.2 | `InvalidHost` |
 //! | Content-Length is `1*DIGIT`, repeated only with one value | RFC 9110 §8.6, RFC 9112 §6.3 rule 5 | `InvalidContentLength`, `ConflictingContentLength` |
 //! | not both Content-Length and Transfer-Encoding | RFC 9112 §6.1 (MAY reject; we do, against smuggling) | `ContentLengthWithTransferEncoding` |
 //! | chunked is the final coding, once; other codings not implemented | RFC 9112 §6.3 rule 4, §6.1 | `ChunkedNotLast`, `UnsupportedTransferCoding` |
 //! | the target's form fits the method (`*` only for OPTIONS, authority-form only and always for CONNECT) | RFC 9112 §3.2.3, §3.2.4 | `TargetFormMismatch`, `InvalidTarget` |
 //! | a target that is none of the four forms | RFC 9112 §3.2 | `InvalidTarget` |
+//!
+//! [`rules_broken`] reads these rules from the RFCs' grammar (RFC 3986 for hosts and
+//! URIs, the list syntax of RFC 9110 §5.6.1 for Content-Length and
+//! Transfer-Encoding), with helpers of its own that share no code and no structure
+//! with the parser's: where the expected answer was derived with a copy of the
+//! parser's helpers, a mistake in both would pass unseen.
 //!
 //! And two places where this parser accepts what httparse rejects; the test maps
 //! each to the head httparse would accept (same length, same offsets) and compares
@@ -235,32 +241,152 @@ fn normalize(buf: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `uri-host [ ":" port ]` characters (RFC 9110 §7.2, RFC 3986 §3.2.2).
-fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:[]".contains(&b)
+// The oracle's own reading of the RFCs. Written from the grammar's text, not from
+// the parser: a mistake shared by both would otherwise be invisible.
+
+/// OWS = *( SP / HTAB ) (RFC 9110 §5.6.3).
+fn is_ows(b: &u8) -> bool {
+    *b == b' ' || *b == b'\t'
 }
 
-fn trim_ows(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|&b| b != b' ' && b != b'\t');
-    let end = s.iter().rposition(|&b| b != b' ' && b != b'\t');
-    match (start, end) {
-        (Some(a), Some(b)) => &s[a..=b],
-        _ => &[],
+/// The non-empty runs of non-OWS bytes in `s`: what is left of a list element once
+/// the OWS around it is dropped, and a way to see that it was one word.
+fn words(s: &[u8]) -> Vec<&[u8]> {
+    s.split(is_ows).filter(|w| !w.is_empty()).collect()
+}
+
+/// The elements of a list-based field (`#element`, RFC 9110 §5.6.1), over all of
+/// its field lines combined in order (RFC 9110 §5.3). Empty elements (nothing but
+/// OWS) are dropped: "a recipient MUST parse and ignore a reasonable number of
+/// empty list elements".
+fn list_elements<'b>(lines: &[&'b [u8]]) -> Vec<&'b [u8]> {
+    lines
+        .iter()
+        .flat_map(|line| line.split(|&b| b == b','))
+        .filter(|element| !words(element).is_empty())
+        .collect()
+}
+
+/// tchar (RFC 9110 §5.6.2).
+fn is_tchar(b: &u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b)
+}
+
+/// unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~" (RFC 3986 §2.3).
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+/// sub-delims = "!" / "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="
+/// (RFC 3986 §2.2).
+fn is_sub_delim(b: u8) -> bool {
+    b"!$&'()*+,;=".contains(&b)
+}
+
+/// reg-name = *( unreserved / pct-encoded / sub-delims ), with
+/// pct-encoded = "%" HEXDIG HEXDIG (RFC 3986 §3.2.2, §2.1).
+fn is_reg_name(mut s: &[u8]) -> bool {
+    loop {
+        s = match s {
+            [] => return true,
+            [b'%', hi, lo, rest @ ..] if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => rest,
+            [b, rest @ ..] if is_unreserved(*b) || is_sub_delim(*b) => rest,
+            _ => return false,
+        }
     }
 }
 
-/// `scheme "://" ...` with scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
-/// (RFC 3986 §3.1).
-fn is_absolute_uri(target: &[u8]) -> bool {
-    let Some(colon) = target.iter().position(|&b| b == b':') else {
+/// IP-literal = "[" ( IPv6address / IPvFuture ) "]", with
+/// IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+/// (RFC 3986 §3.2.2; the "v" matches "V" too: ABNF strings are case-insensitive,
+/// RFC 5234 §2.3). IPv6address is left to the standard library's parser.
+fn is_ip_literal(s: &[u8]) -> bool {
+    let Some(inner) = s.strip_prefix(b"[").and_then(|s| s.strip_suffix(b"]")) else {
         return false;
     };
-    let scheme = &target[..colon];
-    scheme.first().is_some_and(u8::is_ascii_alphabetic)
-        && scheme
+    if let Some(future) = inner
+        .strip_prefix(b"v")
+        .or_else(|| inner.strip_prefix(b"V"))
+    {
+        let Some(dot) = future.iter().position(|&b| b == b'.') else {
+            return false;
+        };
+        let (version, rest) = (&future[..dot], &future[dot + 1..]);
+        return !version.is_empty()
+            && version.iter().all(u8::is_ascii_hexdigit)
+            && !rest.is_empty()
+            && rest
+                .iter()
+                .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b':');
+    }
+    std::str::from_utf8(inner).is_ok_and(|text| text.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// host = IP-literal / IPv4address / reg-name (RFC 3986 §3.2.2; every
+/// IPv4address is also a reg-name).
+fn is_uri_host(s: &[u8]) -> bool {
+    is_ip_literal(s) || is_reg_name(s)
+}
+
+/// Splits `uri-host [ ":" port ]` into the host and the port (if there is a
+/// colon), checking port = *DIGIT (RFC 3986 §3.2.3). A reg-name holds no colon
+/// and an IP-literal ends with `]`, so the port is after the first colon that
+/// follows the host. `None` if what follows the host is not a port.
+fn host_and_port(s: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let host_end = if s.first() == Some(&b'[') {
+        s.iter().position(|&b| b == b']').map_or(s.len(), |i| i + 1)
+    } else {
+        s.iter().position(|&b| b == b':').unwrap_or(s.len())
+    };
+    let (host, rest) = s.split_at(host_end);
+    match rest {
+        [] => Some((host, None)),
+        [b':', port @ ..] if port.iter().all(u8::is_ascii_digit) => Some((host, Some(port))),
+        _ => None,
+    }
+}
+
+/// Host = uri-host [ ":" port ] (RFC 9110 §7.2), or empty (RFC 9112 §3.2: sent
+/// when the target URI has no authority).
+fn is_host_field_value(value: &[u8]) -> bool {
+    value.is_empty() || host_and_port(value).is_some_and(|(host, _)| is_uri_host(host))
+}
+
+/// The form of a request-target (RFC 9112 §3.2), by its grammar alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// origin-form = absolute-path [ "?" query ]; absolute-path = 1*( "/" segment ).
+    Origin,
+    /// absolute-form = absolute-URI; this server takes the URIs HTTP uses, whose
+    /// hier-part is "//" authority (RFC 9110 §4.2.1-4.2.2): `scheme "://" ...`, with
+    /// scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1).
+    Absolute,
+    /// authority-form = uri-host ":" port.
+    Authority,
+    /// asterisk-form = "*".
+    Asterisk,
+}
+
+fn form_of(target: &[u8]) -> Option<Form> {
+    if target == b"*" {
+        return Some(Form::Asterisk);
+    }
+    if target.starts_with(b"/") {
+        return Some(Form::Origin);
+    }
+    if let Some(at) = target.windows(3).position(|w| w == b"://")
+        && let [first, rest @ ..] = &target[..at]
+        && first.is_ascii_alphabetic()
+        && rest
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        && target[colon..].starts_with(b"://")
+    {
+        return Some(Form::Absolute);
+    }
+    match host_and_port(target) {
+        Some((host, Some(_))) if is_uri_host(host) => Some(Form::Authority),
+        _ => None,
+    }
 }
 
 /// The rules of RFC 9112 that a head httparse accepted breaks, each as the error we
@@ -270,18 +396,22 @@ fn rules_broken(buf: &[u8], head: &Head) -> Vec<HttpError> {
     let h = head.fields(buf);
     let mut broken = Vec::new();
 
-    // RFC 9112 §3.2: the form of the request-target, and which method may use it.
+    // RFC 9112 §3.2: the request-target takes one of four forms, and the method
+    // decides which: CONNECT uses authority-form and only it (§3.2.3, RFC 9110
+    // §9.3.6), asterisk-form is only for a server-wide OPTIONS (§3.2.4).
     let connect = h.method == b"CONNECT";
-    if h.target.first() == Some(&b'/') || is_absolute_uri(h.target) {
-        if connect {
-            broken.push(HttpError::TargetFormMismatch); // §3.2.3
+    match form_of(h.target) {
+        None => broken.push(HttpError::InvalidTarget),
+        Some(Form::Authority) if connect => {}
+        Some(Form::Origin | Form::Absolute) if !connect => {}
+        Some(Form::Asterisk) if h.method == b"OPTIONS" => {}
+        // An authority-form target in a request other than CONNECT is also none
+        // of the forms such a request may take: either name fits.
+        Some(Form::Authority) => {
+            broken.push(HttpError::TargetFormMismatch);
+            broken.push(HttpError::InvalidTarget);
         }
-    } else if h.target == b"*" {
-        if h.method != b"OPTIONS" {
-            broken.push(HttpError::TargetFormMismatch); // §3.2.4
-        }
-    } else if !connect || !h.target.contains(&b':') {
-        broken.push(HttpError::InvalidTarget); // §3.2, §3.2.3
+        Some(_) => broken.push(HttpError::TargetFormMismatch),
     }
     if h.target.len() > 8 * 1024 {
         broken.push(HttpError::TargetTooLong);
@@ -298,7 +428,8 @@ fn rules_broken(buf: &[u8], head: &Head) -> Vec<HttpError> {
             .collect()
     };
 
-    // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in 1.0.
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in 1.0, and a
+    // server MUST answer 400 to a Host field with an invalid value.
     let hosts = named("host");
     if hosts.is_empty() && h.minor == 1 {
         broken.push(HttpError::MissingHost);
@@ -306,50 +437,61 @@ fn rules_broken(buf: &[u8], head: &Head) -> Vec<HttpError> {
     if hosts.len() > 1 {
         broken.push(HttpError::DuplicateHost);
     }
-    if hosts.iter().any(|v| !v.iter().all(|&b| is_host_byte(b))) {
+    if hosts.iter().any(|v| !is_host_field_value(v)) {
         broken.push(HttpError::InvalidHost);
     }
 
-    // RFC 9110 §8.6, RFC 9112 §6.3 rule 5: Content-Length = 1*DIGIT, one value.
+    // RFC 9110 §8.6: Content-Length = 1*DIGIT. A comma-separated list of the same
+    // value, or the same value on several lines, may be taken as that value;
+    // values that differ are an unrecoverable error (RFC 9112 §6.3 rule 5). This is
+    // not a list field, so an empty element is no value: invalid. A value too big
+    // for 64 bits is invalid too (RFC 9110 §8.6: prevent overflow).
     let lengths = named("content-length");
     let mut values = Vec::new();
-    for item in lengths.iter().flat_map(|v| v.split(|&b| b == b',')) {
-        let digits = trim_ows(item);
-        let n = std::str::from_utf8(digits)
-            .ok()
-            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|d| d.parse::<u64>().ok());
-        match n {
+    for piece in lengths.iter().flat_map(|v| v.split(|&b| b == b',')) {
+        let value = match words(piece).as_slice() {
+            [digits] if digits.iter().all(u8::is_ascii_digit) => std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| d.parse::<u64>().ok()),
+            _ => None,
+        };
+        match value {
             Some(n) => values.push(n),
             None => broken.push(HttpError::InvalidContentLength),
         }
     }
-    if values.windows(2).any(|w| w[0] != w[1]) {
+    if values.iter().any(|&n| n != values[0]) {
         broken.push(HttpError::ConflictingContentLength);
     }
 
-    // RFC 9112 §6.1, §6.3 rule 4: Transfer-Encoding.
+    // RFC 9112 §6.1: Transfer-Encoding = #transfer-coding, and
+    // transfer-coding = token *( OWS ";" OWS transfer-parameter ).
     let codings = named("transfer-encoding");
     if !codings.is_empty() {
+        // §6.1: a sender MUST NOT send both; we reject it (against smuggling).
         if !lengths.is_empty() {
             broken.push(HttpError::ContentLengthWithTransferEncoding);
         }
-        let list: Vec<&[u8]> = codings
-            .iter()
-            .flat_map(|v| v.split(|&b| b == b','))
-            .map(trim_ows)
-            .filter(|c| !c.is_empty())
-            .map(|c| trim_ows(c.split(|&b| b == b';').next().unwrap_or(c)))
+        // Each coding's name, `None` where the element is not a token.
+        let names: Vec<Option<&[u8]>> = list_elements(&codings)
+            .into_iter()
+            .map(|element| {
+                let before_parameters = element.split(|&b| b == b';').next().unwrap_or_default();
+                match words(before_parameters).as_slice() {
+                    [name] if name.iter().all(is_tchar) => Some(*name),
+                    _ => None,
+                }
+            })
             .collect();
-        let chunked: Vec<bool> = list
-            .iter()
-            .map(|c| c.eq_ignore_ascii_case(b"chunked"))
-            .collect();
-        let count = chunked.iter().filter(|&&c| c).count();
-        if count > 1 || (count == 1 && chunked.last() != Some(&true)) {
+        let is_chunked = |n: &Option<&[u8]>| n.is_some_and(|n| n.eq_ignore_ascii_case(b"chunked"));
+        // §6.3 rule 4: chunked is not the final coding: 400. §6.1: chunked MUST NOT
+        // be applied more than once.
+        let chunked = names.iter().filter(|n| is_chunked(n)).count();
+        if chunked != 1 || !names.last().is_some_and(is_chunked) {
             broken.push(HttpError::ChunkedNotLast);
         }
-        if count == 0 || chunked.contains(&false) {
+        // §6.1: a coding the server does not understand: 501.
+        if names.iter().any(|n| !is_chunked(n)) {
             broken.push(HttpError::UnsupportedTransferCoding);
         }
     }
@@ -892,4 +1034,140 @@ fn leading_htab_gets_the_same_error_whole_or_in_pieces() {
     let mut parser = RequestParser::default();
     let first_byte_alone = ours_with(&mut parser, &head[..1]);
     assert_eq!(first_byte_alone, ours(head));
+}
+
+/// The oracle's reading of the grammar, on vectors written from the RFCs' text: a
+/// mistake here would make every property above judge by the wrong rule.
+#[test]
+fn oracle_reads_hosts_targets_and_framing_fields_by_the_rfcs() {
+    for ok in [
+        &b""[..],
+        b"example.com",
+        b"example.com:8080",
+        b"example.com:",
+        b"127.0.0.1:80",
+        b"[::1]",
+        b"[::1]:8080",
+        b"[::ffff:192.0.2.1]",
+        b"[v7.a:b]",
+        b"[V7.a:b]",
+        b"ex%41mple",
+        b"a!$&'()*+,;=-._~",
+    ] {
+        assert!(is_host_field_value(ok), "{:?}", String::from_utf8_lossy(ok));
+    }
+    for bad in [
+        &b"a b"[..],
+        b"a:b",
+        b"a:80:81",
+        b"a%4",
+        b"a%zz",
+        b"[::1",
+        b"[zz]",
+        b"[::1]x",
+        b"a/b",
+        b"a@b",
+        b"[v.x]",
+    ] {
+        assert!(
+            !is_host_field_value(bad),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+
+    assert_eq!(form_of(b"/a?b"), Some(Form::Origin));
+    assert_eq!(form_of(b"*"), Some(Form::Asterisk));
+    assert_eq!(form_of(b"http://a/b"), Some(Form::Absolute));
+    assert_eq!(form_of(b"h+t.t-p1://a"), Some(Form::Absolute));
+    assert_eq!(form_of(b"a.b:443"), Some(Form::Authority));
+    assert_eq!(form_of(b"[::1]:443"), Some(Form::Authority));
+    for none in [&b"a"[..], b"1http://a", b"a:b", b"a:80/x", b"**"] {
+        assert_eq!(form_of(none), None, "{:?}", String::from_utf8_lossy(none));
+    }
+
+    let broken = |head: &[u8]| {
+        let Outcome::Complete(parsed) = theirs(head) else {
+            panic!("httparse accepts {:?}", String::from_utf8_lossy(head))
+        };
+        rules_broken(head, &parsed)
+    };
+    use HttpError::*;
+    let cases: [(&[u8], Vec<HttpError>); 14] = [
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", vec![]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", vec![ConflictingContentLength]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,\r\n\r\n", vec![InvalidContentLength]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", vec![InvalidContentLength]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n", vec![InvalidContentLength]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", vec![UnsupportedTransferCoding]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", vec![ChunkedNotLast, UnsupportedTransferCoding]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", vec![ChunkedNotLast]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , Chunked ;q=1\r\n\r\n", vec![]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n", vec![ContentLengthWithTransferEncoding]),
+        (b"CONNECT a:80 HTTP/1.1\r\nHost: a:80\r\n\r\n", vec![]),
+        (b"CONNECT /a HTTP/1.1\r\nHost: a\r\n\r\n", vec![TargetFormMismatch]),
+        (b"GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n", vec![TargetFormMismatch, InvalidTarget]),
+        (b"OPTIONS * HTTP/1.0\r\nHost: a:b\r\n\r\n", vec![InvalidHost]),
+    ];
+    for (head, expected) in cases {
+        assert_eq!(
+            broken(head),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(head)
+        );
+    }
+}
+
+/// Found by `mutated_heads_are_accepted_and_rejected_like_httparse` once the oracle
+/// read the Host grammar from RFC 3986 instead of the parser's byte table: RFC 9112
+/// §3.2 says a server MUST answer 400 to a Host field with an invalid value, and
+/// Host = uri-host [ ":" port ] (RFC 9110 §7.2). The parser checks only that every
+/// byte may occur somewhere in a host, so it accepts these.
+/// FAILS until the parser checks the Host value's grammar.
+#[test]
+fn rfc9112_3_2_host_value_outside_the_uri_host_grammar_is_400() {
+    let answers: Vec<(String, Outcome<HttpError>)> = [
+        &b":aaaa"[..],
+        b"a:b",
+        b"a:80:81",
+        b"$[::1]:8080",
+        b"[a.a0",
+        b"a%zz",
+    ]
+    .iter()
+    .map(|value| {
+        let mut head = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n\r\n");
+        (String::from_utf8_lossy(value).into_owned(), ours(&head))
+    })
+    .filter(|(_, answer)| *answer != Outcome::Error(HttpError::InvalidHost))
+    .collect();
+    assert!(
+        answers.is_empty(),
+        "not rejected with InvalidHost: {answers:?}"
+    );
+}
+
+/// Found by the same property: authority-form = uri-host ":" port (RFC 9112
+/// §3.2.3), but the parser takes any CONNECT target with a colon that is not one of
+/// the other forms.
+/// FAILS until the parser checks the authority-form's grammar.
+#[test]
+fn rfc9112_3_2_3_connect_target_outside_the_authority_grammar_is_400() {
+    let answers: Vec<(String, Outcome<HttpError>)> = [&b"a:b"[..], b"a:80/x", b"\xff:0"]
+        .iter()
+        .map(|target| {
+            let mut head = b"CONNECT ".to_vec();
+            head.extend_from_slice(target);
+            head.extend_from_slice(b" HTTP/1.1\r\nHost: a:80\r\n\r\n");
+            (String::from_utf8_lossy(target).into_owned(), ours(&head))
+        })
+        .filter(|(_, answer)| *answer != Outcome::Error(HttpError::InvalidTarget))
+        .collect();
+    assert!(
+        answers.is_empty(),
+        "not rejected with InvalidTarget: {answers:?}"
+    );
 }

@@ -21,6 +21,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 struct Seen {
     closes: Vec<(u64, CloseReason)>,
     costs: Vec<RequestCost>,
+    /// Connections whose `/park` request the handler has parked, in order.
+    parked: Vec<u64>,
 }
 
 /// What a timer is for.
@@ -82,6 +84,9 @@ impl Handler for App {
                     .unwrap_or(5_000);
                 let timer = self.after(ctx, ms, Due::Timeout(req.conn()));
                 self.parked.push((req.conn(), timer));
+                if let Ok(mut seen) = self.seen.lock() {
+                    seen.parked.push(req.conn().serial());
+                }
                 Reply::Deferred
             }
             "/late-stream" => {
@@ -234,6 +239,23 @@ fn read_to_eof(stream: &mut TcpStream, buf: &mut Vec<u8>) {
     stream.read_to_end(buf).expect("closed cleanly");
 }
 
+/// Waits until `ready` holds for what the application saw; panics naming `what`
+/// if it does not within [`READ_TIMEOUT`]. Tests order events by this, never by
+/// sleeping and hoping the server got there.
+fn wait_until(seen: &Mutex<Seen>, what: &str, ready: impl Fn(&Seen) -> bool) {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    loop {
+        if ready(&seen.lock().unwrap()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {READ_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn deferred_answer_from_a_timer_holds_no_thread() {
     let (server, _) = start();
@@ -277,12 +299,16 @@ fn deferred_answer_from_a_timer_holds_no_thread() {
 
 #[test]
 fn deferred_answer_from_another_connections_request() {
-    let (server, _) = start();
+    let (server, seen) = start();
     let mut parked = connect(server.addr);
     parked
         .write_all(b"GET /park HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    // `/wake` must reach the handler after `/park` has been parked, or it wakes
+    // nobody: wait for the handler to have parked it, not for a while.
+    wait_until(&seen, "the handler parking the /park request", |s| {
+        s.parked == [1]
+    });
     let mut waker = connect(server.addr);
     waker
         .write_all(b"GET /wake HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -429,10 +455,9 @@ fn upgrade_hands_raw_bytes_to_the_handler_and_back() {
     assert_eq!(buf, b"bye");
     // The server sent FIN and lingers until the client closes too.
     drop(client);
-    let deadline = Instant::now() + READ_TIMEOUT;
-    while seen.lock().unwrap().closes.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(&seen, "the handler hearing of the close", |s| {
+        !s.closes.is_empty()
+    });
     server.stop().unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(seen.closes, vec![(1, CloseReason::Done)]);
@@ -460,10 +485,9 @@ fn each_request_reports_its_costs() {
     let mut buf = Vec::new();
     let (head, body) = read_response(&mut client, &mut buf);
     drop(client);
-    let deadline = Instant::now() + READ_TIMEOUT;
-    while seen.lock().unwrap().closes.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(&seen, "the handler hearing of the close", |s| {
+        !s.closes.is_empty()
+    });
     server.stop().unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(seen.closes, vec![(1, CloseReason::PeerClosed)]);
@@ -506,10 +530,9 @@ fn close_reasons_reach_the_handler() {
     read_to_eof(&mut bad, &mut buf);
     assert!(buf.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
     drop(bad);
-    let deadline = Instant::now() + READ_TIMEOUT;
-    while seen.lock().unwrap().closes.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(&seen, "the handler hearing of the close", |s| {
+        !s.closes.is_empty()
+    });
     let mut kept = connect(server.addr);
     kept.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();

@@ -42,6 +42,24 @@ fn stats_when(
     }
 }
 
+/// The server's totals once it has read `total` bytes in all; panics if that does
+/// not happen within [`READ_TIMEOUT`] (or if it read more than that).
+fn once_read(server: &Running<RequestResponse>, total: u64) -> ServerStats {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    loop {
+        let stats = server.handle.stats();
+        assert!(stats.bytes_in <= total, "read more than sent: {stats:?}");
+        if stats.bytes_in == total {
+            return stats;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never read byte {total}: {stats:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn start(config: Config) -> Running<RequestResponse> {
     Server::bind(config, RequestResponse::new())
         .and_then(Server::spawn)
@@ -205,10 +223,21 @@ fn rfc9112_2_request_split_into_one_byte_writes() {
     let server = start(config());
     let mut client = Client::connect(server.addr);
     let request = b"GET /one/byte?at=a-time HTTP/1.1\r\nHost: example.com\r\nX-Test: 1\r\n\r\n";
-    for byte in request.iter() {
+    // Each byte goes out only once the server has read every byte before it, so no
+    // two bytes can arrive in one read: the parser is handed the head one byte per
+    // read, whatever the kernel would otherwise have coalesced.
+    let mut reads = 0;
+    for (i, byte) in request.iter().enumerate() {
+        let before = server.handle.stats().read_calls;
         client.send(std::slice::from_ref(byte));
-        std::thread::sleep(Duration::from_micros(200));
+        let stats = once_read(&server, i as u64 + 1);
+        reads += stats.read_calls - before;
     }
+    assert!(
+        reads >= request.len() as u64,
+        "{reads} reads for {} pieces",
+        request.len()
+    );
     let resp = client.response();
     assert_eq!(resp.status_line, "HTTP/1.1 200 OK");
     let text = resp.text();
@@ -884,10 +913,17 @@ fn backpressure_client_that_does_not_read_stops_being_read() {
     std::thread::sleep(Duration::from_millis(200));
     let paused = server.handle.stats();
     std::thread::sleep(Duration::from_millis(200));
-    let later = server.handle.stats();
+    // A loop that had stopped altogether would also parse nothing: show it is
+    // alive by serving another connection meanwhile, which must be the only
+    // request parsed since the pause.
+    let mut other = Client::connect(server.addr);
+    other.send(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n");
+    assert_eq!(other.response().status_line, "HTTP/1.1 200 OK");
+    let later = stats_when(&server, |s| s.requests > paused.requests);
     assert_eq!(
-        paused.requests, later.requests,
-        "no request is parsed while paused"
+        later.requests,
+        paused.requests + 1,
+        "no request of the paused connection is parsed while it is paused"
     );
     assert!(paused.requests < N as u64, "paused before the end");
     let slack = 64 * 1024;
@@ -905,8 +941,9 @@ fn backpressure_client_that_does_not_read_stops_being_read() {
         seen += 1;
     }
     t.join().unwrap();
-    let stats = stats_when(&server, |s| s.responses == N as u64);
-    assert_eq!(stats.requests, N as u64);
+    // Its N requests, and the other connection's one.
+    let stats = stats_when(&server, |s| s.responses == N as u64 + 1);
+    assert_eq!(stats.requests, N as u64 + 1);
     assert!(stats.peak_queued_output_bytes <= bound + slack);
     server.stop().unwrap();
 }

@@ -3,10 +3,11 @@
 
 mod ws_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wirepatterns::patterns::push::HubConfig;
 use wirepatterns::patterns::websocket::WsConfig;
+use wirepatterns::server::{ServerHandle, ServerStats};
 use wirepatterns::ws::{HandshakeConfig, Limits};
 use ws_support::*;
 
@@ -196,6 +197,29 @@ fn rfc6455_10_4_message_over_the_limit_is_closed_1009() {
     );
 }
 
+/// The server's totals once it has read `total` bytes from its clients; panics
+/// naming `what` if that does not happen within [`READ_TIMEOUT`].
+fn once_read(handle: &ServerHandle, total: u64, what: &str) -> ServerStats {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    loop {
+        let stats = handle.stats();
+        assert!(
+            stats.bytes_in <= total,
+            "the server read {} bytes, more than the {total} sent ({what})",
+            stats.bytes_in
+        );
+        if stats.bytes_in == total {
+            return stats;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never read {what}: {} of {total} bytes in after {READ_TIMEOUT:?}",
+            stats.bytes_in
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn rfc6455_5_2_frames_split_at_every_byte_over_tcp_are_decoded() {
     let server = start_echo(no_pings());
@@ -207,11 +231,28 @@ fn rfc6455_5_2_frames_split_at_every_byte_over_tcp_are_decoded() {
         "✓ here".as_bytes(),
         Some([1, 3, 5, 7]),
     ));
-    for byte in &bytes {
+    let handshake = handshake_request("/", "").len() as u64;
+    let before = once_read(&server.handle, handshake, "the handshake");
+    // Each byte goes out only once the server has read every byte before it, so
+    // no two bytes can arrive in one read: the decoder is handed the two frames
+    // one byte per read, whatever the kernel would otherwise have coalesced.
+    for (i, byte) in bytes.iter().enumerate() {
         raw.send(std::slice::from_ref(byte));
-        std::thread::sleep(Duration::from_millis(1));
+        once_read(
+            &server.handle,
+            handshake + i as u64 + 1,
+            &format!("byte {i} of the frames"),
+        );
     }
     assert_eq!(raw.read_frame().expect("echo").text(), "split ✓ here");
+    let after = server.handle.stats();
+    // So at least one read per byte, each of which returned data: its byte.
+    assert!(
+        after.read_calls - before.read_calls >= bytes.len() as u64,
+        "{} reads for {} pieces",
+        after.read_calls - before.read_calls,
+        bytes.len()
+    );
     server.stop().expect("stops");
 }
 

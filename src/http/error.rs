@@ -70,7 +70,8 @@ pub enum HttpError {
     /// More than one Host field line (RFC 9112 §3.2: MUST answer 400).
     #[error("more than one Host header (RFC 9112 section 3.2)")]
     DuplicateHost,
-    /// A Host field value that cannot be a uri-host with an optional port.
+    /// A Host field value that is not `uri-host [ ":" port ]` (RFC 9110 §7.2,
+    /// RFC 3986 §3.2.2; RFC 9112 §3.2: MUST answer 400).
     #[error("invalid Host header value (RFC 9112 section 3.2)")]
     InvalidHost,
     /// The head is bigger than the configured limit, or has too many field lines.
@@ -92,8 +93,8 @@ pub enum HttpError {
     /// (RFC 9112 §6.1: SHOULD answer 501).
     #[error("transfer coding not implemented: only chunked is supported (RFC 9112 section 6.1)")]
     UnsupportedTransferCoding,
-    /// chunked is present but not the final coding, or applied twice
-    /// (RFC 9112 §6.3 rule 4: MUST answer 400).
+    /// chunked is not the final coding (including a Transfer-Encoding that lists no
+    /// coding at all), or is applied twice (RFC 9112 §6.3 rule 4: MUST answer 400).
     #[error("chunked must be the final transfer coding, applied once (RFC 9112 section 6.3)")]
     ChunkedNotLast,
     /// A chunk-size that is not 1*HEXDIG, or overflows (RFC 9112 §7.1).

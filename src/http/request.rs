@@ -41,7 +41,7 @@
 //! Empty lines before the request line are skipped (§2.2: SHOULD ignore at least one).
 
 use super::error::HttpError;
-use super::tables::{HOST, is_tchar, swar};
+use super::tables::{REG_NAME, is_tchar, swar};
 use super::{Limits, Status};
 
 /// Extra bytes, beyond the longest allowed target, that a request line may take for
@@ -569,8 +569,9 @@ fn target_form(method: &[u8], target: &[u8]) -> Result<TargetForm, HttpError> {
     if !fits {
         return Err(HttpError::TargetFormMismatch);
     }
-    if form == TargetForm::Authority && !target.contains(&b':') {
-        // authority-form = uri-host ":" port
+    // §3.2.3: authority-form = uri-host ":" port. A CONNECT target that is not the
+    // other forms must be this one, port included.
+    if form == TargetForm::Authority && !matches!(split_host_port(target), Some((_, Some(_)))) {
         return Err(HttpError::InvalidTarget);
     }
     Ok(form)
@@ -765,9 +766,16 @@ impl FieldFacts {
                 if te.chunked_count > 1 || (te.chunked_count == 1 && !te.last_is_chunked) {
                     return Err(HttpError::ChunkedNotLast);
                 }
-                // §6.1: a coding this server does not implement: 501.
-                if te.other || te.chunked_count == 0 {
+                // §6.1: a coding this server does not implement: 501 (a SHOULD).
+                if te.other {
                     return Err(HttpError::UnsupportedTransferCoding);
+                }
+                // An empty list ("Transfer-Encoding:" with nothing, or only commas:
+                // RFC 9110 §5.6.1 ignores empty elements) names no coding at all, so
+                // chunked is not the final one either: §6.3 rule 4's MUST, 400. There
+                // is no coding to be unknown, so §6.1's 501 does not apply.
+                if te.chunked_count == 0 {
+                    return Err(HttpError::ChunkedNotLast);
                 }
                 Framing::Chunked
             }
@@ -811,12 +819,169 @@ fn parse_content_length(digits: &[u8]) -> Result<u64, HttpError> {
     Ok(n)
 }
 
-/// A Host value: `uri-host [ ":" port ]` (RFC 9110 §7.2). This checks the shape
-/// loosely: no whitespace or characters that cannot occur in a host (a bracketed
-/// IPv6 literal is allowed), and a port of digits. An empty value is allowed
-/// (RFC 9112 §3.2: sent when the target URI has no authority).
+/// A Host field value (RFC 9110 §7.2): `uri-host [ ":" port ]`, checked by
+/// [`split_host_port`]. RFC 9112 §3.2: a server MUST answer 400 to a request whose
+/// Host value is invalid. An empty value is a valid (empty) reg-name: RFC 9112 §3.2
+/// has the client send it when the target URI has no authority.
 fn is_valid_host(value: &[u8]) -> bool {
-    value.iter().all(|&b| HOST[b as usize])
+    split_host_port(value).is_some()
+}
+
+/// `uri-host [ ":" port ]`: the grammar of a Host field value (RFC 9110 §7.2) and,
+/// with the port required, of an authority-form target (RFC 9112 §3.2.3). Both
+/// take `uri-host` from RFC 3986 §3.2.2 and `port` from §3.2.3:
+///
+/// ```text
+/// Host           = uri-host [ ":" port ]              ; RFC 9110 §7.2
+/// authority-form = uri-host ":" port                  ; RFC 9112 §3.2.3
+/// uri-host       = IP-literal / IPv4address / reg-name
+/// IP-literal     = "[" ( IPv6address / IPvFuture  ) "]"
+/// reg-name       = *( unreserved / pct-encoded / sub-delims )
+/// pct-encoded    = "%" HEXDIG HEXDIG
+/// port           = *DIGIT
+/// ```
+///
+/// Every IPv4address is also a reg-name, so it needs no rule of its own here. A
+/// reg-name may be empty, so `""` is a valid Host value (RFC 9112 §3.2 asks for an
+/// empty Host when the target URI has no authority).
+///
+/// Returns the host and, if there is a `:`, the port (possibly empty), or `None` if
+/// `s` is not `uri-host [ ":" port ]`.
+fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    // An IP-literal ends at its "]"; a reg-name (or IPv4address) at the first byte
+    // that cannot continue it, which must be the ":" before the port.
+    let host_end = if s.first() == Some(&b'[') {
+        let close = s.iter().position(|&b| b == b']')?;
+        if !is_ip_literal_inside(&s[1..close]) {
+            return None;
+        }
+        close + 1
+    } else {
+        reg_name_end(s)
+    };
+    let (host, rest) = s.split_at(host_end);
+    match rest {
+        [] => Some((host, None)),
+        [b':', port @ ..] if port.iter().all(u8::is_ascii_digit) => Some((host, Some(port))),
+        _ => None,
+    }
+}
+
+/// The length of the reg-name at the front of `s`:
+/// `*( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2).
+fn reg_name_end(s: &[u8]) -> usize {
+    let is_hex = |i: usize| s.get(i).is_some_and(u8::is_ascii_hexdigit);
+    let mut i = 0;
+    loop {
+        match s.get(i) {
+            Some(&b) if REG_NAME[b as usize] => i += 1,
+            Some(b'%') if is_hex(i + 1) && is_hex(i + 2) => i += 3,
+            _ => return i,
+        }
+    }
+}
+
+/// What lies between the brackets of an IP-literal (RFC 3986 §3.2.2):
+///
+/// ```text
+/// IP-literal = "[" ( IPv6address / IPvFuture  ) "]"
+/// IPvFuture  = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+/// ```
+///
+/// ABNF strings are case-insensitive (RFC 5234 §2.3), so "v" may be "V".
+fn is_ip_literal_inside(s: &[u8]) -> bool {
+    match s {
+        [b'v' | b'V', future @ ..] => {
+            let Some(dot) = future.iter().position(|&b| b == b'.') else {
+                return false;
+            };
+            let (version, address) = (&future[..dot], &future[dot + 1..]);
+            !version.is_empty()
+                && version.iter().all(u8::is_ascii_hexdigit)
+                && !address.is_empty()
+                && address.iter().all(|&b| REG_NAME[b as usize] || b == b':')
+        }
+        _ => is_ipv6_address(s),
+    }
+}
+
+/// IPv6address (RFC 3986 §3.2.2), the text form of RFC 4291 §2.2:
+///
+/// ```text
+/// IPv6address =                            6( h16 ":" ) ls32
+///             /                       "::" 5( h16 ":" ) ls32
+///             / [               h16 ] "::" 4( h16 ":" ) ls32
+///             / [ *1( h16 ":" ) h16 ] "::" 3( h16 ":" ) ls32
+///             / [ *2( h16 ":" ) h16 ] "::" 2( h16 ":" ) ls32
+///             / [ *3( h16 ":" ) h16 ] "::"    h16 ":"   ls32
+///             / [ *4( h16 ":" ) h16 ] "::"              ls32
+///             / [ *5( h16 ":" ) h16 ] "::"              h16
+///             / [ *6( h16 ":" ) h16 ] "::"
+/// h16         = 1*4HEXDIG
+/// ls32        = ( h16 ":" h16 ) / IPv4address
+/// ```
+///
+/// Read as: eight 16-bit pieces, where an IPv4address may stand for the last two,
+/// and one "::" may stand for one or more pieces (so the pieces written number
+/// eight without "::", and at most seven with it).
+fn is_ipv6_address(s: &[u8]) -> bool {
+    // The pieces before and after the "::", if there is one.
+    let (before, after) = match s.windows(2).position(|w| w == b"::") {
+        Some(at) => (&s[..at], Some(&s[at + 2..])),
+        None => (s, None),
+    };
+    // Counts the pieces of `part`, a ":"-separated list of h16 where the last may be
+    // an IPv4address (worth two pieces) if `ls32_allowed`; `None` if it is not one.
+    let pieces = |part: &[u8], ls32_allowed: bool| -> Option<usize> {
+        if part.is_empty() {
+            return Some(0);
+        }
+        let mut count = 0;
+        let mut groups = part.split(|&b| b == b':').peekable();
+        while let Some(group) = groups.next() {
+            let last = groups.peek().is_none();
+            if (1..=4).contains(&group.len()) && group.iter().all(u8::is_ascii_hexdigit) {
+                count += 1;
+            } else if last && ls32_allowed && is_ipv4_address(group) {
+                count += 2;
+            } else {
+                return None;
+            }
+        }
+        Some(count)
+    };
+    match after {
+        None => pieces(before, true) == Some(8),
+        Some(after) => match (pieces(before, false), pieces(after, true)) {
+            (Some(b), Some(a)) => b + a <= 7,
+            _ => false,
+        },
+    }
+}
+
+/// IPv4address (RFC 3986 §3.2.2): four dec-octets, without leading zeros.
+///
+/// ```text
+/// IPv4address = dec-octet "." dec-octet "." dec-octet "." dec-octet
+/// dec-octet   = DIGIT / %x31-39 DIGIT / "1" 2DIGIT / "2" %x30-34 DIGIT / "25" %x30-35
+/// ```
+fn is_ipv4_address(s: &[u8]) -> bool {
+    let is_dec_octet = |o: &[u8]| match o {
+        [d] => d.is_ascii_digit(),
+        [b'1'..=b'9', d] => d.is_ascii_digit(),
+        [b'1', d, e] => d.is_ascii_digit() && e.is_ascii_digit(),
+        [b'2', b'0'..=b'4', d] => d.is_ascii_digit(),
+        [b'2', b'5', b'0'..=b'5'] => true,
+        _ => false,
+    };
+    let mut octets = 0;
+    for octet in s.split(|&b| b == b'.') {
+        if !is_dec_octet(octet) {
+            return false;
+        }
+        octets += 1;
+    }
+    octets == 4
 }
 
 /// Strips optional whitespace (SP / HTAB) from both ends.
@@ -1276,6 +1441,199 @@ mod tests {
         );
     }
 
+    /// A head with `Host: {value}`.
+    fn with_host(value: &[u8]) -> Vec<u8> {
+        let mut head = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n\r\n");
+        head
+    }
+
+    /// A CONNECT head with `target`.
+    fn connect_to(target: &[u8]) -> Vec<u8> {
+        let mut head = b"CONNECT ".to_vec();
+        head.extend_from_slice(target);
+        head.extend_from_slice(b" HTTP/1.1\r\nHost: a:80\r\n\r\n");
+        head
+    }
+
+    /// The answer to `head` fed one byte at a time to one parser, as a server reads
+    /// a slow client: the first answer that is not Partial.
+    fn err_one_byte_at_a_time(head: &[u8]) -> HttpError {
+        let mut p = RequestParser::default();
+        for end in 1..=head.len() {
+            match p.parse(&head[..end]) {
+                Ok(Status::Partial) => {}
+                Err(e) => return e,
+                Ok(Status::Complete(_)) => panic!("accepted {head:?}"),
+            }
+        }
+        panic!("still partial: {head:?}")
+    }
+
+    #[test]
+    fn rfc9112_3_2_host_outside_uri_host_grammar_is_400() {
+        for bad in [
+            // Not a port after the colon, or a second colon.
+            &b":aaaa"[..],
+            b"a:b",
+            b"a:80:81",
+            // A byte no host may hold, or an IP-literal not at the start.
+            b"$[::1]:8080",
+            b"a/b",
+            b"a@b",
+            b"a b",
+            // pct-encoded = "%" HEXDIG HEXDIG.
+            b"a%zz",
+            b"a%4",
+            b"%",
+            // IP-literal = "[" ( IPv6address / IPvFuture ) "]".
+            b"[a.a0",
+            b"[::1",
+            b"[::1]x",
+            b"[::1]]",
+            b"[zz]",
+            b"[]",
+            b"[v.x]",
+            b"[v7.]",
+            b"[v7.a/b]",
+            b"[1.2.3.4]",
+            b"[1:2:3:4:5:6:7]",
+            b"[1:2:3:4:5:6:7:8:9]",
+            b"[1::2:3:4:5:6:7:8]",
+            b"[1::2::3]",
+            b"[:::]",
+            b"[12345::]",
+            b"[::1.2.3]",
+            b"[::1.2.3.04]",
+            b"[::256.0.0.1]",
+            b"[1.2.3.4::]",
+            b"[::1%25eth0]",
+        ] {
+            let head = with_host(bad);
+            assert_eq!(
+                err(&head),
+                HttpError::InvalidHost,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+            assert_eq!(err_one_byte_at_a_time(&head), HttpError::InvalidHost);
+        }
+    }
+
+    #[test]
+    fn rfc9112_3_2_host_values_in_uri_host_grammar_are_accepted() {
+        for good in [
+            // RFC 9112 §3.2: empty when the target URI has no authority.
+            &b""[..],
+            b"example.com",
+            b"example.com:8080",
+            // port = *DIGIT: it may be empty.
+            b"example.com:",
+            b"127.0.0.1:80",
+            // reg-name with pct-encoded and sub-delims.
+            b"a%20b",
+            b"ex%4Fmple",
+            b"a!$&'()*+,;=-._~",
+            b"[::1]",
+            b"[::1]:8080",
+            b"[::]",
+            b"[1:2:3:4:5:6:7:8]",
+            b"[1::]",
+            b"[::1:2:3:4:5:6:7]",
+            b"[::ffff:192.0.2.1]:443",
+            b"[1:2:3:4:5:6:255.255.255.255]",
+            b"[FE80::aBcD]",
+            // IPvFuture; "v" is case-insensitive like every ABNF string.
+            b"[v7.a:b]",
+            b"[V1F.x!$]:1",
+        ] {
+            with_parsed(&with_host(good), |r| assert_eq!(r.host(), Some(good)));
+        }
+    }
+
+    #[test]
+    fn rfc9112_3_2_3_connect_target_outside_authority_form_is_400() {
+        for bad in [
+            &b"a:b"[..],
+            b"a:80/x",
+            b"\xff:0",
+            b"a:80:81",
+            b"a%zz:80",
+            b"[::1:80",
+            // authority-form = uri-host ":" port: the port is not optional.
+            b"a.example",
+            b"[::1]",
+        ] {
+            let head = connect_to(bad);
+            assert_eq!(
+                err(&head),
+                HttpError::InvalidTarget,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+            assert_eq!(err_one_byte_at_a_time(&head), HttpError::InvalidTarget);
+        }
+    }
+
+    #[test]
+    fn rfc9112_3_2_3_connect_authority_form_targets_are_accepted() {
+        for good in [
+            &b"a.example:443"[..],
+            b"10.0.0.1:8080",
+            b"[::1]:443",
+            b"[v1.x]:443",
+            b"a%2Db:1",
+        ] {
+            with_parsed(&connect_to(good), |r| {
+                assert_eq!(r.target_form(), TargetForm::Authority);
+                assert_eq!(r.target_bytes(), good);
+            });
+        }
+    }
+
+    #[test]
+    fn rfc3986_3_2_2_ipv6_check_agrees_with_std() {
+        // The standard library's parser reads the same RFC 4291 text form: on
+        // every string built from these pieces, the two must agree.
+        let pieces: [&str; 10] = [
+            "", "1", "ffff", "12345", ":", "::", ".", "1.2.3.4", "0.0.0.0", "g",
+        ];
+        let mut checked = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    for d in pieces {
+                        let s = format!("{a}{b}{c}{d}");
+                        let ours = is_ipv6_address(s.as_bytes());
+                        let std = s.parse::<std::net::Ipv6Addr>().is_ok();
+                        assert_eq!(ours, std, "{s:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 10_000);
+        for s in [
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:1.2.3.4",
+            "1:2:3:4:5:6:7::",
+            "::2:3:4:5:6:7:8",
+            "1::3:4:5:6:7:8",
+            "1:2:3:4:5:6:7:8:9",
+            "1:2:3:4:5:6:7",
+            "::1.2.3.04",
+            "::01.2.3.4",
+            "::1.2.3.255",
+            "::1.2.3.256",
+            "1:2:3:4:5::1.2.3.4",
+            "1:2:3:4:5:6::1.2.3.4",
+        ] {
+            let std = s.parse::<std::net::Ipv6Addr>().is_ok();
+            assert_eq!(is_ipv6_address(s.as_bytes()), std, "{s:?}");
+        }
+    }
+
     #[test]
     fn rfc9112_2_3_version_is_checked() {
         assert_eq!(
@@ -1456,6 +1814,28 @@ mod tests {
         assert_eq!(
             err(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"),
             HttpError::ChunkedNotLast
+        );
+    }
+
+    #[test]
+    fn rfc9112_6_3_empty_transfer_encoding_is_400() {
+        // Transfer-Encoding = #transfer-coding; an empty list (or one of only empty
+        // elements, which RFC 9110 §5.6.1 says to ignore) names no coding, so chunked
+        // is not the final coding: RFC 9112 §6.3 rule 4, MUST answer 400. There is no
+        // unknown coding to answer 501 for.
+        for value in ["", ",", " , ,"] {
+            let head = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:{value}\r\n\r\n");
+            assert_eq!(err(head.as_bytes()), HttpError::ChunkedNotLast, "{value:?}");
+            assert_eq!(
+                err_one_byte_at_a_time(head.as_bytes()),
+                HttpError::ChunkedNotLast
+            );
+        }
+        assert_eq!(HttpError::ChunkedNotLast.status(), 400);
+        // An empty line beside one that says chunked adds nothing to the list.
+        with_parsed(
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n",
+            |r| assert_eq!(r.framing(), Framing::Chunked),
         );
     }
 

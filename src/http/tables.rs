@@ -61,22 +61,21 @@ pub static FIELD_VALUE: [bool; 256] = table!(|b| b == b'\t' || (b >= 0x20 && b !
 /// The request line is split on SP, so SP ends the target.
 pub static TARGET: [bool; 256] = table!(|b| b > 0x20 && b != 0x7f);
 
-/// RFC 9110 §7.2 and RFC 3986 §3.2.2: the bytes of `uri-host [ ":" port ]`:
+/// RFC 3986 §3.2.2, the bytes of a reg-name other than pct-encoded (whose `%` and
+/// two HEXDIG are checked as a sequence, not byte by byte):
 ///
 /// ```text
-/// host        = IP-literal / IPv4address / reg-name
-/// IP-literal  = "[" ( IPv6address / IPvFuture ) "]"
 /// reg-name    = *( unreserved / pct-encoded / sub-delims )
 /// unreserved  = ALPHA / DIGIT / "-" / "." / "_" / "~"
 /// sub-delims  = "!" / "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="
 /// ```
 ///
-/// plus `%` (pct-encoded), `:` (port, IPv6) and the brackets.
-pub static HOST: [bool; 256] = table!(|b| {
+/// Used for the host of a Host field value and of an authority-form target, and for
+/// the address of an IPvFuture (which adds `:`).
+pub static REG_NAME: [bool; 256] = table!(|b| {
     matches!(b,
         b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~'
-        | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-        | b'%' | b':' | b'[' | b']')
+        | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=')
 });
 
 /// `true` if `b` is a `tchar`.
@@ -246,6 +245,15 @@ mod tests {
             b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
         for b in 0..=255u8 {
             assert_eq!(is_tchar(b), listed.contains(&b), "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn rfc3986_3_2_2_reg_name_table_matches_the_abnf() {
+        let listed =
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=";
+        for b in 0..=255u8 {
+            assert_eq!(REG_NAME[b as usize], listed.contains(&b), "byte {b:#04x}");
         }
     }
 

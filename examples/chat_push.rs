@@ -16,7 +16,8 @@
 //! leaves. `GET /` serves the chat page; the WebSocket is at `ws://HOST:PORT/`.
 //!
 //! Flags: `--addr HOST:PORT` (default 127.0.0.1:8080; port 0 picks a free port),
-//! `--trace` (print what each broadcast cost), `--ping-interval SECS` (default 20;
+//! `--trace` (print a line for every request, handshake, refusal, message,
+//! broadcast and close, with what it cost), `--ping-interval SECS` (default 20;
 //! 0 never pings), `--ping-timeout SECS` (default 20), `--allow-origin ORIGIN`
 //! (repeatable; accept WebSockets only from these origins, such as
 //! `http://127.0.0.1:8080`; by default any), `--max-queue BYTES` (a client with more
@@ -28,11 +29,13 @@
 //! flags, printing and wiring.
 
 use std::io::Write;
+use std::time::Instant;
 
 use wirepatterns::cli::{self, Spec};
 use wirepatterns::patterns::push::{ChatPush, HubConfig};
 use wirepatterns::patterns::websocket::{WsConfig, WsServer};
 use wirepatterns::server::Config;
+use wirepatterns::trace::TraceLine;
 
 fn main() {
     let spec = WsConfig::flags(Spec::new(
@@ -82,15 +85,23 @@ fn main() {
         config.max_connections = max;
     }
 
+    let start = Instant::now();
     let chat = if args.trace {
-        ChatPush::with_observer(hub, |cost| {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{cost}");
-            let _ = out.flush();
-        })
+        ChatPush::with_observer(hub, move |cost| print(cost.trace_line(start)))
     } else {
         ChatPush::new(hub)
     };
+    let mut server = WsServer::new(ws_config, chat);
+    if args.trace {
+        server.set_observer(move |event| print(event.trace_line(start)));
+    }
 
-    cli::serve(config, WsServer::new(ws_config, chat));
+    cli::serve(config, server);
+}
+
+/// Prints a trace line at once: a trace is read as it happens.
+fn print(line: TraceLine) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }

@@ -9,16 +9,19 @@
 //! ```
 //!
 //! Flags: `--addr HOST:PORT` (default 127.0.0.1:8080; port 0 picks a free port),
-//! `--trace` (print each request's cost timeline), `--help`.
+//! `--trace` (print a line per request, in the trace format every example shares,
+//! then its cost timeline), `--help`.
 //! The server prints one line, `listening on http://ADDR`, once it accepts
 //! connections. The behaviour lives in `wirepatterns::patterns::request_response`;
 //! this file is flags, printing and wiring.
 
 use std::io::Write;
+use std::time::Instant;
 
 use wirepatterns::cli::{self, Spec};
 use wirepatterns::patterns::request_response::RequestResponse;
 use wirepatterns::server::Config;
+use wirepatterns::trace::TraceLine;
 
 fn main() {
     let args = Spec::new(
@@ -30,8 +33,10 @@ fn main() {
     .parse_env_or_exit();
 
     let handler = if args.trace {
-        RequestResponse::with_observer(|cost| {
+        let start = Instant::now();
+        RequestResponse::with_observer(move |cost| {
             let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", TraceLine::request(start, cost));
             let _ = write!(out, "{}", cost.timeline());
             let _ = out.flush();
         })

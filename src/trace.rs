@@ -8,16 +8,20 @@
 //! event becomes one [`TraceLine`], laid out in the same columns:
 //!
 //! ```text
-//!  when     conn    event        what                                      cost
-//!   1.52 s  conn 1  request      GET / HTTP/1.1 -> 200                     in 78 B    out 5351 B             1 read   1 write   took 412 µs
-//!   3.07 s  conn 2  handshake    GET / -> 101, 127.0.0.1:51234              in 180 B   out 129 B              1 read   1 write   took 95.0 µs
-//!   3.09 s  conn 3  refused      403: origin not allowed                   in 201 B   out 160 B              1 read   1 write   took 70.1 µs
-//!   4.11 s  conn 2  ws message   text "hi" (2 B)                           in 8 B     out 40 B               2 reads  1 write   took 60.2 µs
-//!   4.11 s  conn 2  broadcast    User51234 says: hi                        in 8 B     out 24 B x 3 clients   2 reads  3 writes  reached all in 85.0 µs
-//!   9.80 s  conn 2  ws closed    by the peer (1000)
+//!  574 ms  conn 1   request     GET / HTTP/1.1 -> 200                     in 79 B     out 2410 B              2 reads   1 write    took 2.45 ms
+//!  1.16 s  conn 2   handshake   101 to 127.0.0.1:45572, origin http://127.0.0.1:18437  in 180 B    out 166 B               2 reads   1 write    took 252 µs
+//!  1.15 s  conn 2   broadcast   User45572 just connected.                 in 0 B      out 27 B x 1 client     0 reads   1 write    reached all in 417 µs
+//!  1.57 s  conn 4   refused     403 origin not allowed (RFC 6455 section 10.2), origin http://evil.example  in 177 B    out 186 B               2 reads   1 write    took 185 µs
+//!  1.77 s  conn 2   ws message  text "hi" (2 B)                           in 8 B      out 20 B                2 reads   1 write    took 201 µs
+//!  1.77 s  conn 2   broadcast   User45572 says: hi                        in 0 B      out 20 B x 2 clients    0 reads   2 writes   reached all in 201 µs
+//!  2.17 s  conn 2   ws closed   closed by the peer (1000)
 //! ```
 //!
-//! - **when**: since the trace began (the example takes the time it starts at).
+//! (`chat_push --trace`, two clients and a refused origin.)
+//!
+//! - **when**: since the trace began (the example takes the time it starts at):
+//!   for a request, when its first byte was read; for a broadcast or a message,
+//!   when the loop turn that led to it began.
 //! - **conn**: the driver's connection number ([`crate::server::ConnId::serial`]);
 //!   a broadcast shows the connection whose message caused it.
 //! - **cost**: bytes read and written for the event, the `read()` and `write()`

@@ -242,7 +242,17 @@ impl fmt::Display for WsClosed {
                 write!(f, "failed: {error} ({})", error.close_code().0)
             }
             WsClosed::PingTimeout => write!(f, "no answer to a ping: taken for dead"),
-            WsClosed::Dropped(reason) => write!(f, "TCP closed without a close frame: {reason:?}"),
+            WsClosed::Dropped(reason) => {
+                let why = match reason {
+                    CloseReason::PeerClosed => "the peer's end of file",
+                    CloseReason::Error => "reset or broken pipe",
+                    CloseReason::BadRequest => "bad input",
+                    CloseReason::Done => "closed by the server",
+                    CloseReason::Timeout => "timed out",
+                    CloseReason::Shutdown => "server shutdown",
+                };
+                write!(f, "TCP closed without a close frame: {why}")
+            }
             WsClosed::Shutdown => write!(f, "server shutting down (1001)"),
         }
     }
@@ -398,9 +408,10 @@ pub struct MessageCost {
     /// The start of its text (cut to [`crate::cost::LABEL_BYTES`]); empty for a
     /// binary message.
     pub preview: Label,
-    /// What the connection did during the turn: the `read()` calls that brought
-    /// the message and the `write()` calls that carried what was sent on it (an
-    /// echo, the sender's own copy of a broadcast), with their bytes. When several
+    /// What the connection did for it: the `read()` calls that brought the
+    /// message (since the connection's last read turn) and the `write()` calls of
+    /// its turn that carried what was sent on it (an echo, the sender's own copy
+    /// of a broadcast), with their bytes. When several
     /// messages came in one turn, the calls are counted once, in the first one's
     /// `io`; the others have zeros and the same `group`.
     pub io: IoCounters,
@@ -422,8 +433,8 @@ impl WsEvent<'_> {
                 let mut line = TraceLine::request(start, cost);
                 line.kind = "handshake";
                 line.what = match origin {
-                    Some(origin) => format!("{} -> 101, {peer} from {origin}", cost.label),
-                    None => format!("{} -> 101, {peer}", cost.label),
+                    Some(origin) => format!("101 to {peer}, origin {origin}"),
+                    None => format!("101 to {peer}"),
                 };
                 line
             }
@@ -441,8 +452,8 @@ impl WsEvent<'_> {
                 };
                 line.kind = "refused";
                 line.what = match origin {
-                    Some(origin) => format!("{status}: {reason} ({origin})"),
-                    None => format!("{status}: {reason}"),
+                    Some(origin) => format!("{status} {reason}, origin {origin}"),
+                    None => format!("{status} {reason}"),
                 };
                 line
             }
@@ -560,8 +571,13 @@ struct Session {
     messages: u64,
     /// Frame bytes consumed since the last whole message, for its `wire_bytes`.
     wire_pending: u64,
-    /// The connection's counters when the observer last charged them.
+    /// The connection's counters at the end of the last turn it read in: reads
+    /// since then are the next message's.
     io_seen: IoCounters,
+    /// The connection's counters when this turn first handed it bytes: writes
+    /// since then are this turn's (writes before it carried other connections'
+    /// broadcasts and are no message's of this one).
+    io_turn: Option<IoCounters>,
 }
 
 /// The glue's state that the application's [`WsContext`] reaches.
@@ -865,11 +881,12 @@ impl<A: WsApp> WsServer<A> {
                 continue;
             };
             let seen = mem::replace(&mut session.io_seen, io);
+            let turn = session.io_turn.take().unwrap_or(io);
             let spent = IoCounters {
                 read_calls: io.read_calls.saturating_sub(seen.read_calls),
-                write_calls: io.write_calls.saturating_sub(seen.write_calls),
+                write_calls: io.write_calls.saturating_sub(turn.write_calls),
                 bytes_in: io.bytes_in.saturating_sub(seen.bytes_in),
-                bytes_out: io.bytes_out.saturating_sub(seen.bytes_out),
+                bytes_out: io.bytes_out.saturating_sub(turn.bytes_out),
             };
             let mut mine = messages.iter_mut().filter(|m| m.conn == conn);
             let Some(first) = mine.next() else {
@@ -1119,6 +1136,7 @@ impl<A: WsApp> WsServer<A> {
                 messages: 0,
                 wire_pending: 0,
                 io_seen: IoCounters::default(),
+                io_turn: None,
             });
         }
         self.sessions.stats.opened += 1;
@@ -1143,6 +1161,12 @@ impl<A: WsApp> WsServer<A> {
         let now = ctx.now();
         if self.sessions.get(conn).is_some() {
             self.touch(conn);
+        }
+        if self.observer.is_some()
+            && let Some(session) = self.sessions.get_mut(conn)
+            && session.io_turn.is_none()
+        {
+            session.io_turn = ctx.io(conn);
         }
         let Some(session) = self.sessions.get_mut(conn) else {
             return data.len(); // not a WebSocket of ours: drop the bytes
@@ -1530,6 +1554,7 @@ mod tests {
             messages: 0,
             wire_pending: 0,
             io_seen: IoCounters::default(),
+            io_turn: None,
         }
     }
 

@@ -224,3 +224,40 @@ fn observer_hears_requests_handshakes_refusals_messages_and_closes() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn a_message_is_charged_only_its_own_turns_writes() {
+    // A member gets a copy of every join; the message it sends afterwards is
+    // charged the write of its own copy of the broadcast, not the earlier ones.
+    let costs = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&costs);
+    let mut handler = WsServer::new(
+        no_pings(),
+        wirepatterns::patterns::push::ChatPush::new(Default::default()),
+    );
+    handler.set_observer(move |event: &WsEvent<'_>| {
+        if let WsEvent::Message(m) = event
+            && let Ok(mut costs) = sink.lock()
+        {
+            costs.push((m.io.write_calls, m.io.bytes_out, m.wire_bytes));
+        }
+    });
+    let server = bind(handler);
+    let (mut a, a_port) = tungstenite_client(server.addr);
+    assert!(read_text(&mut a).ends_with("just connected."));
+    let (mut b, _) = tungstenite_client(server.addr);
+    assert!(read_text(&mut b).ends_with("just connected."));
+    assert!(read_text(&mut a).ends_with("just connected."));
+    a.send(tungstenite::Message::text("hi")).expect("send");
+    let said = read_text(&mut a);
+    assert_eq!(said, format!("User{a_port} says: hi"));
+    let deadline = Instant::now() + READ_TIMEOUT;
+    while costs.lock().map(|c| c.is_empty()).unwrap_or(true) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    server.stop().expect("stops");
+    let costs = costs.lock().expect("lock").clone();
+    // Its own copy: a 2-byte header and the text. The client's frame: 2 + 4 + 2.
+    assert_eq!(costs, [(1, 2 + said.len() as u64, 8)]);
+    drop(b);
+}

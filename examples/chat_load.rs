@@ -177,8 +177,8 @@ fn parse_options(args: impl IntoIterator<Item = String>) -> Result<Option<Option
     }))
 }
 
-/// Where a client's connection is.
-enum Phase {
+/// Where one load client's connection is, from connect to gone.
+enum ClientState {
     /// The TCP connect is in progress.
     Connecting(ClientHandshake),
     /// The upgrade request is sent; waiting for the 101.
@@ -210,7 +210,7 @@ struct Tally {
 
 struct Client {
     stream: TcpStream,
-    phase: Phase,
+    state: ClientState,
     /// Our local port, which the server calls our remote port: `User<port>`.
     port: u16,
     decoder: ClientDecoder,
@@ -349,13 +349,13 @@ fn decode_frames(
 
 /// Feed bytes just read to a client.
 fn on_bytes(client: &mut Client, data: &[u8], now_ns: u64, run: &mut Run) -> Result<(), String> {
-    if let Phase::Handshaking(handshake) = &mut client.phase {
+    if let ClientState::Handshaking(handshake) = &mut client.state {
         client.pending.extend_from_slice(data);
         match handshake.read_response(&client.pending) {
             Ok(Status::Partial) => return Ok(()),
             Ok(Status::Complete(head_len)) => {
                 client.pending.drain(..head_len);
-                client.phase = Phase::Open;
+                client.state = ClientState::Open;
                 client.opened = true;
                 run.opened += 1;
             }
@@ -390,7 +390,7 @@ fn flush(client: &mut Client) -> io::Result<()> {
 
 /// Handle readiness for one client: finish connecting, write, read everything.
 fn drive(client: &mut Client, scratch: &mut [u8], run: &mut Run) -> Result<(), String> {
-    if let Phase::Connecting(_) = client.phase {
+    if let ClientState::Connecting(_) = client.state {
         if let Ok(Some(e)) | Err(e) = client.stream.take_error() {
             return Err(format!("connect to {}: {e}", run.opts.addr));
         }
@@ -405,13 +405,15 @@ fn drive(client: &mut Client, scratch: &mut [u8], run: &mut Run) -> Result<(), S
             .map_err(|e| e.to_string())?
             .port();
         client.port = port;
-        let Phase::Connecting(handshake) = std::mem::replace(&mut client.phase, Phase::Gone) else {
+        let ClientState::Connecting(handshake) =
+            std::mem::replace(&mut client.state, ClientState::Gone)
+        else {
             return Ok(());
         };
         handshake
             .write_request(&run.opts.host, &run.opts.path, &mut client.out)
             .map_err(|e| format!("--url {}: {e}", run.opts.url))?;
-        client.phase = Phase::Handshaking(handshake);
+        client.state = ClientState::Handshaking(handshake);
     }
     flush(client).map_err(|e| format!("write to {}: {e}", run.opts.addr))?;
     loop {
@@ -534,7 +536,7 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         let open = if settled_at.is_none() {
             clients
                 .iter()
-                .filter(|c| matches!(c.phase, Phase::Open))
+                .filter(|c| matches!(c.state, ClientState::Open))
                 .count()
         } else {
             0
@@ -544,7 +546,12 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         let mut in_flight = if connecting {
             clients
                 .iter()
-                .filter(|c| matches!(c.phase, Phase::Connecting(_) | Phase::Handshaking(_)))
+                .filter(|c| {
+                    matches!(
+                        c.state,
+                        ClientState::Connecting(_) | ClientState::Handshaking(_)
+                    )
+                })
                 .count()
         } else {
             0
@@ -570,7 +577,7 @@ fn run(opts: Options) -> Result<ExitCode, String> {
             let handshake = ClientHandshake::new(run.rng.nonce());
             clients.push(Client {
                 stream,
-                phase: Phase::Connecting(handshake),
+                state: ClientState::Connecting(handshake),
                 port: 0,
                 decoder: ClientDecoder::default(),
                 pending: Vec::new(),
@@ -595,7 +602,7 @@ fn run(opts: Options) -> Result<ExitCode, String> {
             let expected = (open * (open + 1) / 2) as u64;
             let all_own = clients
                 .iter()
-                .filter(|c| matches!(c.phase, Phase::Open))
+                .filter(|c| matches!(c.state, ClientState::Open))
                 .all(|c| c.tally.own_notice);
             if all_own && run.notices >= expected {
                 settled = true;
@@ -609,7 +616,7 @@ fn run(opts: Options) -> Result<ExitCode, String> {
         if settled_at.is_some() && sent < m {
             let sender = clients
                 .first_mut()
-                .filter(|c| matches!(c.phase, Phase::Open));
+                .filter(|c| matches!(c.state, ClientState::Open));
             match sender {
                 None => {
                     run.error("the sender's connection is gone: nothing more can be sent".into());
@@ -631,7 +638,7 @@ fn run(opts: Options) -> Result<ExitCode, String> {
                         }
                         if let Err(e) = flush(sender) {
                             let port = sender.port;
-                            sender.phase = Phase::Gone;
+                            sender.state = ClientState::Gone;
                             run.error(format!("sender on port {port}: write: {e}"));
                         }
                         if sent == m {
@@ -671,11 +678,11 @@ fn run(opts: Options) -> Result<ExitCode, String> {
             let Some(client) = clients.get_mut(event.token().0) else {
                 continue;
             };
-            if matches!(client.phase, Phase::Gone) {
+            if matches!(client.state, ClientState::Gone) {
                 continue;
             }
             if let Err(e) = drive(client, &mut scratch, &mut run) {
-                client.phase = Phase::Gone;
+                client.state = ClientState::Gone;
                 let _ = poll.registry().deregister(&mut client.stream);
                 run.error(e);
             }
@@ -684,7 +691,7 @@ fn run(opts: Options) -> Result<ExitCode, String> {
 
     // Close politely, without waiting for the answers: one write attempt each.
     for client in &mut clients {
-        if matches!(client.phase, Phase::Open) {
+        if matches!(client.state, ClientState::Open) {
             let close = CloseFrame {
                 code: CloseCode::NORMAL,
                 reason: "",

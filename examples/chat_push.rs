@@ -16,7 +16,8 @@
 //! leaves. `GET /` serves the chat page; the WebSocket is at `ws://HOST:PORT/`.
 //!
 //! Flags: `--addr HOST:PORT` (default 127.0.0.1:8080; port 0 picks a free port),
-//! `--trace` (print what each broadcast cost), `--ping-interval SECS` (default 20;
+//! `--trace` (print a line for every request, handshake, refusal, message,
+//! broadcast and close, with what it cost), `--ping-interval SECS` (default 20;
 //! 0 never pings), `--ping-timeout SECS` (default 20; more than 0),
 //! `--allow-origin ORIGIN` (repeatable; accept WebSockets only from these origins,
 //! written as a browser sends them, such as `http://127.0.0.1:8080` with no
@@ -33,11 +34,13 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use wirepatterns::cli::{self, Args, CliError, Spec};
 use wirepatterns::patterns::push::{ChatPush, HubConfig};
 use wirepatterns::patterns::websocket::{WsConfig, WsServer};
 use wirepatterns::server::Config;
+use wirepatterns::trace::TraceLine;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -77,17 +80,25 @@ fn main() -> ExitCode {
         Err(e) => return support::usage_error(&spec, &e),
     };
 
+    let start = Instant::now();
     let chat = if args.trace {
-        ChatPush::with_observer(hub, |cost| {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{cost}");
-            let _ = out.flush();
-        })
+        ChatPush::with_observer(hub, move |cost| print(cost.trace_line(start)))
     } else {
         ChatPush::new(hub)
     };
+    let mut server = WsServer::new(ws_config, chat);
+    if args.trace {
+        server.set_observer(move |event| print(event.trace_line(start)));
+    }
 
-    support::serve(config, WsServer::new(ws_config, chat))
+    support::serve(config, server)
+}
+
+/// Prints a trace line at once: a trace is read as it happens.
+fn print(line: TraceLine) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 /// The glue's, the hub's and the server's settings from the flags; a value that

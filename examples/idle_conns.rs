@@ -186,8 +186,8 @@ fn parse_options(args: impl IntoIterator<Item = String>) -> Result<Option<Option
     }))
 }
 
-/// Where a connection is.
-enum Phase {
+/// Where one idle client's connection is, from connect to gone.
+enum ClientState {
     /// The TCP connect is in progress.
     Connecting(ClientHandshake),
     /// The upgrade request is sent; waiting for the 101.
@@ -200,7 +200,7 @@ enum Phase {
 
 struct Conn {
     stream: TcpStream,
-    phase: Phase,
+    state: ClientState,
     decoder: ClientDecoder,
     /// Received bytes not consumed yet: the response head, then a partial frame.
     pending: Vec<u8>,
@@ -348,8 +348,8 @@ struct Tally {
 
 impl Tally {
     fn fail(&mut self, conn: &mut Conn, what: String) {
-        if !matches!(conn.phase, Phase::Gone) {
-            conn.phase = Phase::Gone;
+        if !matches!(conn.state, ClientState::Gone) {
+            conn.state = ClientState::Gone;
             self.failed += 1;
             if self.errors.len() < 5 {
                 self.errors.push(what);
@@ -413,12 +413,12 @@ fn on_readable(
         let data = buf.get(..n).unwrap_or_default();
         tally.bytes_in += n as u64;
         conn.pending.extend_from_slice(data);
-        if let Phase::Handshaking(handshake) = &mut conn.phase {
+        if let ClientState::Handshaking(handshake) = &mut conn.state {
             match handshake.read_response(&conn.pending) {
                 Ok(Status::Partial) => continue,
                 Ok(Status::Complete(head_len)) => {
                     conn.pending.drain(..head_len);
-                    conn.phase = Phase::Open;
+                    conn.state = ClientState::Open;
                     tally.opened += 1;
                     tally.last_activity = Some(Instant::now());
                 }
@@ -525,7 +525,7 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
             )?;
             conns.push(Conn {
                 stream,
-                phase: Phase::Connecting(ClientHandshake::new(rng.nonce())),
+                state: ClientState::Connecting(ClientHandshake::new(rng.nonce())),
                 decoder: ClientDecoder::default(),
                 pending: Vec::new(),
                 out: Vec::new(),
@@ -550,40 +550,46 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
             let Some(conn) = conns.get_mut(event.token().0) else {
                 continue;
             };
-            let was_in_flight = matches!(conn.phase, Phase::Connecting(_) | Phase::Handshaking(_));
-            if let Phase::Connecting(_) = conn.phase
+            let was_in_flight = matches!(
+                conn.state,
+                ClientState::Connecting(_) | ClientState::Handshaking(_)
+            );
+            if let ClientState::Connecting(_) = conn.state
                 && event.is_writable()
             {
                 // Connected, or failed: `peer_addr` tells which.
                 match conn.stream.take_error() {
                     Ok(None) if conn.stream.peer_addr().is_ok() => {
-                        if let Phase::Connecting(handshake) =
-                            std::mem::replace(&mut conn.phase, Phase::Gone)
+                        if let ClientState::Connecting(handshake) =
+                            std::mem::replace(&mut conn.state, ClientState::Gone)
                         {
                             if let Err(e) =
                                 handshake.write_request(&opts.host, &opts.path, &mut conn.out)
                             {
                                 return Err(io::Error::other(format!("--url {}: {e}", opts.url)));
                             }
-                            conn.phase = Phase::Handshaking(handshake);
+                            conn.state = ClientState::Handshaking(handshake);
                         }
                     }
                     Ok(None) => continue, // not connected yet
                     Ok(Some(e)) | Err(e) => tally.fail(conn, format!("connect: {e}")),
                 }
             }
-            if !matches!(conn.phase, Phase::Gone | Phase::Connecting(_))
+            if !matches!(conn.state, ClientState::Gone | ClientState::Connecting(_))
                 && (event.is_readable() || event.is_read_closed() || event.is_error())
                 && let Err(e) = on_readable(conn, &mut buf, &mut rng, &mut tally)
             {
                 tally.fail(conn, e);
             }
-            if !matches!(conn.phase, Phase::Gone | Phase::Connecting(_))
+            if !matches!(conn.state, ClientState::Gone | ClientState::Connecting(_))
                 && let Err(e) = flush(conn)
             {
                 tally.fail(conn, format!("write: {e}"));
             }
-            let still = matches!(conn.phase, Phase::Connecting(_) | Phase::Handshaking(_));
+            let still = matches!(
+                conn.state,
+                ClientState::Connecting(_) | ClientState::Handshaking(_)
+            );
             if was_in_flight && !still {
                 in_flight -= 1;
             }
@@ -604,7 +610,7 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
             let Some(conn) = conns.get_mut(event.token().0) else {
                 continue;
             };
-            if matches!(conn.phase, Phase::Open) {
+            if matches!(conn.state, ClientState::Open) {
                 if let Err(e) = on_readable(conn, &mut buf, &mut rng, &mut tally) {
                     tally.fail(conn, e);
                 } else if let Err(e) = flush(conn) {
@@ -620,7 +626,7 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
     };
     let open = conns
         .iter()
-        .filter(|c| matches!(c.phase, Phase::Open))
+        .filter(|c| matches!(c.state, ClientState::Open))
         .count();
 
     println!(

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Flags: `--addr HOST:PORT` (default 127.0.0.1:8080; port 0 picks a free port),
-//! `--trace` (print each request's cost timeline), `--help`.
+//! `--trace` (print a line per request, in the trace format every example shares,
+//! then its cost timeline), `--help`.
 //! The server prints one line, `listening on http://ADDR`, once it accepts
 //! connections. Ctrl-C stops it gracefully (queued responses finish) and prints
 //! the server's totals; a second Ctrl-C quits at once. The behaviour lives in `wirepatterns::patterns::request_response`;
@@ -17,10 +18,12 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use wirepatterns::cli::Spec;
 use wirepatterns::patterns::request_response::RequestResponse;
 use wirepatterns::server::Config;
+use wirepatterns::trace::TraceLine;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -38,8 +41,10 @@ fn main() -> ExitCode {
     };
 
     let handler = if args.trace {
-        RequestResponse::with_observer(|cost| {
+        let start = Instant::now();
+        RequestResponse::with_observer(move |cost| {
             let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", TraceLine::request(start, cost));
             let _ = write!(out, "{}", cost.timeline());
             let _ = out.flush();
         })

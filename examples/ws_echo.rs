@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Flags: `--addr HOST:PORT` (default 127.0.0.1:9001; port 0 picks a free port),
-//! `--trace` (print a line per message echoed), `--ping-interval SECS` (default 20;
+//! `--trace` (print a line for every request, handshake, refusal, message and
+//! close, with what it cost), `--ping-interval SECS` (default 20;
 //! 0 never pings), `--ping-timeout SECS` (default 20), `--help`.
 //! The server prints one line, `listening on http://ADDR`, once it accepts
 //! connections. Ctrl-C stops it gracefully (every client gets a 1001 close) and
@@ -22,10 +23,12 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use wirepatterns::cli::{self, Spec};
 use wirepatterns::patterns::websocket::{WsEcho, WsServer};
 use wirepatterns::server::Config;
+use wirepatterns::trace::TraceLine;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -45,16 +48,18 @@ fn main() -> ExitCode {
         Err(e) => return support::usage_error(&spec, &e),
     };
 
-    let app = if args.trace {
-        WsEcho::with_observer(|conn, text, len| {
-            let kind = if text { "text" } else { "binary" };
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{conn}: echoed a {kind} message of {len} B");
-            let _ = out.flush();
-        })
-    } else {
-        WsEcho::new()
-    };
+    let mut server = WsServer::new(ws_config, WsEcho::new());
+    if args.trace {
+        let start = Instant::now();
+        server.set_observer(move |event| print(event.trace_line(start)));
+    }
 
-    support::serve(Config::new(args.addr), WsServer::new(ws_config, app))
+    support::serve(Config::new(args.addr), server)
+}
+
+/// Prints a trace line at once: a trace is read as it happens.
+fn print(line: TraceLine) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }

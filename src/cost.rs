@@ -21,10 +21,15 @@
 //! ```
 //!
 //! On a kept-alive connection, "accept" is long past for the second request, so the
-//! timeline counts from the request's first byte and shows the accept separately.
+//! timeline counts from the request's first byte and shows the accept for the first
+//! request only. Pipelined requests that arrived in one `read()`, or whose responses
+//! left in one `write()`, share those calls: they are counted once, and the
+//! timeline of each says with which requests ([`RequestCost::read_group`]).
 
 use std::fmt;
 use std::time::{Duration, Instant};
+
+use crate::trace::{Count, Dur, Span};
 
 /// Longest start line kept in a [`RequestCost`] for display; longer ones are cut.
 pub const LABEL_BYTES: usize = 64;
@@ -55,6 +60,16 @@ impl Label {
         }
         label.len = n as u8;
         label
+    }
+
+    /// Appends as much of `more` as fits.
+    pub fn push(&mut self, more: &[u8]) {
+        let at = self.len as usize;
+        let n = more.len().min(LABEL_BYTES - at);
+        if let (Some(dst), Some(src)) = (self.bytes.get_mut(at..at + n), more.get(..n)) {
+            dst.copy_from_slice(src);
+            self.len += n as u8;
+        }
     }
 
     /// The kept bytes.
@@ -189,17 +204,33 @@ impl RequestCost {
             .map(|w| w.saturating_duration_since(self.first_byte))
     }
 
-    /// The timeline, for printing:
+    /// The timeline, for printing. Times count from the request's first byte and
+    /// take the unit their size calls for ([`crate::trace::Dur`]); the step from
+    /// the phase before is in its own column:
     ///
     /// ```text
     /// * conn 3 request 0: GET / HTTP/1.1 -> 200
-    /// *   connection accepted 412 µs before the first byte
-    /// *       0 µs  first byte read
-    /// *       9 µs  head parsed          (+9 µs)     78 bytes of head
-    /// *       9 µs  body complete        (+0 µs)     0 bytes of body (0 on the wire)
-    /// *      14 µs  handler done         (+5 µs)
-    /// *      31 µs  response written     (+17 µs)    245 bytes out
-    /// *   syscalls: 2 read (1 WouldBlock), 1 write
+    /// *   connection accepted 400 µs before the first byte
+    /// *    0 ns  first byte read
+    /// * 10.0 µs  head parsed        +10.0 µs  78 bytes of head
+    /// * 10.0 µs  body complete         +0 ns  0 bytes of body (0 on the wire)
+    /// * 15.0 µs  handler done       +5.00 µs
+    /// * 30.0 µs  response written   +15.0 µs  245 bytes out
+    /// *   syscalls: 2 reads (1 WouldBlock); 1 write
+    /// *   bytes: 78 in, 245 out
+    /// ```
+    ///
+    /// Only a connection's first request shows when it was accepted: for the
+    /// requests kept alive after it, that moment says nothing about them.
+    ///
+    /// When pipelined requests came in one `read()` or their responses went out in
+    /// one `write()`, the calls are counted once, in the first request's numbers
+    /// ([`RequestCost::read_group`], [`RequestCost::write_group`]), and the
+    /// timeline says so instead of showing a later request as free:
+    ///
+    /// ```text
+    /// *   syscalls: 2 reads (1 WouldBlock), shared with requests 1-2; 1 write, shared with responses 1-2
+    /// *   syscalls: none of its own: its bytes came in request 0's reads (requests 0-2), its response went in request 0's write (responses 0-2)
     /// ```
     pub fn timeline(&self) -> Timeline<'_> {
         Timeline { cost: self }
@@ -212,23 +243,51 @@ pub struct Timeline<'a> {
     cost: &'a RequestCost,
 }
 
+/// How one request's reads or writes are told: its own calls (maybe shared with
+/// the requests after it), or none, its bytes having gone in an earlier
+/// request's calls.
+enum Calls {
+    /// This request's own calls, shared with requests `others` if any.
+    Own(Option<Span>),
+    /// None of its own: the calls were made for request `first` of `group`.
+    Borrowed { first: u64, group: Span },
+}
+
+impl Calls {
+    /// How the calls of request `index`, in `group`, are told.
+    fn of(index: u64, group: (u64, u64)) -> Calls {
+        let (first, last) = group;
+        if first < index {
+            Calls::Borrowed {
+                first,
+                group: Span(first, last),
+            }
+        } else if last > index {
+            Calls::Own(Some(Span(index + 1, last)))
+        } else {
+            Calls::Own(None)
+        }
+    }
+}
+
 impl fmt::Display for Timeline<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = self.cost;
-        let us = |t: Instant| t.saturating_duration_since(c.first_byte).as_micros();
+        let since = |t: Instant| Dur(t.saturating_duration_since(c.first_byte));
         writeln!(
             f,
             "* conn {} request {}: {} -> {}",
             c.conn, c.index, c.label, c.status
         )?;
-        writeln!(
-            f,
-            "*   connection accepted {} µs before the first byte",
-            c.first_byte
-                .saturating_duration_since(c.accepted)
-                .as_micros()
-        )?;
-        writeln!(f, "* {:>7} µs  first byte read", 0)?;
+        if c.index == 0 {
+            writeln!(
+                f,
+                "*   connection accepted {} before the first byte",
+                Dur(c.first_byte.saturating_duration_since(c.accepted))
+            )?;
+        }
+        let w = Dur::WIDTH;
+        writeln!(f, "* {:>w$}  first byte read", Dur(Duration::ZERO))?;
         let mut prev = c.first_byte;
         let phases = [
             (c.head_parsed, "head parsed"),
@@ -238,35 +297,78 @@ impl fmt::Display for Timeline<'_> {
         ];
         for (at, name) in phases {
             let Some(at) = at else {
-                writeln!(f, "*       -     {name:<20} (not reached)")?;
+                writeln!(f, "* {:>w$}  {name:<17}  (not reached)", "-")?;
                 continue;
             };
             // Phases are shown in order; a skipped one does not reset the step.
-            let step = format!("(+{} µs)", at.saturating_duration_since(prev).as_micros());
-            write!(f, "* {:>7} µs  {name:<20} {step}", us(at))?;
-            let pad = 12usize.saturating_sub(step.chars().count());
+            let step = format!("+{}", Dur(at.saturating_duration_since(prev)));
+            write!(f, "* {:>w$}  {name:<17}  {step:>8}", since(at))?;
             match name {
-                "head parsed" => write!(f, "{:pad$}{} bytes of head", "", c.head_bytes)?,
+                "head parsed" => write!(f, "  {} bytes of head", c.head_bytes)?,
                 "body complete" => write!(
                     f,
-                    "{:pad$}{} bytes of body ({} on the wire)",
-                    "", c.body_bytes, c.body_wire_bytes
+                    "  {} bytes of body ({} on the wire)",
+                    c.body_bytes, c.body_wire_bytes
                 )?,
-                "response written" => write!(f, "{:pad$}{} bytes out", "", c.bytes_out)?,
+                "response written" => write!(f, "  {} bytes out", c.bytes_out)?,
                 _ => {}
             }
             writeln!(f)?;
             prev = at;
         }
-        writeln!(
-            f,
-            "*   syscalls: {} read ({} WouldBlock), {} write; bytes in {}, out {}",
-            c.read_calls,
-            c.read_would_block,
-            c.write_calls,
-            c.bytes_in(),
-            c.bytes_out
-        )
+        let reads = Calls::of(c.index, c.read_group);
+        let writes = Calls::of(c.index, c.write_group);
+        write!(f, "*   syscalls: ")?;
+        match (reads, writes) {
+            (
+                Calls::Borrowed {
+                    first: r,
+                    group: rg,
+                },
+                Calls::Borrowed {
+                    first: w,
+                    group: wg,
+                },
+            ) => write!(
+                f,
+                "none of its own: its bytes came in request {r}'s reads (requests {rg}), \
+                 its response went in request {w}'s write (responses {wg})"
+            )?,
+            (reads, writes) => {
+                match reads {
+                    Calls::Own(others) => {
+                        write!(f, "{}", Count(c.read_calls.into(), "read", "reads"))?;
+                        if c.read_would_block > 0 {
+                            write!(f, " ({} WouldBlock)", c.read_would_block)?;
+                        }
+                        if let Some(others) = others {
+                            write!(f, ", shared with requests {others}")?;
+                        }
+                    }
+                    Calls::Borrowed { first, group } => write!(
+                        f,
+                        "no read of its own: its bytes came in request {first}'s reads \
+                         (requests {group})"
+                    )?,
+                }
+                write!(f, "; ")?;
+                match writes {
+                    Calls::Own(others) => {
+                        write!(f, "{}", Count(c.write_calls.into(), "write", "writes"))?;
+                        if let Some(others) = others {
+                            write!(f, ", shared with responses {others}")?;
+                        }
+                    }
+                    Calls::Borrowed { first, group } => write!(
+                        f,
+                        "no write of its own: its response went in request {first}'s write \
+                         (responses {group})"
+                    )?,
+                }
+            }
+        }
+        writeln!(f)?;
+        writeln!(f, "*   bytes: {} in, {} out", c.bytes_in(), c.bytes_out)
     }
 }
 
@@ -407,32 +509,108 @@ impl fmt::Display for ServerStats {
 mod tests {
     use super::*;
 
-    #[test]
-    fn timeline_shows_every_phase() {
+    /// A request of `conn`, `index`, whose first byte came 400 µs after the
+    /// accept, parsed 10 µs later, handled in 5 µs and written 15 µs after that.
+    fn served(index: u64) -> RequestCost {
         let t0 = Instant::now();
-        let mut c = RequestCost::new(3, 0, t0, t0 + Duration::from_micros(400));
+        let first = t0 + Duration::from_micros(400);
+        let mut c = RequestCost::new(3, index, t0, first);
         c.label = Label::new(b"GET / HTTP/1.1");
         c.status = 200;
-        c.head_parsed = Some(t0 + Duration::from_micros(410));
+        c.head_parsed = Some(first + Duration::from_micros(10));
         c.body_done = c.head_parsed;
-        c.handler_done = Some(t0 + Duration::from_micros(415));
-        c.written = Some(t0 + Duration::from_micros(430));
+        c.handler_done = Some(first + Duration::from_micros(15));
+        c.written = Some(first + Duration::from_micros(30));
         c.head_bytes = 78;
         c.bytes_out = 245;
+        c
+    }
+
+    #[test]
+    fn timeline_of_a_first_request_shows_the_accept_and_every_phase() {
+        let mut c = served(0);
         c.read_calls = 2;
         c.read_would_block = 1;
         c.write_calls = 1;
-        let text = c.timeline().to_string();
+        assert_eq!(
+            c.timeline().to_string(),
+            "* conn 3 request 0: GET / HTTP/1.1 -> 200\n\
+             *   connection accepted 400 µs before the first byte\n\
+             *    0 ns  first byte read\n\
+             * 10.0 µs  head parsed        +10.0 µs  78 bytes of head\n\
+             * 10.0 µs  body complete         +0 ns  0 bytes of body (0 on the wire)\n\
+             * 15.0 µs  handler done       +5.00 µs\n\
+             * 30.0 µs  response written   +15.0 µs  245 bytes out\n\
+             *   syscalls: 2 reads (1 WouldBlock); 1 write\n\
+             *   bytes: 78 in, 245 out\n"
+        );
+        assert_eq!(c.total(), Some(Duration::from_micros(30)));
+    }
+
+    #[test]
+    fn timeline_of_a_pipelined_group_says_who_shared_the_syscalls() {
+        // Three requests came in one read and left in one write: the first
+        // carries the calls, the others say where theirs went.
+        let mut first = served(0);
+        first.read_calls = 2;
+        first.read_would_block = 1;
+        first.write_calls = 1;
+        first.read_group = (0, 2);
+        first.write_group = (0, 2);
+        let text = first.timeline().to_string();
         assert!(
-            text.contains("conn 3 request 0: GET / HTTP/1.1 -> 200"),
+            text.contains(
+                "*   syscalls: 2 reads (1 WouldBlock), shared with requests 1-2; \
+                 1 write, shared with responses 1-2\n"
+            ),
             "{text}"
         );
-        assert!(text.contains("accepted 400 µs before"), "{text}");
-        assert!(text.contains("10 µs  head parsed"), "{text}");
-        assert!(text.contains("(+15 µs)"), "{text}");
-        assert!(text.contains("245 bytes out"), "{text}");
-        assert!(text.contains("2 read (1 WouldBlock), 1 write"), "{text}");
-        assert_eq!(c.total(), Some(Duration::from_micros(30)));
+        let mut second = served(1);
+        second.read_group = (0, 2);
+        second.write_group = (0, 2);
+        let text = second.timeline().to_string();
+        assert!(text.starts_with("* conn 3 request 1: GET / HTTP/1.1 -> 200\n*    0 ns"));
+        assert!(!text.contains("accepted"), "{text}");
+        assert!(
+            text.contains(
+                "*   syscalls: none of its own: its bytes came in request 0's reads \
+                 (requests 0-2), its response went in request 0's write (responses 0-2)\n"
+            ),
+            "{text}"
+        );
+        // Read alone, answered in one write with the next response.
+        let mut third = served(2);
+        third.read_calls = 1;
+        third.write_group = (1, 2);
+        let text = third.timeline().to_string();
+        assert!(
+            text.contains(
+                "*   syscalls: 1 read; no write of its own: its response went in \
+                 request 1's write (responses 1-2)\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn timeline_switches_units_for_long_waits_and_keeps_columns_apart() {
+        // A handler that held the answer for ten seconds (a long poll).
+        let mut c = served(0);
+        let first = c.first_byte;
+        c.handler_done = Some(first + Duration::from_micros(10_000_015));
+        c.written = Some(first + Duration::from_micros(10_004_805));
+        c.bytes_out = 220;
+        c.read_calls = 1;
+        c.write_calls = 1;
+        let text = c.timeline().to_string();
+        assert!(
+            text.contains("*  10.0 s  handler done        +10.0 s\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("*  10.0 s  response written   +4.79 ms  220 bytes out\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! | patterns | [`patterns`] | what each pattern does: request/response, the push hub and chat, WebSocket glue |
 //! | driver | [`server`] | the mio event loop: listener, connections, buffers, timers, the [`server::Handler`] trait |
 //! | protocol cores | [`http`], [`ws`] | sans-I/O state machines: bytes in, events out; messages in, bytes out |
-//! | costs | [`cost`] | timestamps, byte and syscall counts, the timeline printer |
+//! | costs | [`cost`], [`trace`] | timestamps, byte and syscall counts, the timeline printer; the one-line trace format every example prints |
 //!
 //! [`cli`] is the small flag parser the example servers share.
 //!
@@ -40,4 +40,5 @@ pub mod cost;
 pub mod http;
 pub mod patterns;
 pub mod server;
+pub mod trace;
 pub mod ws;

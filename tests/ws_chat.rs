@@ -297,7 +297,10 @@ fn push_client_leaving_mid_broadcast_does_not_break_delivery_to_others() {
     }
     let app = server.stop().expect("stops");
     assert_eq!(app.app().hub().stats().dropped_slow, 0);
-    // The two that left, and the four readers that hung up once done (before or
-    // at shutdown): none with a close handshake.
-    assert_eq!(app.stats().dropped, 6);
+    // The two that left, and the four readers that hung up once done: none with a
+    // close handshake. A reader whose end of file the server had not yet seen at
+    // shutdown is closed by the graceful shutdown (1001) instead.
+    let stats = app.stats();
+    assert!(stats.dropped >= 2, "{stats:?}");
+    assert_eq!(stats.dropped + stats.closed_at_shutdown, 6, "{stats:?}");
 }

@@ -56,8 +56,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::websocket::{Message, Opened, WsApp, WsClosed, WsContext};
+use crate::cost::Label;
 use crate::http::Response;
 use crate::server::{CloseReason, ConnId, Context, Incoming, Reply};
+use crate::trace::{Count, Dur, LineCost, SharedWith, Span, TraceLine};
 use crate::ws::{self, CloseCode, FrameHeader, OpCode};
 
 /// The hub's settings.
@@ -94,11 +96,17 @@ pub struct HubStats {
     pub dead_peers: u64,
 }
 
-/// What one broadcast cost.
+/// What one broadcast cost, and what caused it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BroadcastCost {
     /// The broadcast's number, from 1.
     pub seq: u64,
+    /// The connection whose event caused it (a chat message, a join, a leave), if
+    /// the caller said.
+    pub from: Option<ConnId>,
+    /// The start of what was broadcast (text messages; empty for a frame encoded
+    /// beforehand).
+    pub text: Label,
     /// Size of the frame, encoded once (header and payload).
     pub frame_bytes: usize,
     /// Members the frame was queued to.
@@ -113,12 +121,13 @@ pub struct BroadcastCost {
     pub started: Instant,
     /// `write()` system calls made from the broadcast's callback to the end of the
     /// turn, on all connections (so shared with the other broadcasts of the turn,
-    /// see `turn_broadcasts`, and including any other traffic of the turn).
+    /// see `turn_group`, and including any other traffic of the turn).
     pub turn_write_calls: u64,
     /// Bytes written over the same span.
     pub turn_bytes_written: u64,
-    /// Broadcasts made in the same turn, whose output went out in the same writes.
-    pub turn_broadcasts: usize,
+    /// The broadcasts made in the same turn (by `seq`, first to last, this one
+    /// included), whose output went out in the same writes.
+    pub turn_group: (u64, u64),
     /// Members whose output was not all taken by the kernel by the end of the turn
     /// (their socket buffer was full): their copy waits in their queue, and is
     /// written when the socket has room.
@@ -130,23 +139,62 @@ pub struct BroadcastCost {
     pub time_to_all: Duration,
 }
 
+impl BroadcastCost {
+    /// The broadcast as a line of the examples' trace ([`crate::trace`]), with the
+    /// trace begun at `start`: who caused it, what was said, the frame's size times
+    /// the clients it reached, the turn's writes, and the time to reach them all.
+    pub fn trace_line(&self, start: Instant) -> TraceLine {
+        let mut what = self.text.to_string();
+        if self.backlogged > 0 {
+            what.push_str(&format!(" ({} backlogged)", self.backlogged));
+        }
+        if self.dropped_slow > 0 {
+            what.push_str(&format!(
+                " ({} dropped as too slow, 1008)",
+                Count(self.dropped_slow as u64, "client", "clients")
+            ));
+        }
+        let (first, last) = self.turn_group;
+        TraceLine::new(
+            start,
+            self.started,
+            self.from.map(|c| c.serial()),
+            "broadcast",
+        )
+        .what(what)
+        .cost(LineCost {
+            bytes_in: 0,
+            bytes_out: self.frame_bytes as u64,
+            copies: Some(self.clients as u64),
+            read_calls: 0,
+            write_calls: self.turn_write_calls,
+            took: Some(("reached all in", self.time_to_all)),
+            shared: (first != last).then_some(SharedWith {
+                what: "broadcasts",
+                span: Span(first, last),
+            }),
+        })
+    }
+}
+
 impl std::fmt::Display for BroadcastCost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "broadcast {}: {} B frame encoded once, {} clients reached, {} B queued; \
-             turn: {} write syscalls, {} B written",
+            "broadcast {}: {} B frame encoded once, {} reached, {} B queued; \
+             turn: {}, {} B written",
             self.seq,
             self.frame_bytes,
-            self.clients,
+            Count(self.clients as u64, "client", "clients"),
             self.bytes_queued,
-            self.turn_write_calls,
+            Count(self.turn_write_calls, "write syscall", "write syscalls"),
             self.turn_bytes_written
         )?;
-        if self.turn_broadcasts > 1 {
-            write!(f, " (shared by {} broadcasts)", self.turn_broadcasts)?;
+        let (first, last) = self.turn_group;
+        if first != last {
+            write!(f, " (shared by broadcasts {})", Span(first, last))?;
         }
-        write!(f, "; {:?} to reach all", self.time_to_all)?;
+        write!(f, "; {} to reach all", Dur(self.time_to_all))?;
         if self.backlogged > 0 {
             write!(f, " but {} backlogged", self.backlogged)?;
         }
@@ -277,30 +325,45 @@ impl PushHub {
 
     /// Sends `text` to every member: encoded once, queued to each.
     pub fn broadcast_text(&mut self, ws: &mut WsContext<'_, '_>, text: &str) -> BroadcastCost {
-        self.broadcast_frame(ws, ws::text_frame(text))
+        self.broadcast(ws, ws::text_frame(text), None, Label::new(text.as_bytes()))
     }
 
     /// Sends a text message made of `parts` joined, encoded straight into one frame
-    /// (no intermediate string): `["User", "4242", " says: ", text]`.
+    /// (no intermediate string): `["User", "4242", " says: ", text]`. `from` is the
+    /// connection whose event caused it, for the cost report.
     pub fn broadcast_text_parts(
         &mut self,
         ws: &mut WsContext<'_, '_>,
+        from: Option<ConnId>,
         parts: &[&str],
     ) -> BroadcastCost {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let header = FrameHeader::server(true, OpCode::Text, len as u64);
         let mut frame = Vec::with_capacity(header.encoded_len() + len);
         header.write(&mut frame);
+        let mut text = Label::EMPTY;
         for part in parts {
             frame.extend_from_slice(part.as_bytes());
+            text.push(part.as_bytes());
         }
-        self.broadcast_frame(ws, Bytes::from(frame))
+        self.broadcast(ws, Bytes::from(frame), from, text)
     }
 
     /// Sends a frame encoded beforehand to every member. A member whose queue would
     /// pass [`HubConfig::max_queue`] is failed with 1008 instead (its `on_close`
     /// follows the callback); a member that can no longer be sent to is skipped.
     pub fn broadcast_frame(&mut self, ws: &mut WsContext<'_, '_>, frame: Bytes) -> BroadcastCost {
+        self.broadcast(ws, frame, None, Label::EMPTY)
+    }
+
+    /// [`PushHub::broadcast_frame`], saying who caused it and what it says.
+    fn broadcast(
+        &mut self,
+        ws: &mut WsContext<'_, '_>,
+        frame: Bytes,
+        from: Option<ConnId>,
+        text: Label,
+    ) -> BroadcastCost {
         if self.turn.costs.is_empty() {
             let server = ws.server_stats();
             self.turn.write_calls = server.write_calls;
@@ -323,7 +386,7 @@ impl PushHub {
                     );
                     dropped += 1;
                 }
-            } else if ws.send_frame(member, &frame) {
+            } else if ws.send_shared(member, &frame) {
                 clients += 1;
             }
         }
@@ -334,6 +397,8 @@ impl PushHub {
         self.stats.dropped_slow += dropped as u64;
         let cost = BroadcastCost {
             seq: self.stats.broadcasts,
+            from,
+            text,
             frame_bytes: size,
             clients,
             dropped_slow: dropped,
@@ -341,7 +406,7 @@ impl PushHub {
             started: ws.now(),
             turn_write_calls: 0,
             turn_bytes_written: 0,
-            turn_broadcasts: 0,
+            turn_group: (self.stats.broadcasts, self.stats.broadcasts),
             backlogged: 0,
             time_to_all: Duration::ZERO,
         };
@@ -369,11 +434,12 @@ impl PushHub {
                 .filter(|&&m| ws.queued_bytes(m).is_some_and(|q| q > 0))
                 .count()
         };
-        let count = self.turn.costs.len();
+        let first = self.turn.costs.first().map_or(0, |c| c.seq);
+        let last = self.turn.costs.last().map_or(0, |c| c.seq);
         for cost in &mut self.turn.costs {
             cost.turn_write_calls = write_calls;
             cost.turn_bytes_written = bytes_written;
-            cost.turn_broadcasts = count;
+            cost.turn_group = (first, last);
             cost.backlogged = backlogged;
             cost.time_to_all = now.saturating_duration_since(cost.started);
             if let Some(observer) = self.observer.as_mut() {
@@ -431,7 +497,7 @@ impl ChatPush {
         for (slot, part) in parts.iter_mut().skip(2).zip(rest) {
             *slot = part;
         }
-        self.hub.broadcast_text_parts(ws, &parts);
+        self.hub.broadcast_text_parts(ws, Some(conn), &parts);
     }
 }
 
@@ -475,7 +541,10 @@ impl WsApp for ChatPush {
     fn on_close(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, closed: WsClosed) {
         // At shutdown every connection closes: telling each of the others would
         // cost n² sends to connections that are closing too.
-        let shutdown = closed == WsClosed::Dropped(CloseReason::Shutdown);
+        let shutdown = matches!(
+            closed,
+            WsClosed::Shutdown | WsClosed::Dropped(CloseReason::Shutdown)
+        );
         if self.hub.leave_because(conn, closed) && !shutdown {
             self.announce(ws, conn, &[" left."]);
         }
@@ -530,6 +599,8 @@ mod tests {
     fn broadcast_cost_reads_as_a_trace_line() {
         let cost = BroadcastCost {
             seq: 3,
+            from: Some(ConnId::new_for_tests(7, 0)),
+            text: Label::new(b"User4242 says: hi"),
             frame_bytes: 30,
             clients: 2,
             dropped_slow: 1,
@@ -537,15 +608,29 @@ mod tests {
             started: Instant::now(),
             turn_write_calls: 3,
             turn_bytes_written: 60,
-            turn_broadcasts: 2,
+            turn_group: (2, 3),
             backlogged: 1,
             time_to_all: Duration::from_micros(40),
         };
         let line = cost.to_string();
         assert!(line.starts_with("broadcast 3: 30 B frame encoded once, 2 clients reached"));
-        assert!(line.contains("3 write syscalls, 60 B written (shared by 2 broadcasts)"));
-        assert!(line.contains("40µs to reach all but 1 backlogged"));
+        assert!(line.contains("3 write syscalls, 60 B written (shared by broadcasts 2-3)"));
+        assert!(line.contains("40.0 µs to reach all but 1 backlogged"));
         assert!(line.contains("1 dropped as too slow (1008)"));
+        let one = BroadcastCost {
+            clients: 1,
+            turn_write_calls: 1,
+            ..cost
+        };
+        assert!(one.to_string().contains("1 client reached"), "{one}");
+        assert!(one.to_string().contains("turn: 1 write syscall,"), "{one}");
+        let start = cost.started - Duration::from_millis(5);
+        assert_eq!(
+            cost.trace_line(start).to_string(),
+            "5.00 ms  conn 7   broadcast   User4242 says: hi (1 backlogged) (1 client dropped as too slow, 1008)  \
+             in 0 B      out 30 B x 2 clients    0 reads   3 writes   reached all in 40.0 µs  \
+             (syscalls shared with broadcasts 2-3)"
+        );
     }
 
     #[test]

@@ -33,9 +33,29 @@
 //!    a close frame, then TCP close, as a push hub does to a client that cannot keep
 //!    up).
 //!
+//! 5. **Shutdown.** When the server is asked to stop ([`Handler::on_shutdown`]),
+//!    the application hears it first ([`WsApp::on_shutdown`], to say goodbye), then
+//!    every open WebSocket gets a close frame with 1001 Going Away (§7.4.1: "an
+//!    endpoint is going away, such as a server going down") and its TCP connection
+//!    is closed once that frame is written, without waiting for the peer's answer:
+//!    the server is leaving either way. The application is told
+//!    [`WsClosed::Shutdown`]. A handshake that arrives after that is refused with
+//!    503.
+//!
 //! [`WsApp::on_close`] is called exactly once per opened WebSocket, as soon as no
 //! more messages can be sent on it, whichever way it ended; messages that arrive
 //! after that are dropped.
+//!
+//! # What it reports
+//!
+//! An observer ([`WsServer::set_observer`], for the examples' `--trace`) hears of
+//! everything the glue handles, as [`WsEvent`]s: each plain request and what it
+//! cost, each handshake accepted or refused (with the rule it broke) and what it
+//! cost, each message with what its connection read and wrote for it, and each
+//! WebSocket that ended. A message's cost is taken from the connection's own
+//! counters ([`Context::io`]) over the loop turn that read it, reported at the end
+//! of that turn, once its answers have been written: the reads that brought it,
+//! the writes that carried whatever was sent on that connection meanwhile.
 //!
 //! # Writing an application
 //!
@@ -63,22 +83,21 @@
 //! [`WsEcho`], the `ws_echo` example's application, is the smallest real one; the
 //! push chat ([`super::push::ChatPush`]) is built on a broadcast hub.
 
+use std::fmt;
 use std::mem;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::cost::{IoCounters, Label, RequestCost};
 use crate::http::Response;
 use crate::server::{CloseReason, ConnId, Context, Handler, Incoming, Reply, ServerStats, TimerId};
+use crate::trace::{LineCost, SharedWith, Span, TraceLine};
 use crate::ws::{
     self, CloseCode, CloseFrame, Connection, Event, HandshakeConfig, HandshakeError, Limits,
     WsError,
 };
-
-/// Timer data with this bit set belongs to the glue (keepalive and close timers);
-/// the application's timer data has it clear.
-const GLUE_TIMER: u64 = 1 << 63;
 
 /// The glue's settings: what it accepts, and its timeouts. Each has a default.
 #[derive(Debug, Clone)]
@@ -149,8 +168,37 @@ pub enum WsClosed {
     /// The peer did not answer a ping within [`WsConfig::ping_timeout`].
     PingTimeout,
     /// The TCP connection went away without a close handshake (reset, end of file,
-    /// server shutdown).
+    /// the driver closing it).
     Dropped(CloseReason),
+    /// The server is shutting down: a close frame with 1001 (Going Away) went out
+    /// and TCP closes once it is written, without waiting for the peer's answer.
+    Shutdown,
+}
+
+impl fmt::Display for WsClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WsClosed::ByPeer(Some(code)) => write!(f, "closed by the peer ({})", code.0),
+            WsClosed::ByPeer(None) => write!(f, "closed by the peer (no code)"),
+            WsClosed::ByServer(code) => write!(f, "closed by the server ({})", code.0),
+            WsClosed::ProtocolError(error) => {
+                write!(f, "failed: {error} ({})", error.close_code().0)
+            }
+            WsClosed::PingTimeout => write!(f, "no answer to a ping: taken for dead"),
+            WsClosed::Dropped(reason) => {
+                let why = match reason {
+                    CloseReason::PeerClosed => "the peer's end of file",
+                    CloseReason::Error => "reset or broken pipe",
+                    CloseReason::BadRequest => "bad input",
+                    CloseReason::Done => "closed by the server",
+                    CloseReason::Timeout => "timed out",
+                    CloseReason::Shutdown => "server shutdown",
+                };
+                write!(f, "TCP closed without a close frame: {why}")
+            }
+            WsClosed::Shutdown => write!(f, "server shutting down (1001)"),
+        }
+    }
 }
 
 /// A WebSocket application: what happens when connections open, send, and close.
@@ -178,9 +226,17 @@ pub trait WsApp {
         Reply::Respond
     }
 
-    /// A timer set with [`WsContext::set_timer`] came due.
+    /// A timer set with [`WsContext::set_timer`] came due, with its data as given
+    /// (all 64 bits).
     fn on_timer(&mut self, ws: &mut WsContext<'_, '_>, timer: TimerId, data: u64) {
         let _ = (ws, timer, data);
+    }
+
+    /// The server is shutting down: the last chance to send something (a goodbye
+    /// message) before every WebSocket gets its 1001 close frame. Each one's
+    /// [`WsApp::on_close`] follows, with [`WsClosed::Shutdown`].
+    fn on_shutdown(&mut self, ws: &mut WsContext<'_, '_>) {
+        let _ = ws;
     }
 
     /// A turn of the loop ended: what was sent during it has been written as far as
@@ -207,7 +263,7 @@ pub fn not_a_websocket(res: &mut Response) {
 pub struct WsStats {
     /// Handshakes accepted (WebSockets opened).
     pub opened: u64,
-    /// Handshakes refused (400, 403, 426).
+    /// Handshakes refused (400, 403, 426; 503 during shutdown).
     pub rejected: u64,
     /// Whole messages received.
     pub messages_in: u64,
@@ -225,11 +281,196 @@ pub struct WsStats {
     pub ping_timeouts: u64,
     /// WebSockets whose TCP connection went away without a close handshake.
     pub dropped: u64,
+    /// WebSockets closed with 1001 because the server was shutting down.
+    pub closed_at_shutdown: u64,
+}
+
+/// Something the glue handled, as told to its observer ([`WsServer::set_observer`]).
+#[derive(Debug, Clone, Copy)]
+pub enum WsEvent<'a> {
+    /// A request that was not a handshake, answered by [`WsApp::on_http`]: what it
+    /// cost, once its response was written.
+    Request(&'a RequestCost),
+    /// A handshake accepted: its `101` was written (`cost`), and the WebSocket is
+    /// open.
+    Opened {
+        /// The handshake request's cost.
+        cost: &'a RequestCost,
+        /// The peer's address.
+        peer: SocketAddr,
+        /// The request's `Origin`, if it sent one.
+        origin: Option<&'a str>,
+    },
+    /// A handshake refused: 400, 403 (origin not allowed), 426 (another version)
+    /// or, during shutdown, 503.
+    Refused {
+        /// The connection's number ([`ConnId::serial`]).
+        conn: u64,
+        /// When the refusal was decided.
+        at: Instant,
+        /// The refusal's cost once written; `None` if the connection closed before
+        /// it was.
+        cost: Option<&'a RequestCost>,
+        /// The status it was answered with.
+        status: u16,
+        /// The rule it broke, as the response's body says it.
+        reason: &'a str,
+        /// The request's `Origin`, if it sent one.
+        origin: Option<&'a str>,
+    },
+    /// A whole message was handed to [`WsApp::on_message`]; told at the end of the
+    /// loop turn that read it, when what was sent on its connection meanwhile had
+    /// been written.
+    Message(&'a MessageCost),
+    /// A WebSocket ended (as told to [`WsApp::on_close`]).
+    Closed {
+        /// The connection.
+        conn: ConnId,
+        /// When.
+        at: Instant,
+        /// How.
+        closed: WsClosed,
+    },
+}
+
+/// What one message cost its connection, for [`WsEvent::Message`].
+#[derive(Debug, Clone, Copy)]
+pub struct MessageCost {
+    /// The connection it came on.
+    pub conn: ConnId,
+    /// Its number among the messages of that connection, from 0.
+    pub index: u64,
+    /// The start of the loop turn that read it.
+    pub at: Instant,
+    /// A text message (else binary).
+    pub text: bool,
+    /// Its payload size.
+    pub payload_bytes: u64,
+    /// Its frames' bytes as they came over the wire (headers and masks included).
+    pub wire_bytes: u64,
+    /// The start of its text (cut to [`crate::cost::LABEL_BYTES`]); empty for a
+    /// binary message.
+    pub preview: Label,
+    /// What the connection did for it: the `read()` calls that brought the
+    /// message (since the connection's last read turn) and the `write()` calls of
+    /// its turn that carried what was sent on it (an echo, the sender's own copy
+    /// of a broadcast), with their bytes. When several
+    /// messages came in one turn, the calls are counted once, in the first one's
+    /// `io`; the others have zeros and the same `group`.
+    pub io: IoCounters,
+    /// The messages of this connection (by `index`, first to last) that shared
+    /// `io`: `(index, index)` when it was this one's alone.
+    pub group: (u64, u64),
+    /// From `at` to the end of the turn: read, handled, and its answers handed to
+    /// the kernel.
+    pub took: Duration,
+}
+
+impl WsEvent<'_> {
+    /// The event as a line of the examples' trace ([`crate::trace`]), with the trace
+    /// begun at `start`.
+    pub fn trace_line(&self, start: Instant) -> TraceLine {
+        match *self {
+            WsEvent::Request(cost) => TraceLine::request(start, cost),
+            WsEvent::Opened { cost, peer, origin } => {
+                let mut line = TraceLine::request(start, cost);
+                line.kind = "handshake";
+                line.what = match origin {
+                    Some(origin) => format!("101 to {peer}, origin {origin}"),
+                    None => format!("101 to {peer}"),
+                };
+                line
+            }
+            WsEvent::Refused {
+                conn,
+                at,
+                cost,
+                status,
+                reason,
+                origin,
+            } => {
+                let mut line = match cost {
+                    Some(cost) => TraceLine::request(start, cost),
+                    None => TraceLine::new(start, at, Some(conn), ""),
+                };
+                line.kind = "refused";
+                line.what = match origin {
+                    Some(origin) => format!("{status} {reason}, origin {origin}"),
+                    None => format!("{status} {reason}"),
+                };
+                line
+            }
+            WsEvent::Message(m) => {
+                let what = if m.text {
+                    let cut = if m.payload_bytes > m.preview.as_bytes().len() as u64 {
+                        "..."
+                    } else {
+                        ""
+                    };
+                    format!("text \"{}{cut}\" ({} B)", m.preview, m.payload_bytes)
+                } else {
+                    format!("binary ({} B)", m.payload_bytes)
+                };
+                let (first, last) = m.group;
+                TraceLine::new(start, m.at, Some(m.conn.serial()), "ws message")
+                    .what(what)
+                    .cost(LineCost {
+                        bytes_in: m.wire_bytes,
+                        bytes_out: m.io.bytes_out,
+                        copies: None,
+                        read_calls: m.io.read_calls,
+                        write_calls: m.io.write_calls,
+                        took: Some(("took", m.took)),
+                        shared: (first != last).then_some(SharedWith {
+                            what: "messages",
+                            span: Span(first, last),
+                        }),
+                    })
+            }
+            WsEvent::Closed { conn, at, closed } => {
+                TraceLine::new(start, at, Some(conn.serial()), "ws closed").what(closed)
+            }
+        }
+    }
+}
+
+/// Called with everything the glue handles (for `--trace`).
+pub type WsObserver = Box<dyn FnMut(&WsEvent<'_>) + Send>;
+
+/// What the glue decided about a handshake, kept until its response is written
+/// so that the observer hears both at once.
+#[derive(Debug)]
+struct Verdict {
+    /// The connection.
+    conn: ConnId,
+    /// When it was decided.
+    at: Instant,
+    /// 101, or the refusal's status.
+    status: u16,
+    /// Why it was refused (empty when accepted).
+    reason: String,
+    /// The request's `Origin`.
+    origin: Option<String>,
+    /// The peer (known when accepted).
+    peer: Option<SocketAddr>,
+}
+
+/// What the observer is told at the end of a loop turn, and what is kept to tell
+/// it. Empty, and never filled, without an observer.
+#[derive(Debug, Default)]
+struct Report {
+    /// Handshakes whose response is not yet written.
+    verdicts: Vec<Verdict>,
+    /// This turn's messages, costed at its end.
+    messages: Vec<MessageCost>,
+    /// Sessions that read or wrote during this turn: their counters are taken
+    /// again at its end, so that the next message is charged only its own turn.
+    touched: Vec<ConnId>,
 }
 
 /// Where one WebSocket is, from the glue's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum WsState {
     /// Messages flow both ways.
     Open,
     /// The application closed it: a close frame went out (or will as soon as the
@@ -241,8 +482,9 @@ enum Phase {
 
 /// One WebSocket's state.
 #[derive(Debug)]
-struct Slot {
-    /// The connection, to tell a reused slot from this one.
+struct Session {
+    /// The connection, to tell this session from a later connection that reuses
+    /// its index.
     id: ConnId,
     /// The peer's address, kept so that it can be named in `on_close` after TCP is
     /// gone.
@@ -251,8 +493,8 @@ struct Slot {
     /// while a message it decoded is being handled: see `busy`.
     ws: Connection,
     /// Where the WebSocket is.
-    phase: Phase,
-    /// `ws` is out of the slot because a message of this connection is being
+    state: WsState,
+    /// `ws` is out of the session because a message of this connection is being
     /// handled; a close asked for meanwhile waits in `close_requested`.
     busy: bool,
     /// A graceful close the application asked for while `busy`, started once the
@@ -264,15 +506,28 @@ struct Slot {
     last_ping: Instant,
     /// A ping not yet answered: when it went out.
     ping_sent: Option<Instant>,
-    /// The slot's one timer (keepalive, or the close timeout while `Closing`).
+    /// The session's one timer (keepalive, or the close timeout while `Closing`).
+    /// Timer ids are never reused, so this id alone tells the glue's timers from
+    /// the application's.
     timer: Option<TimerId>,
+    /// Messages received so far (the next one's [`MessageCost::index`]).
+    messages: u64,
+    /// Frame bytes consumed since the last whole message, for its `wire_bytes`.
+    wire_pending: u64,
+    /// The connection's counters at the end of the last turn it read in: reads
+    /// since then are the next message's.
+    io_seen: IoCounters,
+    /// The connection's counters when this turn first handed it bytes: writes
+    /// since then are this turn's (writes before it carried other connections'
+    /// broadcasts and are no message's of this one).
+    io_turn: Option<IoCounters>,
 }
 
 /// The glue's state that the application's [`WsContext`] reaches.
 #[derive(Debug, Default)]
-struct Sockets {
-    /// WebSockets by the connection's slot index.
-    slots: Vec<Option<Slot>>,
+struct Sessions {
+    /// Sessions by their connection's index ([`ConnId::index`]).
+    by_index: Vec<Option<Session>>,
     /// WebSockets that ended and whose application has not been told yet (it is
     /// told right after the callback that ended them returns).
     ended: Vec<(ConnId, WsClosed)>,
@@ -284,27 +539,27 @@ struct Sockets {
     close_timeout: Duration,
 }
 
-impl Sockets {
-    fn get(&self, conn: ConnId) -> Option<&Slot> {
-        self.slots
+impl Sessions {
+    fn get(&self, conn: ConnId) -> Option<&Session> {
+        self.by_index
             .get(conn.index())?
             .as_ref()
             .filter(|s| s.id == conn)
     }
 
-    fn get_mut(&mut self, conn: ConnId) -> Option<&mut Slot> {
-        slot_mut(&mut self.slots, conn)
+    fn get_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
+        session_mut(&mut self.by_index, conn)
     }
 
     /// Marks a WebSocket ended and queues the application's `on_close`.
-    fn end(&mut self, ctx: &mut Context<'_>, conn: ConnId, closed: WsClosed, phase: Phase) {
-        let Some(slot) = self.get_mut(conn) else {
+    fn end(&mut self, ctx: &mut Context<'_>, conn: ConnId, closed: WsClosed, state: WsState) {
+        let Some(session) = self.get_mut(conn) else {
             return;
         };
-        let was_open = slot.phase == Phase::Open;
-        slot.phase = phase;
-        if phase == Phase::Done {
-            if let Some(timer) = slot.timer.take() {
+        let was_open = session.state == WsState::Open;
+        session.state = state;
+        if state == WsState::Done {
+            if let Some(timer) = session.timer.take() {
                 ctx.cancel_timer(timer);
             }
             ctx.close(conn);
@@ -319,14 +574,15 @@ impl Sockets {
             WsClosed::ProtocolError(_) => stats.protocol_errors += 1,
             WsClosed::PingTimeout => stats.ping_timeouts += 1,
             WsClosed::Dropped(_) => stats.dropped += 1,
+            WsClosed::Shutdown => stats.closed_at_shutdown += 1,
         }
         self.ended.push((conn, closed));
     }
 }
 
-/// The slot of `conn`, if it is still the one in its place.
-fn slot_mut(slots: &mut [Option<Slot>], conn: ConnId) -> Option<&mut Slot> {
-    slots
+/// The session of `conn`, if it is still the one in its place.
+fn session_mut(by_index: &mut [Option<Session>], conn: ConnId) -> Option<&mut Session> {
+    by_index
         .get_mut(conn.index())?
         .as_mut()
         .filter(|s| s.id == conn)
@@ -338,7 +594,7 @@ pub struct WsContext<'a, 'b> {
     /// The driver's context: sends, closes, timers, the clock.
     ctx: &'a mut Context<'b>,
     /// The WebSockets.
-    socks: &'a mut Sockets,
+    sessions: &'a mut Sessions,
 }
 
 impl WsContext<'_, '_> {
@@ -350,7 +606,9 @@ impl WsContext<'_, '_> {
     /// Whether messages can be sent on `conn`: it is an open WebSocket and no close
     /// frame has gone out on it.
     pub fn can_send(&self, conn: ConnId) -> bool {
-        self.socks.get(conn).is_some_and(|s| s.phase == Phase::Open)
+        self.sessions
+            .get(conn)
+            .is_some_and(|s| s.state == WsState::Open)
     }
 
     /// Sends a text message; `false` (and nothing sent) if `conn` cannot be sent on.
@@ -358,10 +616,10 @@ impl WsContext<'_, '_> {
         if !self.can_send(conn) {
             return false;
         }
-        self.socks.scratch.clear();
-        ws::write_text(&mut self.socks.scratch, text);
-        self.ctx.send_raw(conn, &self.socks.scratch);
-        self.socks.stats.messages_out += 1;
+        self.sessions.scratch.clear();
+        ws::write_text(&mut self.sessions.scratch, text);
+        self.ctx.send_raw(conn, &self.sessions.scratch);
+        self.sessions.stats.messages_out += 1;
         true
     }
 
@@ -371,22 +629,24 @@ impl WsContext<'_, '_> {
         if !self.can_send(conn) {
             return false;
         }
-        self.socks.scratch.clear();
-        ws::write_binary(&mut self.socks.scratch, data);
-        self.ctx.send_raw(conn, &self.socks.scratch);
-        self.socks.stats.messages_out += 1;
+        self.sessions.scratch.clear();
+        ws::write_binary(&mut self.sessions.scratch, data);
+        self.ctx.send_raw(conn, &self.sessions.scratch);
+        self.sessions.stats.messages_out += 1;
         true
     }
 
     /// Sends a frame encoded beforehand ([`ws::text_frame`], [`ws::binary_frame`]),
-    /// sharing its bytes: the way to send one message to many connections. `false`
-    /// (and nothing sent) if `conn` cannot be sent on.
-    pub fn send_frame(&mut self, conn: ConnId, frame: &Bytes) -> bool {
+    /// sharing its bytes: the way to send one message to many connections. This is
+    /// [`Context::send_shared`] for a WebSocket (it checks that `conn` can be sent
+    /// on and counts the message). `false` (and nothing sent) if `conn` cannot be
+    /// sent on.
+    pub fn send_shared(&mut self, conn: ConnId, frame: &Bytes) -> bool {
         if !self.can_send(conn) {
             return false;
         }
         self.ctx.send_shared(conn, frame.clone());
-        self.socks.stats.messages_out += 1;
+        self.sessions.stats.messages_out += 1;
         true
     }
 
@@ -396,31 +656,31 @@ impl WsContext<'_, '_> {
     /// application's `on_close` follows this callback. Nothing if `conn` is not
     /// open.
     pub fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
-        let Sockets {
-            slots,
+        let Sessions {
+            by_index,
             scratch,
             close_timeout,
             ..
-        } = &mut *self.socks;
-        let Some(slot) = slot_mut(slots, conn) else {
+        } = &mut *self.sessions;
+        let Some(session) = session_mut(by_index, conn) else {
             return;
         };
-        if slot.phase != Phase::Open {
+        if session.state != WsState::Open {
             return;
         }
-        if let Some(timer) = slot.timer.take() {
+        if let Some(timer) = session.timer.take() {
             self.ctx.cancel_timer(timer);
         }
-        slot.timer = Some(self.ctx.set_timer(*close_timeout, glue_timer(conn)));
-        if slot.busy {
-            slot.close_requested = Some((code, reason.to_string()));
+        session.timer = Some(self.ctx.set_timer(*close_timeout, glue_timer(conn)));
+        if session.busy {
+            session.close_requested = Some((code, reason.to_string()));
         } else {
             scratch.clear();
-            slot.ws.close(code, reason, scratch);
+            session.ws.close(code, reason, scratch);
             self.ctx.send_raw(conn, scratch);
         }
-        self.socks
-            .end(self.ctx, conn, WsClosed::ByServer(code), Phase::Closing);
+        self.sessions
+            .end(self.ctx, conn, WsClosed::ByServer(code), WsState::Closing);
     }
 
     /// Fails the connection at once (§7.1.7): sends a close frame with `code` and
@@ -431,11 +691,14 @@ impl WsContext<'_, '_> {
         if !self.can_send(conn) {
             return;
         }
-        self.socks.scratch.clear();
-        ws::write_close(&mut self.socks.scratch, Some(CloseFrame { code, reason }));
-        self.ctx.send_raw(conn, &self.socks.scratch);
-        self.socks
-            .end(self.ctx, conn, WsClosed::ByServer(code), Phase::Done);
+        self.sessions.scratch.clear();
+        ws::write_close(
+            &mut self.sessions.scratch,
+            Some(CloseFrame { code, reason }),
+        );
+        self.ctx.send_raw(conn, &self.sessions.scratch);
+        self.sessions
+            .end(self.ctx, conn, WsClosed::ByServer(code), WsState::Done);
     }
 
     /// Bytes queued for `conn` and not yet written to its socket, this callback's
@@ -446,13 +709,14 @@ impl WsContext<'_, '_> {
 
     /// The peer's address of a WebSocket, known until its `on_close` has returned.
     pub fn peer_addr(&self, conn: ConnId) -> Option<SocketAddr> {
-        self.socks.get(conn).map(|s| s.peer)
+        self.sessions.get(conn).map(|s| s.peer)
     }
 
-    /// Calls [`WsApp::on_timer`] with `data` after `after`. `data` must be below
-    /// 2^63 (the top bit is the glue's and is cleared).
+    /// Calls [`WsApp::on_timer`] with `data` after `after`. All 64 bits of `data`
+    /// are the application's: the glue tells its own timers apart by their
+    /// [`TimerId`], not by their data.
     pub fn set_timer(&mut self, after: Duration, data: u64) -> TimerId {
-        self.ctx.set_timer(after, data & !GLUE_TIMER)
+        self.ctx.set_timer(after, data)
     }
 
     /// Cancels a timer; `false` if it already fired or was cancelled.
@@ -467,13 +731,16 @@ impl WsContext<'_, '_> {
 
     /// The glue's counters.
     pub fn stats(&self) -> &WsStats {
-        &self.socks.stats
+        &self.sessions.stats
     }
 }
 
-/// Timer data for a glue timer of `conn`.
+/// Timer data for a glue timer of `conn`: the session's index, so that the
+/// timer's session is found without a search. It is not what marks the timer as
+/// the glue's (an application timer may carry any data): the [`TimerId`] kept in
+/// [`Session::timer`] is, as timer ids are never reused.
 fn glue_timer(conn: ConnId) -> u64 {
-    GLUE_TIMER | conn.index() as u64
+    conn.index() as u64
 }
 
 /// A [`Handler`] that speaks WebSocket and hands messages to a [`WsApp`].
@@ -483,25 +750,112 @@ pub struct WsServer<A> {
     /// The settings.
     config: WsConfig,
     /// The WebSockets and what the application's context reaches.
-    socks: Sockets,
+    sessions: Sessions,
     /// The automatic replies (pong, close answer, error close) the core writes,
     /// sent right after each decode; reused.
     replies: Vec<u8>,
+    /// Who hears of everything handled, if anyone (`--trace`).
+    observer: Option<WsObserver>,
+    /// What is kept to tell the observer.
+    report: Report,
+    /// The server is shutting down: handshakes are refused.
+    shutting_down: bool,
 }
 
 impl<A: WsApp> WsServer<A> {
     /// Serves `app` with `config`.
     pub fn new(config: WsConfig, app: A) -> WsServer<A> {
-        let socks = Sockets {
+        let sessions = Sessions {
             close_timeout: config.close_timeout,
-            ..Sockets::default()
+            ..Sessions::default()
         };
         WsServer {
             app,
             config,
-            socks,
+            sessions,
             replies: Vec::new(),
+            observer: None,
+            report: Report::default(),
+            shutting_down: false,
         }
+    }
+
+    /// Calls `observer` with everything the glue handles: requests, handshakes
+    /// accepted and refused, messages, and WebSockets ending ([`WsEvent`]).
+    pub fn set_observer(&mut self, observer: impl FnMut(&WsEvent<'_>) + Send + 'static) {
+        self.observer = Some(Box::new(observer));
+    }
+
+    /// Tells the observer, if any.
+    fn tell(&mut self, event: WsEvent<'_>) {
+        if let Some(observer) = self.observer.as_mut() {
+            observer(&event);
+        }
+    }
+
+    /// Notes that `conn` read or wrote this turn (only with an observer).
+    fn touch(&mut self, conn: ConnId) {
+        if self.observer.is_some() && !self.report.touched.contains(&conn) {
+            self.report.touched.push(conn);
+        }
+    }
+
+    /// Keeps a handshake's verdict until its response is written (only with an
+    /// observer).
+    fn keep_verdict(&mut self, verdict: Verdict) {
+        if self.observer.is_some() {
+            self.report.verdicts.push(verdict);
+        }
+    }
+
+    /// The loop turn ended: charges this turn's messages with what their
+    /// connections read and wrote during it, and tells the observer.
+    fn report_turn(&mut self, ctx: &mut Context<'_>) {
+        if self.observer.is_none() || self.report.touched.is_empty() {
+            return;
+        }
+        let now = ctx.now();
+        let mut messages = mem::take(&mut self.report.messages);
+        for &conn in &self.report.touched {
+            let Some(session) = self.sessions.get_mut(conn) else {
+                continue;
+            };
+            let Some(io) = ctx.io(conn) else {
+                continue;
+            };
+            let seen = mem::replace(&mut session.io_seen, io);
+            let turn = session.io_turn.take().unwrap_or(io);
+            let spent = IoCounters {
+                read_calls: io.read_calls.saturating_sub(seen.read_calls),
+                write_calls: io.write_calls.saturating_sub(turn.write_calls),
+                bytes_in: io.bytes_in.saturating_sub(seen.bytes_in),
+                bytes_out: io.bytes_out.saturating_sub(turn.bytes_out),
+            };
+            let mut mine = messages.iter_mut().filter(|m| m.conn == conn);
+            let Some(first) = mine.next() else {
+                continue;
+            };
+            first.io = spent;
+            let first_index = first.index;
+            let last_index = messages
+                .iter()
+                .filter(|m| m.conn == conn)
+                .map(|m| m.index)
+                .max()
+                .unwrap_or(first_index);
+            for m in messages.iter_mut().filter(|m| m.conn == conn) {
+                m.group = (first_index, last_index);
+            }
+        }
+        self.report.touched.clear();
+        for m in &mut messages {
+            m.took = now.saturating_duration_since(m.at);
+        }
+        for m in &messages {
+            self.tell(WsEvent::Message(m));
+        }
+        messages.clear();
+        self.report.messages = messages;
     }
 
     /// The application.
@@ -521,105 +875,118 @@ impl<A: WsApp> WsServer<A> {
 
     /// The glue's counters.
     pub fn stats(&self) -> &WsStats {
-        &self.socks.stats
+        &self.sessions.stats
     }
 
     /// WebSockets open now (from the handshake until TCP is closed).
     pub fn open_count(&self) -> usize {
-        self.socks.slots.iter().flatten().count()
+        self.sessions.by_index.iter().flatten().count()
     }
 
     /// Tells the application about the WebSockets that ended during the last
     /// callback (its `on_close` may end more: told in turn).
     fn notify_ended(&mut self, ctx: &mut Context<'_>) {
-        while !self.socks.ended.is_empty() {
-            let batch = mem::take(&mut self.socks.ended);
+        while !self.sessions.ended.is_empty() {
+            let batch = mem::take(&mut self.sessions.ended);
             for &(conn, closed) in &batch {
+                let at = ctx.now();
+                self.tell(WsEvent::Closed { conn, at, closed });
                 let mut ws = WsContext {
                     ctx,
-                    socks: &mut self.socks,
+                    sessions: &mut self.sessions,
                 };
                 self.app.on_close(&mut ws, conn, closed);
             }
-            if self.socks.ended.is_empty() {
+            if self.sessions.ended.is_empty() {
                 let mut batch = batch;
                 batch.clear();
-                self.socks.ended = batch;
+                self.sessions.ended = batch;
             }
         }
     }
 
-    /// Arms a slot's keepalive timer for its next check, if pinging is on.
+    /// Arms a session's keepalive timer for its next check, if pinging is on.
     fn arm_keepalive(&mut self, ctx: &mut Context<'_>, conn: ConnId) {
         let Some(interval) = self.config.ping_interval else {
             return;
         };
         let timeout = self.config.ping_timeout;
-        let Some(slot) = self.socks.get_mut(conn) else {
+        let Some(session) = self.sessions.get_mut(conn) else {
             return;
         };
         // With a ping outstanding, the next thing to check is its timeout; the next
         // ping goes out only once that one is settled.
-        let at = match slot.ping_sent {
+        let at = match session.ping_sent {
             Some(sent) => sent + timeout,
-            None => slot.last_ping + interval,
+            None => session.last_ping + interval,
         };
         // Never due at once: a timer set for now from inside a timer callback would
         // fire again in the same pass, for ever (zero durations are possible in a
         // hand-made config).
         let at = at.max(ctx.now() + Duration::from_millis(1));
-        slot.timer = Some(ctx.set_timer_at(at, glue_timer(conn)));
+        let timer = ctx.set_timer_at(at, glue_timer(conn));
+        // A session has one timer at a time: a replaced one must never fire, or it
+        // would reach the application as one of its own.
+        if let Some(old) = session.timer.replace(timer) {
+            ctx.cancel_timer(old);
+        }
     }
 
-    /// A glue timer of the slot at `index` fired.
+    /// A glue timer of the session at `index` fired.
     fn glue_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId, index: usize) {
-        let Some(slot) = self.socks.slots.get_mut(index).and_then(Option::as_mut) else {
+        let Some(session) = self
+            .sessions
+            .by_index
+            .get_mut(index)
+            .and_then(Option::as_mut)
+        else {
             return;
         };
-        if slot.timer != Some(timer) {
+        if session.timer != Some(timer) {
             return; // a timer replaced since
         }
-        slot.timer = None;
-        let conn = slot.id;
+        session.timer = None;
+        let conn = session.id;
         let now = ctx.now();
-        match slot.phase {
-            Phase::Done => {}
-            Phase::Closing => {
+        match session.state {
+            WsState::Done => {}
+            WsState::Closing => {
                 // §7.1.1: the peer did not answer our close in time; close TCP.
-                slot.phase = Phase::Done;
+                session.state = WsState::Done;
                 ctx.close(conn);
             }
-            Phase::Open => {
-                if let Some(sent) = slot.ping_sent {
-                    if slot.last_heard >= sent {
-                        slot.ping_sent = None;
+            WsState::Open => {
+                if let Some(sent) = session.ping_sent {
+                    if session.last_heard >= sent {
+                        session.ping_sent = None;
                     } else if now >= sent + self.config.ping_timeout {
                         // Nothing heard since the ping: the peer is gone. A close
                         // frame would only wait in its queue: close TCP.
-                        self.socks
-                            .end(ctx, conn, WsClosed::PingTimeout, Phase::Done);
+                        self.sessions
+                            .end(ctx, conn, WsClosed::PingTimeout, WsState::Done);
                         return;
                     }
                 }
                 let Some(interval) = self.config.ping_interval else {
                     return;
                 };
-                if slot.ping_sent.is_none() && now >= slot.last_ping + interval {
+                if session.ping_sent.is_none() && now >= session.last_ping + interval {
                     // §5.5.2: a ping may carry "Application data"; none is needed,
                     // as any frame that comes back proves the peer alive.
                     self.replies.clear();
                     ws::write_ping(&mut self.replies, b"");
                     ctx.send_raw(conn, &self.replies);
-                    slot.ping_sent = Some(now);
-                    slot.last_ping = now;
-                    self.socks.stats.pings_sent += 1;
+                    session.ping_sent = Some(now);
+                    session.last_ping = now;
+                    self.sessions.stats.pings_sent += 1;
+                    self.touch(conn);
                 }
                 self.arm_keepalive(ctx, conn);
             }
         }
     }
 
-    /// Answers a WebSocket handshake: 101 and a new slot, or the refusal.
+    /// Answers a WebSocket handshake: 101 and a new session, or the refusal.
     fn handshake(
         &mut self,
         ctx: &mut Context<'_>,
@@ -628,44 +995,94 @@ impl<A: WsApp> WsServer<A> {
     ) -> Reply {
         let conn = req.conn();
         let request = req.request();
+        let origin = || {
+            request
+                .header("origin")
+                .map(|o| String::from_utf8_lossy(o).into_owned())
+        };
+        if self.shutting_down {
+            self.sessions.stats.rejected += 1;
+            res.set_status(503);
+            res.header("Content-Type", "text/plain; charset=utf-8");
+            res.body_mut()
+                .extend_from_slice(b"the server is shutting down\n");
+            res.set_close();
+            self.keep_verdict(Verdict {
+                conn,
+                at: ctx.now(),
+                status: 503,
+                reason: "the server is shutting down".to_string(),
+                origin: origin(),
+                peer: None,
+            });
+            return Reply::Respond;
+        }
         // `accept` writes the 101 as bytes for sans-I/O users; the driver encodes
         // responses itself, so only the computed accept value is used here.
         self.replies.clear();
         let accepted = match ws::accept(request, &self.config.handshake, &mut self.replies) {
             Ok(accepted) => accepted,
             Err(error) => {
-                self.socks.stats.rejected += 1;
+                self.sessions.stats.rejected += 1;
                 rejection(error, res);
+                if self.observer.is_some() {
+                    self.keep_verdict(Verdict {
+                        conn,
+                        at: ctx.now(),
+                        status: error.status(),
+                        reason: error.to_string(),
+                        origin: origin(),
+                        peer: None,
+                    });
+                }
                 return Reply::Respond;
             }
         };
         let Some(peer) = ctx.peer_addr(conn) else {
             return Reply::Respond;
         };
+        if self.observer.is_some() {
+            let origin = accepted
+                .origin
+                .map(|o| String::from_utf8_lossy(o).into_owned());
+            self.keep_verdict(Verdict {
+                conn,
+                at: ctx.now(),
+                status: 101,
+                reason: String::new(),
+                origin,
+                peer: Some(peer),
+            });
+            self.touch(conn);
+        }
         res.set_status(101);
         res.header("Upgrade", "websocket");
         res.header("Connection", "Upgrade");
         res.header("Sec-WebSocket-Accept", &accepted.accept);
         let now = ctx.now();
         let index = conn.index();
-        if self.socks.slots.len() <= index {
-            self.socks.slots.resize_with(index + 1, || None);
+        if self.sessions.by_index.len() <= index {
+            self.sessions.by_index.resize_with(index + 1, || None);
         }
-        if let Some(entry) = self.socks.slots.get_mut(index) {
-            *entry = Some(Slot {
+        if let Some(entry) = self.sessions.by_index.get_mut(index) {
+            *entry = Some(Session {
                 id: conn,
                 peer,
                 ws: Connection::new(self.config.limits),
-                phase: Phase::Open,
+                state: WsState::Open,
                 busy: false,
                 close_requested: None,
                 last_heard: now,
                 last_ping: now,
                 ping_sent: None,
                 timer: None,
+                messages: 0,
+                wire_pending: 0,
+                io_seen: IoCounters::default(),
+                io_turn: None,
             });
         }
-        self.socks.stats.opened += 1;
+        self.sessions.stats.opened += 1;
         self.arm_keepalive(ctx, conn);
         let opened = Opened {
             peer,
@@ -674,7 +1091,7 @@ impl<A: WsApp> WsServer<A> {
         };
         let mut ws = WsContext {
             ctx,
-            socks: &mut self.socks,
+            sessions: &mut self.sessions,
         };
         self.app.on_open(&mut ws, conn, &opened);
         self.notify_ended(ctx);
@@ -685,16 +1102,27 @@ impl<A: WsApp> WsServer<A> {
     /// bytes were used.
     fn receive(&mut self, ctx: &mut Context<'_>, conn: ConnId, data: &mut [u8]) -> usize {
         let now = ctx.now();
-        let Some(slot) = self.socks.get_mut(conn) else {
+        if self.sessions.get(conn).is_some() {
+            self.touch(conn);
+        }
+        if self.observer.is_some()
+            && let Some(session) = self.sessions.get_mut(conn)
+            && session.io_turn.is_none()
+        {
+            session.io_turn = ctx.io(conn);
+        }
+        let Some(session) = self.sessions.get_mut(conn) else {
             return data.len(); // not a WebSocket of ours: drop the bytes
         };
-        if slot.phase == Phase::Done {
+        if session.state == WsState::Done {
             return data.len();
         }
-        slot.last_heard = now;
+        session.last_heard = now;
         let total = data.len();
-        let mut decoder = mem::take(&mut slot.ws);
-        slot.busy = true;
+        let mut decoder = mem::take(&mut session.ws);
+        session.busy = true;
+        // Frame bytes of the message being received, for its cost.
+        let mut wire = mem::take(&mut session.wire_pending);
         let mut pos = 0;
         let mut stop = false;
         while !stop {
@@ -703,34 +1131,37 @@ impl<A: WsApp> WsServer<A> {
             let event = match decoder.receive(input, &mut self.replies) {
                 Ok(decoded) => {
                     pos += decoded.consumed;
+                    wire += decoded.consumed as u64;
                     decoded.event
                 }
                 Err(error) => {
                     // The core wrote the close frame with the error's code.
                     ctx.send_raw(conn, &self.replies);
-                    self.socks
-                        .end(ctx, conn, WsClosed::ProtocolError(error), Phase::Done);
+                    self.sessions
+                        .end(ctx, conn, WsClosed::ProtocolError(error), WsState::Done);
                     pos = total;
                     break;
                 }
             };
             ctx.send_raw(conn, &self.replies);
-            let phase = self.socks.get(conn).map_or(Phase::Done, |s| s.phase);
+            let state = self.sessions.get(conn).map_or(WsState::Done, |s| s.state);
             match event {
                 None => stop = true,
-                Some(Event::Text(text)) if phase == Phase::Open => {
-                    self.socks.stats.messages_in += 1;
+                Some(Event::Text(text)) if state == WsState::Open => {
+                    self.sessions.stats.messages_in += 1;
+                    self.record(conn, now, true, text.as_bytes(), mem::take(&mut wire));
                     let mut ws = WsContext {
                         ctx,
-                        socks: &mut self.socks,
+                        sessions: &mut self.sessions,
                     };
                     self.app.on_message(&mut ws, conn, Message::Text(text));
                 }
-                Some(Event::Binary(bytes)) if phase == Phase::Open => {
-                    self.socks.stats.messages_in += 1;
+                Some(Event::Binary(bytes)) if state == WsState::Open => {
+                    self.sessions.stats.messages_in += 1;
+                    self.record(conn, now, false, bytes, mem::take(&mut wire));
                     let mut ws = WsContext {
                         ctx,
-                        socks: &mut self.socks,
+                        sessions: &mut self.sessions,
                     };
                     self.app.on_message(&mut ws, conn, Message::Binary(bytes));
                 }
@@ -738,37 +1169,121 @@ impl<A: WsApp> WsServer<A> {
                     // Answered by the core (if we had not sent a close already):
                     // the handshake is complete, close TCP (§7.1.1).
                     let code = close.map(|c| c.code);
-                    self.socks
-                        .end(ctx, conn, WsClosed::ByPeer(code), Phase::Done);
+                    self.sessions
+                        .end(ctx, conn, WsClosed::ByPeer(code), WsState::Done);
                     pos = total;
                     stop = true;
                 }
                 // Pings were answered by the core; pongs and late messages need
-                // nothing more.
-                Some(_) => {}
+                // nothing more (and their bytes are no message's).
+                Some(_) => wire = 0,
             }
             // What the application did to this connection meanwhile.
-            let Some(slot) = self.socks.get_mut(conn) else {
+            let Some(session) = self.sessions.get_mut(conn) else {
                 break;
             };
-            if slot.phase == Phase::Done {
+            if session.state == WsState::Done {
                 pos = total;
                 break;
             }
-            if let Some((code, reason)) = slot.close_requested.take() {
+            if let Some((code, reason)) = session.close_requested.take() {
                 self.replies.clear();
                 decoder.close(code, &reason, &mut self.replies);
                 ctx.send_raw(conn, &self.replies);
             }
         }
-        if let Some(slot) = self.socks.get_mut(conn) {
-            slot.ws = decoder;
-            slot.busy = false;
+        if let Some(session) = self.sessions.get_mut(conn) {
+            session.ws = decoder;
+            session.busy = false;
+            session.wire_pending = wire;
         }
         self.notify_ended(ctx);
         pos
     }
+
+    /// Counts a message of `conn` and, with an observer, keeps it to be costed at
+    /// the end of the turn.
+    fn record(&mut self, conn: ConnId, at: Instant, text: bool, payload: &[u8], wire: u64) {
+        let Some(session) = self.sessions.get_mut(conn) else {
+            return;
+        };
+        let index = session.messages;
+        session.messages += 1;
+        if self.observer.is_none() {
+            return;
+        }
+        let preview = if text {
+            Label::new(payload.get(..PREVIEW_BYTES).unwrap_or(payload))
+        } else {
+            Label::EMPTY
+        };
+        self.report.messages.push(MessageCost {
+            conn,
+            index,
+            at,
+            text,
+            payload_bytes: payload.len() as u64,
+            wire_bytes: wire,
+            preview,
+            io: IoCounters::default(),
+            group: (index, index),
+            took: Duration::ZERO,
+        });
+    }
+
+    /// The server is shutting down: the application says goodbye, then every open
+    /// WebSocket gets a 1001 close frame and its TCP connection closes once that
+    /// is written (§7.4.1); one whose close handshake is under way is closed now.
+    fn shutdown(&mut self, ctx: &mut Context<'_>) {
+        self.shutting_down = true;
+        let mut ws = WsContext {
+            ctx,
+            sessions: &mut self.sessions,
+        };
+        self.app.on_shutdown(&mut ws);
+        self.notify_ended(ctx);
+        for index in 0..self.sessions.by_index.len() {
+            let Some(session) = self
+                .sessions
+                .by_index
+                .get_mut(index)
+                .and_then(Option::as_mut)
+            else {
+                continue;
+            };
+            let conn = session.id;
+            match session.state {
+                WsState::Done => {}
+                WsState::Closing => {
+                    // The application was told already; the peer's answer is not
+                    // awaited any more.
+                    session.state = WsState::Done;
+                    if let Some(timer) = session.timer.take() {
+                        ctx.cancel_timer(timer);
+                    }
+                    ctx.close(conn);
+                }
+                WsState::Open => {
+                    self.sessions.scratch.clear();
+                    ws::write_close(
+                        &mut self.sessions.scratch,
+                        Some(CloseFrame {
+                            code: CloseCode::GOING_AWAY,
+                            reason: "server shutting down",
+                        }),
+                    );
+                    ctx.send_raw(conn, &self.sessions.scratch);
+                    self.sessions
+                        .end(ctx, conn, WsClosed::Shutdown, WsState::Done);
+                }
+            }
+        }
+        self.notify_ended(ctx);
+    }
 }
+
+/// Bytes of a text message kept to name it in a trace.
+const PREVIEW_BYTES: usize = 24;
 
 /// The refusal of a bad handshake, through the driver's encoder: the error's
 /// status, a body naming the rule, `Connection: close`; a 426 also says which
@@ -805,14 +1320,52 @@ impl<A: WsApp> Handler for WsServer<A> {
         self.receive(ctx, conn, data)
     }
 
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        self.shutdown(ctx);
+    }
+
+    fn on_request_done(&mut self, cost: &RequestCost) {
+        if self.observer.is_none() {
+            return;
+        }
+        let at = self
+            .report
+            .verdicts
+            .iter()
+            .position(|v| v.conn.serial() == cost.conn && v.status == cost.status);
+        let Some(verdict) = at.map(|at| self.report.verdicts.swap_remove(at)) else {
+            self.tell(WsEvent::Request(cost));
+            return;
+        };
+        let origin = verdict.origin.as_deref();
+        let event = match verdict.peer {
+            Some(peer) if verdict.status == 101 => WsEvent::Opened { cost, peer, origin },
+            _ => WsEvent::Refused {
+                conn: cost.conn,
+                at: verdict.at,
+                cost: Some(cost),
+                status: verdict.status,
+                reason: &verdict.reason,
+                origin,
+            },
+        };
+        self.tell(event);
+    }
+
     fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId, data: u64) {
-        if data & GLUE_TIMER != 0 {
-            let index = (data & !GLUE_TIMER) as usize;
+        // The glue's own timers are the ones its sessions hold; every other timer
+        // is the application's, and its data is passed on whole.
+        let index = usize::try_from(data).ok();
+        let glue = index
+            .and_then(|i| self.sessions.by_index.get(i))
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.timer == Some(timer));
+        if let (true, Some(index)) = (glue, index) {
             self.glue_timer(ctx, timer, index);
         } else {
             let mut ws = WsContext {
                 ctx,
-                socks: &mut self.socks,
+                sessions: &mut self.sessions,
             };
             self.app.on_timer(&mut ws, timer, data);
         }
@@ -820,13 +1373,27 @@ impl<A: WsApp> Handler for WsServer<A> {
     }
 
     fn on_close(&mut self, ctx: &mut Context<'_>, conn: ConnId, reason: CloseReason) {
-        if self.socks.get(conn).is_none() {
+        // A refusal whose response never got written is still told.
+        while let Some(at) = self.report.verdicts.iter().position(|v| v.conn == conn) {
+            let verdict = self.report.verdicts.swap_remove(at);
+            if verdict.status != 101 {
+                self.tell(WsEvent::Refused {
+                    conn: conn.serial(),
+                    at: verdict.at,
+                    cost: None,
+                    status: verdict.status,
+                    reason: &verdict.reason,
+                    origin: verdict.origin.as_deref(),
+                });
+            }
+        }
+        if self.sessions.get(conn).is_none() {
             return; // a plain HTTP connection
         }
-        self.socks
-            .end(ctx, conn, WsClosed::Dropped(reason), Phase::Done);
+        self.sessions
+            .end(ctx, conn, WsClosed::Dropped(reason), WsState::Done);
         self.notify_ended(ctx);
-        if let Some(entry) = self.socks.slots.get_mut(conn.index())
+        if let Some(entry) = self.sessions.by_index.get_mut(conn.index())
             && entry.as_ref().is_some_and(|s| s.id == conn)
         {
             if let Some(timer) = entry.as_ref().and_then(|s| s.timer) {
@@ -837,9 +1404,12 @@ impl<A: WsApp> Handler for WsServer<A> {
     }
 
     fn on_turn_end(&mut self, ctx: &mut Context<'_>) {
+        // Messages first: a broadcast the application reports now was caused by
+        // one of them.
+        self.report_turn(ctx);
         let mut ws = WsContext {
             ctx,
-            socks: &mut self.socks,
+            sessions: &mut self.sessions,
         };
         self.app.on_turn_end(&mut ws);
         self.notify_ended(ctx);
@@ -852,45 +1422,163 @@ impl<A: WsApp> Handler for WsServer<A> {
 /// handshake, limits, every error) is the core's.
 #[derive(Default)]
 pub struct WsEcho {
-    /// Who to tell about each message echoed (for `--trace`).
-    observer: Option<EchoObserver>,
     /// Messages echoed.
     pub echoed: u64,
     /// Payload bytes echoed.
     pub echoed_bytes: u64,
 }
 
-/// Called with each message echoed: the connection, whether it was text, its
-/// payload size.
-pub type EchoObserver = Box<dyn FnMut(ConnId, bool, usize) + Send>;
-
 impl WsEcho {
-    /// The echo application, reporting nothing.
+    /// The echo application. (What it handles is reported by the glue's observer,
+    /// [`WsServer::set_observer`].)
     pub fn new() -> WsEcho {
         WsEcho::default()
-    }
-
-    /// Calls `observer` with each message echoed.
-    pub fn with_observer(observer: impl FnMut(ConnId, bool, usize) + Send + 'static) -> WsEcho {
-        WsEcho {
-            observer: Some(Box::new(observer)),
-            ..WsEcho::default()
-        }
     }
 }
 
 impl WsApp for WsEcho {
     fn on_message(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, msg: Message<'_>) {
-        let (sent, text, len) = match msg {
-            Message::Text(text) => (ws.send_text(conn, text), true, text.len()),
-            Message::Binary(data) => (ws.send_binary(conn, data), false, data.len()),
+        let (sent, len) = match msg {
+            Message::Text(text) => (ws.send_text(conn, text), text.len()),
+            Message::Binary(data) => (ws.send_binary(conn, data), data.len()),
         };
         if sent {
             self.echoed += 1;
             self.echoed_bytes += len as u64;
-            if let Some(observer) = self.observer.as_mut() {
-                observer(conn, text, len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::actions::Action;
+
+    /// Remembers how each WebSocket ended, and says goodbye at shutdown.
+    #[derive(Default)]
+    struct Goodbye {
+        closed: Vec<(ConnId, WsClosed)>,
+    }
+
+    impl WsApp for Goodbye {
+        fn on_message(&mut self, _: &mut WsContext<'_, '_>, _: ConnId, _: Message<'_>) {}
+
+        fn on_close(&mut self, _: &mut WsContext<'_, '_>, conn: ConnId, closed: WsClosed) {
+            self.closed.push((conn, closed));
+        }
+
+        fn on_shutdown(&mut self, ws: &mut WsContext<'_, '_>) {
+            let open: Vec<ConnId> = ws
+                .sessions
+                .by_index
+                .iter()
+                .flatten()
+                .map(|s| s.id)
+                .collect();
+            for conn in open {
+                ws.send_text(conn, "bye");
             }
         }
+    }
+
+    /// A session of `conn` in `state`, as the handshake would leave it.
+    fn session(conn: ConnId, state: WsState, now: Instant) -> Session {
+        Session {
+            id: conn,
+            peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            ws: Connection::new(Limits::default()),
+            state,
+            busy: false,
+            close_requested: None,
+            last_heard: now,
+            last_ping: now,
+            ping_sent: None,
+            timer: None,
+            messages: 0,
+            wire_pending: 0,
+            io_seen: IoCounters::default(),
+            io_turn: None,
+        }
+    }
+
+    // The driver's part of graceful shutdown (calling `on_shutdown`, then writing
+    // what is queued within the grace period) is tested with the driver; here the
+    // glue's part is driven with a context of its own, and what it asks the driver
+    // to do is read off the action queue.
+    #[test]
+    fn rfc6455_7_4_1_shutdown_sends_1001_going_away_then_closes_without_waiting() {
+        let now = Instant::now();
+        let open = ConnId::new_for_tests(1, 0);
+        let closing = ConnId::new_for_tests(2, 1);
+        let mut server = WsServer::new(WsConfig::default(), Goodbye::default());
+        server.sessions.by_index = vec![
+            Some(session(open, WsState::Open, now)),
+            Some(session(closing, WsState::Closing, now)),
+        ];
+        let conns = Default::default();
+        let mut timers = Default::default();
+        let mut actions = crate::server::actions::Actions::default();
+        let stats = ServerStats::default();
+        let mut ctx = Context {
+            now,
+            conns: &conns,
+            timers: &mut timers,
+            actions: &mut actions,
+            stats: &stats,
+        };
+        server.on_shutdown(&mut ctx);
+
+        let mut goodbye = Vec::new();
+        ws::write_text(&mut goodbye, "bye");
+        let mut close = Vec::new();
+        ws::write_close(
+            &mut close,
+            Some(CloseFrame {
+                code: CloseCode::GOING_AWAY,
+                reason: "server shutting down",
+            }),
+        );
+        let sent: Vec<(ConnId, Vec<u8>)> = actions
+            .list
+            .iter()
+            .filter_map(|a| match a {
+                Action::Raw(conn, range) => Some((*conn, actions.data[range.clone()].to_vec())),
+                _ => None,
+            })
+            .collect();
+        // The open one: the application's goodbye, then the 1001 close frame.
+        assert_eq!(sent, [(open, goodbye), (open, close)]);
+        // Both TCP connections close once their output is written.
+        let closes: Vec<ConnId> = actions
+            .list
+            .iter()
+            .filter_map(|a| match a {
+                Action::Close(conn) => Some(*conn),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closes, [open, closing]);
+        // Only the open one's application hears of it now (the closing one's was
+        // told when its close began).
+        assert_eq!(server.app().closed, [(open, WsClosed::Shutdown)]);
+        assert_eq!(server.stats().closed_at_shutdown, 1);
+        assert!(
+            !server
+                .sessions
+                .get(open)
+                .is_some_and(|s| s.state != WsState::Done)
+        );
+    }
+
+    #[test]
+    fn closed_reads_as_words() {
+        assert_eq!(
+            WsClosed::ByPeer(Some(CloseCode::NORMAL)).to_string(),
+            "closed by the peer (1000)"
+        );
+        assert_eq!(
+            WsClosed::Shutdown.to_string(),
+            "server shutting down (1001)"
+        );
     }
 }

@@ -111,7 +111,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-mod actions;
+pub(crate) mod actions;
 mod config;
 mod conns;
 pub mod event_loop;

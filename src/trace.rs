@@ -1,0 +1,378 @@
+//! The one format every example's `--trace` prints: one line per thing the server
+//! handled, with what it cost.
+//!
+//! A server that teaches has to show what it does, and the three example servers
+//! handle different things: `request_response` answers requests, `ws_echo`
+//! upgrades connections and echoes messages, `chat_push` serves a page, upgrades,
+//! refuses foreign origins and broadcasts. Each of those is an *event*, and each
+//! event becomes one [`TraceLine`], laid out in the same columns:
+//!
+//! ```text
+//!  574 ms  conn 1   request     GET / HTTP/1.1 -> 200                     in 79 B     out 2410 B              2 reads   1 write    took 2.45 ms
+//!  1.16 s  conn 2   handshake   101 to 127.0.0.1:45572, origin http://127.0.0.1:18437  in 180 B    out 166 B               2 reads   1 write    took 252 µs
+//!  1.15 s  conn 2   broadcast   User45572 just connected.                 in 0 B      out 27 B x 1 client     0 reads   1 write    reached all in 417 µs
+//!  1.57 s  conn 4   refused     403 origin not allowed (RFC 6455 section 10.2), origin http://evil.example  in 177 B    out 186 B               2 reads   1 write    took 185 µs
+//!  1.77 s  conn 2   ws message  text "hi" (2 B)                           in 8 B      out 20 B                2 reads   1 write    took 201 µs
+//!  1.77 s  conn 2   broadcast   User45572 says: hi                        in 0 B      out 20 B x 2 clients    0 reads   2 writes   reached all in 201 µs
+//!  2.17 s  conn 2   ws closed   closed by the peer (1000)
+//! ```
+//!
+//! (`chat_push --trace`, two clients and a refused origin.)
+//!
+//! - **when**: since the trace began (the example takes the time it starts at):
+//!   for a request, when its first byte was read; for a broadcast or a message,
+//!   when the loop turn that led to it began.
+//! - **conn**: the driver's connection number ([`crate::server::ConnId::serial`]);
+//!   a broadcast shows the connection whose message caused it.
+//! - **cost**: bytes read and written for the event, the `read()` and `write()`
+//!   system calls it took (those that returned `WouldBlock` included), and how
+//!   long it took. A broadcast's output is one frame queued to many clients: `x 3
+//!   clients`. When the system calls were shared with other requests (pipelining)
+//!   the line says so at its end; the request timeline
+//!   ([`crate::cost::RequestCost::timeline`]) tells the details.
+//!
+//! Durations are written with the unit their size calls for, in a fixed width
+//! ([`Dur`]): `850 ns`, `12.3 µs`, `412 µs`, `1.25 ms`, `10.0 s`, so that a
+//! 10-second wait reads as `10.0 s` rather than `10004805 µs`. Counts agree with
+//! their noun ([`Count`]): `1 client`, `3 clients`.
+//!
+//! The library formats; it never prints. The events come from the patterns'
+//! observers (`RequestResponse::with_observer`, `WsServer::set_observer`,
+//! `PushHub::set_observer`), and each example prints the lines they make.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::cost::RequestCost;
+
+/// A duration written with the unit its size calls for, to three significant
+/// digits: `850 ns`, `9.05 µs`, `412 µs`, `1.25 ms`, `10.0 s`.
+///
+/// A width given in the format string (`{:>7}`) pads it; [`Dur::WIDTH`] fits every
+/// duration below 1000 seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirepatterns::trace::Dur;
+///
+/// assert_eq!(Dur(Duration::from_nanos(850)).to_string(), "850 ns");
+/// assert_eq!(Dur(Duration::from_micros(412)).to_string(), "412 µs");
+/// assert_eq!(Dur(Duration::from_micros(10_004_805)).to_string(), "10.0 s");
+/// assert_eq!(format!("{:>7}", Dur(Duration::from_micros(9))), "9.00 µs");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    /// Characters in the widest duration below 1000 seconds (`99.9 ms`).
+    pub const WIDTH: usize = 7;
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nanos = self.0.as_nanos();
+        if nanos < 1000 {
+            return f.pad(&format!("{nanos} ns"));
+        }
+        const UNITS: [(f64, &str); 3] = [(1e3, "µs"), (1e6, "ms"), (1e9, "s")];
+        let nanos = nanos as f64;
+        let mut text = String::new();
+        for (i, (scale, unit)) in UNITS.iter().enumerate() {
+            let value = nanos / scale;
+            let digits = if value < 9.995 {
+                format!("{value:.2}")
+            } else if value < 99.95 {
+                format!("{value:.1}")
+            } else {
+                format!("{value:.0}")
+            };
+            text = format!("{digits} {unit}");
+            // 999.7 µs rounds to "1000 µs": say "1.00 ms" instead.
+            let last = i + 1 == UNITS.len();
+            if last || value < 999.5 {
+                break;
+            }
+        }
+        f.pad(&text)
+    }
+}
+
+/// A count and its noun, in agreement: `1 client`, `3 clients`, `0 writes`.
+///
+/// ```
+/// use wirepatterns::trace::Count;
+///
+/// assert_eq!(Count(1, "client", "clients").to_string(), "1 client");
+/// assert_eq!(Count(3, "client", "clients").to_string(), "3 clients");
+/// assert_eq!(format!("{:<8}", Count(0, "read", "reads")), "0 reads ");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count(pub u64, pub &'static str, pub &'static str);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Count(n, one, many) = *self;
+        f.pad(&format!("{n} {}", if n == 1 { one } else { many }))
+    }
+}
+
+/// A range of requests or responses on one connection, by index: `1` or `0-2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub u64, pub u64);
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == self.1 {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{}-{}", self.0, self.1)
+        }
+    }
+}
+
+/// What an event cost, for the cost columns of a [`TraceLine`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineCost {
+    /// Bytes read for it.
+    pub bytes_in: u64,
+    /// Bytes written for it (per copy, when `copies` is set).
+    pub bytes_out: u64,
+    /// The output went to this many clients (a broadcast); `None` for one peer.
+    pub copies: Option<u64>,
+    /// `read()` calls, `WouldBlock` included.
+    pub read_calls: u64,
+    /// `write()` calls, `WouldBlock` included.
+    pub write_calls: u64,
+    /// How long it took, and what that time is: `("took", d)`, `("reached all
+    /// in", d)`.
+    pub took: Option<(&'static str, Duration)>,
+    /// Other requests or messages these system calls were shared with, said in
+    /// words at the end of the line (`syscalls shared with requests 0-2`).
+    pub shared: Option<SharedWith>,
+}
+
+/// Whom an event's system calls were shared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedWith {
+    /// What the others are (plural noun): `"requests"`, `"messages"`.
+    pub what: &'static str,
+    /// Which (by index on the connection), this one included.
+    pub span: Span,
+}
+
+/// One event, as one line of a trace. See the [module docs](self) for the
+/// columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceLine {
+    /// When, since the trace began.
+    pub at: Duration,
+    /// The connection it happened on (or was caused by), by its serial number.
+    pub conn: Option<u64>,
+    /// What kind of event: a short fixed word or two (`request`, `handshake`,
+    /// `refused`, `ws message`, `ws closed`, `broadcast`).
+    pub kind: &'static str,
+    /// What happened, in words.
+    pub what: String,
+    /// What it cost, for events that did I/O of their own.
+    pub cost: Option<LineCost>,
+}
+
+/// Width of the `what` column; longer text pushes the cost columns right, two
+/// spaces apart.
+pub const WHAT_WIDTH: usize = 40;
+
+impl TraceLine {
+    /// A line for an event at `at`, with the trace begun at `start`.
+    pub fn new(start: Instant, at: Instant, conn: Option<u64>, kind: &'static str) -> TraceLine {
+        TraceLine {
+            at: at.saturating_duration_since(start),
+            conn,
+            kind,
+            what: String::new(),
+            cost: None,
+        }
+    }
+
+    /// The line of a request whose response was written: `GET / HTTP/1.1 -> 200`,
+    /// with its bytes, system calls and time from its first byte to its response
+    /// written, and the other requests it shared system calls with, if any.
+    pub fn request(start: Instant, cost: &RequestCost) -> TraceLine {
+        let (first, last) = (
+            cost.read_group.0.min(cost.write_group.0),
+            cost.read_group.1.max(cost.write_group.1),
+        );
+        TraceLine::new(start, cost.first_byte, Some(cost.conn), "request")
+            .what(format_args!("{} -> {}", cost.label, cost.status))
+            .cost(LineCost {
+                bytes_in: cost.bytes_in(),
+                bytes_out: cost.bytes_out,
+                copies: None,
+                read_calls: cost.read_calls.into(),
+                write_calls: cost.write_calls.into(),
+                took: cost.total().map(|t| ("took", t)),
+                shared: (first != last).then_some(SharedWith {
+                    what: "requests",
+                    span: Span(first, last),
+                }),
+            })
+    }
+
+    /// The same line saying `what` happened.
+    pub fn what(mut self, what: impl fmt::Display) -> TraceLine {
+        self.what = what.to_string();
+        self
+    }
+
+    /// The same line with its cost.
+    pub fn cost(mut self, cost: LineCost) -> TraceLine {
+        self.cost = Some(cost);
+        self
+    }
+}
+
+impl fmt::Display for TraceLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let conn = self.conn.map_or_else(String::new, |c| format!("conn {c}"));
+        write!(
+            f,
+            "{:>w$}  {conn:<7}  {:<10}  ",
+            Dur(self.at),
+            self.kind,
+            w = Dur::WIDTH
+        )?;
+        let Some(cost) = self.cost else {
+            return write!(f, "{}", self.what);
+        };
+        let pad = WHAT_WIDTH.saturating_sub(self.what.chars().count());
+        write!(f, "{}{:pad$}  ", self.what, "")?;
+        let out = match cost.copies {
+            Some(n) => format!(
+                "out {} B x {}",
+                cost.bytes_out,
+                Count(n, "client", "clients")
+            ),
+            None => format!("out {} B", cost.bytes_out),
+        };
+        write!(
+            f,
+            "{:<10}  {out:<22}  {:<8}  {:<9}",
+            format!("in {} B", cost.bytes_in),
+            Count(cost.read_calls, "read", "reads"),
+            Count(cost.write_calls, "write", "writes"),
+        )?;
+        if let Some((label, took)) = cost.took {
+            write!(f, "  {label} {}", Dur(took))?;
+        }
+        if let Some(shared) = cost.shared {
+            write!(
+                f,
+                "  (syscalls shared with {} {})",
+                shared.what, shared.span
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(nanos: u64) -> String {
+        Dur(Duration::from_nanos(nanos)).to_string()
+    }
+
+    #[test]
+    fn durations_take_the_unit_their_size_calls_for() {
+        assert_eq!(d(0), "0 ns");
+        assert_eq!(d(999), "999 ns");
+        assert_eq!(d(1_000), "1.00 µs");
+        assert_eq!(d(9_050), "9.05 µs");
+        assert_eq!(d(12_340), "12.3 µs");
+        assert_eq!(d(412_000), "412 µs");
+        assert_eq!(d(999_700), "1.00 ms");
+        assert_eq!(d(1_250_000), "1.25 ms");
+        assert_eq!(d(85_000_000), "85.0 ms");
+        assert_eq!(d(10_004_805_000), "10.0 s");
+        assert_eq!(d(4_000_000_000_000), "4000 s");
+    }
+
+    #[test]
+    fn durations_pad_to_a_fixed_width() {
+        for nanos in [
+            0,
+            7,
+            999,
+            1_000,
+            99_940,
+            412_000,
+            999_700,
+            99_900_000,
+            5e11 as u64,
+        ] {
+            let text = format!("{:>w$}", Dur(Duration::from_nanos(nanos)), w = Dur::WIDTH);
+            assert_eq!(text.chars().count(), Dur::WIDTH, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(Count(0, "client", "clients").to_string(), "0 clients");
+        assert_eq!(Count(1, "client", "clients").to_string(), "1 client");
+        assert_eq!(Count(2, "write", "writes").to_string(), "2 writes");
+        assert_eq!(Span(2, 2).to_string(), "2");
+        assert_eq!(Span(0, 2).to_string(), "0-2");
+    }
+
+    #[test]
+    fn a_line_without_cost_is_when_conn_kind_what() {
+        let t0 = Instant::now();
+        let line = TraceLine::new(t0, t0 + Duration::from_millis(1520), Some(4), "ws closed")
+            .what("by the peer (1000)");
+        assert_eq!(
+            line.to_string(),
+            " 1.52 s  conn 4   ws closed   by the peer (1000)"
+        );
+    }
+
+    #[test]
+    fn cost_columns_line_up_and_say_shared_syscalls() {
+        let t0 = Instant::now();
+        let request = TraceLine::new(t0, t0 + Duration::from_micros(12_300), Some(1), "request")
+            .what("GET / HTTP/1.1 -> 200")
+            .cost(LineCost {
+                bytes_in: 78,
+                bytes_out: 245,
+                read_calls: 2,
+                write_calls: 1,
+                took: Some(("took", Duration::from_micros(31))),
+                shared: Some(SharedWith {
+                    what: "requests",
+                    span: Span(0, 2),
+                }),
+                ..LineCost::default()
+            });
+        let broadcast = TraceLine::new(t0, t0 + Duration::from_secs(3), Some(12), "broadcast")
+            .what("User51234 says: hi")
+            .cost(LineCost {
+                bytes_in: 8,
+                bytes_out: 24,
+                copies: Some(1),
+                read_calls: 0,
+                write_calls: 3,
+                took: Some(("reached all in", Duration::from_micros(85))),
+                shared: None,
+            });
+        assert_eq!(
+            request.to_string(),
+            "12.3 ms  conn 1   request     GET / HTTP/1.1 -> 200                     \
+             in 78 B     out 245 B               2 reads   1 write    took 31.0 µs  \
+             (syscalls shared with requests 0-2)"
+        );
+        assert_eq!(
+            broadcast.to_string(),
+            " 3.00 s  conn 12  broadcast   User51234 says: hi                        \
+             in 8 B      out 24 B x 1 client     0 reads   3 writes   reached all in 85.0 µs"
+        );
+    }
+}

@@ -45,6 +45,7 @@ impl Handler for App {
                 self.seen.lock().unwrap().held.push(req.conn());
                 Reply::Deferred
             }
+            "/stuck" => Reply::Deferred,
             "/stream" => {
                 self.seen.lock().unwrap().held.push(req.conn());
                 res.body_mut().extend_from_slice(b"first part\n");
@@ -86,6 +87,13 @@ impl Handler for App {
         let n = std::mem::take(&mut seen.fires_this_turn);
         if n > 0 {
             seen.fires_per_turn.push(n);
+        }
+    }
+
+    fn on_shutdown(&mut self, ctx: &mut Context<'_>) {
+        // Held requests get an answer; `/stuck` ones are left to the grace period.
+        for conn in self.seen.lock().unwrap().held.clone() {
+            ctx.respond(conn, Response::text(200, "shutting down\n"));
         }
     }
 
@@ -271,4 +279,74 @@ fn buffer_capacity_at_rest_is_the_same_before_and_after_a_burst() {
         after, before,
         "given back after the burst (during: {during})"
     );
+}
+
+/// Reads until end of file (bounded by the read timeout).
+fn read_to_end(client: &mut TcpStream) -> String {
+    client.set_read_timeout(Some(WAIT)).unwrap();
+    let mut all = Vec::new();
+    client.read_to_end(&mut all).unwrap();
+    String::from_utf8(all).unwrap()
+}
+
+#[test]
+fn graceful_shutdown_answers_held_requests_and_closes_idle_connections() {
+    let config = Config {
+        shutdown_grace: Duration::from_secs(60),
+        ..config()
+    };
+    let (server, seen) = start(config);
+    let mut idle = TcpStream::connect(server.addr).unwrap();
+    idle.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut held = TcpStream::connect(server.addr).unwrap();
+    held.write_all(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    wait_seen(&seen, "the request to be held", |s| s.held.len() == 1);
+    wait_stats(&server, "the first answer", |s| s.responses == 1);
+    let started = Instant::now();
+    server.stop().unwrap();
+    // Nothing waited for the 60 s grace: every connection finished at once.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let idle_saw = read_to_end(&mut idle);
+    assert!(idle_saw.starts_with("HTTP/1.1 200 OK\r\n"), "{idle_saw}");
+    assert_eq!(
+        idle_saw.matches("HTTP/1.1").count(),
+        1,
+        "then closed: {idle_saw}"
+    );
+    let held_saw = read_to_end(&mut held);
+    assert!(held_saw.starts_with("HTTP/1.1 200 OK\r\n"), "{held_saw}");
+    assert!(held_saw.contains("\r\nConnection: close\r\n"), "{held_saw}");
+    assert!(held_saw.ends_with("shutting down\n"), "{held_saw}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.closes.len(), 2);
+    assert!(
+        seen.closes.iter().any(|c| c.1 == CloseReason::Shutdown),
+        "{:?}",
+        seen.closes
+    );
+}
+
+#[test]
+fn graceful_shutdown_closes_what_does_not_finish_within_the_grace() {
+    let config = Config {
+        shutdown_grace: Duration::from_millis(200),
+        ..config()
+    };
+    let (server, seen) = start(config);
+    let mut stuck = TcpStream::connect(server.addr).unwrap();
+    stuck
+        .write_all(b"GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    wait_stats(&server, "the request to be parsed", |s| s.requests == 1);
+    server.stop().unwrap();
+    assert_eq!(read_to_end(&mut stuck), "", "closed without an answer");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.closes.len(), 1);
+    assert_eq!(seen.closes[0].1, CloseReason::Shutdown);
 }

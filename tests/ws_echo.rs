@@ -156,3 +156,19 @@ fn echo_answers_on_any_path() {
     assert_eq!(raw.read_frame().expect("echo").text(), "path");
     server.stop().expect("stops");
 }
+
+#[test]
+fn rfc6455_7_4_1_graceful_shutdown_sends_1001_going_away() {
+    let server = start_echo(no_pings());
+    let (mut ws, _) = tungstenite_client(server.addr);
+    ws.send(Message::text("before")).expect("send");
+    assert_eq!(ws.read().expect("echo"), Message::text("before"));
+    // The server does not wait for the client's answer to its close frame: `stop`
+    // returns once the frame is written and TCP is closed.
+    let app = server.stop().expect("stops");
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected a 1001 close, got {other:?}"),
+    }
+    assert_eq!(app.stats().closed_at_shutdown, 1);
+}

@@ -346,16 +346,18 @@ impl<H: Handler> Server<H> {
         self.core.shutdown_since = Some(now);
         self.core.accept_retry = None;
         let _ = self.poll.registry().deregister(&mut self.listener);
-        let core = &mut self.core;
-        let mut ctx = context!(core);
-        self.handler.on_shutdown(&mut ctx);
-        self.apply_actions();
+        // Connections first, so that answers the handler gives now already say
+        // `Connection: close`.
         for index in self.core.conns.indexes() {
             if let Some(conn) = self.core.conns.get_index_mut(index) {
                 conn.h1.begin_shutdown(now);
             }
             mark_dirty(&mut self.core, index);
         }
+        let core = &mut self.core;
+        let mut ctx = context!(core);
+        self.handler.on_shutdown(&mut ctx);
+        self.apply_actions();
         self.drive_dirty();
         self.publish();
     }

@@ -498,10 +498,16 @@ impl fmt::Display for ServerStats {
             "backpressure pauses: {}, timeouts: {}, error responses:",
             self.backpressure_pauses, self.timeouts
         )?;
+        let mut none = true;
         for (status, n) in self.error_responses.iter() {
             write!(f, " {status}x{n}")?;
+            none = false;
         }
-        Ok(())
+        if none {
+            write!(f, " none")?;
+        }
+        writeln!(f)?;
+        write!(f, "buffers held: {} bytes", self.buffer_capacity_bytes)
     }
 }
 

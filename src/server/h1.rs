@@ -1214,6 +1214,54 @@ mod tests {
     }
 
     #[test]
+    fn rfc9112_6_3_an_http10_stream_is_delimited_by_closing() {
+        let t0 = Instant::now();
+        let mut c = new_conn(t0);
+        feed(&mut c, b"GET / HTTP/1.0\r\n\r\n", t0);
+        assert_eq!(step(&mut c, t0), Step::Request);
+        respond(&mut c, Reply::Stream, "", t0);
+        assert!(c.send_chunk(b"part"));
+        assert!(c.end_stream());
+        assert_eq!(c.phase(), Phase::Closing);
+        let out = drain(&mut c, t0);
+        assert!(!out.contains("Transfer-Encoding"), "{out}");
+        assert!(out.contains("Connection: close\r\n\r\npart"), "{out}");
+        assert!(settle(&mut c, t0).send_fin);
+    }
+
+    #[test]
+    fn a_held_request_can_be_answered_with_a_stream() {
+        let t0 = Instant::now();
+        let mut c = new_conn(t0);
+        feed(&mut c, GET, t0);
+        step(&mut c, t0);
+        respond(&mut c, Reply::Deferred, "", t0);
+        assert!(!c.send_chunk(b"not yet"), "no stream before it starts");
+        assert!(c.start_stream(&Response::new(200), &date()));
+        assert_eq!(c.phase(), Phase::Streaming);
+        assert!(!c.start_stream(&Response::new(200), &date()), "once");
+        assert!(c.send_chunk(b"x"));
+        assert!(c.end_stream());
+        assert_eq!(c.phase(), Phase::Head);
+    }
+
+    #[test]
+    fn close_after_output_from_an_upgraded_connection_lingers_after_the_last_byte() {
+        let t0 = Instant::now();
+        let mut c = new_conn(t0);
+        feed(&mut c, GET, t0);
+        step(&mut c, t0);
+        respond(&mut c, Reply::Upgrade, "", t0);
+        assert!(c.send_raw(b"goodbye frame"));
+        assert!(c.close_after_output());
+        assert!(!c.send_raw(b"too late"));
+        assert!(!settle(&mut c, t0).send_fin, "the frame is not written yet");
+        assert!(drain(&mut c, t0).ends_with("goodbye frame"));
+        assert!(settle(&mut c, t0).send_fin);
+        assert!(!c.close_after_output(), "already lingering");
+    }
+
+    #[test]
     fn an_upgrade_hands_the_bytes_to_the_handler() {
         let t0 = Instant::now();
         let mut c = new_conn(t0);

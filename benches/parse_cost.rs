@@ -351,11 +351,12 @@ fn ratios(_: &mut Criterion) {
         })
         .chain([String::from("ratios/one_byte_reads")])
         .collect();
-    if args.selects_any(&ids) {
+    let one_byte_selected = args.selects_any(&ids);
+    if one_byte_selected {
         one_byte_table();
-    }
-    if corpus_selected || args.selects_any(&ids) {
         support::print_report_paths(Some("one_byte_reads"));
+    } else if corpus_selected {
+        support::print_report_paths(None);
     }
 }
 

@@ -27,20 +27,34 @@
 //!   `Transfer-Encoding: chunked` among the headers, then take the body bytes, or walk
 //!   the chunks with `httparse::parse_chunk_size`.
 //!
-//! After the groups, a table of ours/httparse per item, measured in alternating
+//! The last group, `one_byte_reads`, shows why the parser remembers how far it has
+//! searched: a head of 1, 2, 4, 8, 16 or 32 KiB arrives one byte per read into a
+//! growing buffer. The hand parser resumes its search, O(n) in all; calling httparse
+//! on the whole buffer after each read starts over each time, O(n²) in all.
+//! Re-parsing from the start is how CVE-2023-43669 let one slow header burn minutes
+//! of CPU in tungstenite. Criterion's HTML report draws the two curves on the
+//! group's page, `target/criterion/one_byte_reads/report/index.html` (all groups:
+//! `target/criterion/report/index.html`).
+//!
+//! After the groups come two tables, ours beside httparse measured in alternating
 //! bursts (A B A B) so that both sides see the same machine load: on a shared machine
 //! that ratio is steadier than the ratio of two criterion estimates taken seconds
-//! apart.
+//! apart. The first is ours/httparse per corpus item; the second is the
+//! `one_byte_reads` curve: per head size both times, the ratio, and how each side's
+//! time grows when the head doubles (about 2x is linear, about 4x quadratic).
 //!
-//! The last group, `one_byte_reads`, shows why the parser remembers how far it has
-//! searched: a head of 4 KiB or 16 KiB arrives one byte per read into a growing
-//! buffer. The hand parser resumes its search, O(n) in all; calling httparse on the
-//! whole buffer after each read starts over each time, O(n²) in all. Re-parsing from
-//! the start is how CVE-2023-43669 let one slow header burn minutes of CPU in
-//! tungstenite.
+//! Criterion's options work as usual and are not taken for a filter:
+//!
+//! ```text
+//! cargo bench --bench parse_cost -- --warm-up-time 1 --measurement-time 2
+//! cargo bench --bench parse_cost -- short_get        # one item, its row of the table
+//! cargo bench --bench parse_cost -- ratios           # only the two tables
+//! ```
+
+mod support;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
@@ -185,11 +199,7 @@ fn corpus(c: &mut Criterion) {
         assert_eq!(ours(&mut parser, bytes).0, bytes.len(), "{name}");
 
         let mut group = c.benchmark_group(name);
-        group
-            .throughput(Throughput::Bytes(bytes.len() as u64))
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3))
-            .sample_size(50);
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_function("wirepatterns", |b| {
             b.iter(|| ours(&mut parser, black_box(bytes)))
         });
@@ -223,117 +233,212 @@ fn big_head(size: usize) -> Vec<u8> {
     head
 }
 
+/// Head sizes for `one_byte_reads`, each twice the one before, so that the time per
+/// doubling shows the shape: about 2x for linear work, about 4x for quadratic.
+const ONE_BYTE_SIZES: [usize; 6] = [1024, 2048, 4096, 8192, 16 * 1024, 32 * 1024];
+
+/// A parser for the `one_byte_reads` heads. The default limit on a head is 16 KiB
+/// (beyond it the answer is 431); raised here so that the largest head parses.
+fn one_byte_parser() -> RequestParser {
+    RequestParser::new(Limits {
+        max_head_bytes: ONE_BYTE_SIZES[ONE_BYTE_SIZES.len() - 1],
+        ..Limits::default()
+    })
+}
+
+/// Feeds `head` to the hand parser one byte per read into a growing buffer, as a
+/// slow client makes a server do. The parser resumes its search for the end of the
+/// head where the last call stopped: O(n) in all.
+fn ours_one_byte(parser: &mut RequestParser, buf: &mut Vec<u8>, head: &[u8]) -> usize {
+    buf.clear();
+    for &byte in head {
+        buf.push(byte);
+        match parser.parse(buf) {
+            Ok(Status::Partial) => {}
+            Ok(Status::Complete(req)) => return req.head_len(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    unreachable!("the head ends with its last byte")
+}
+
+/// The same with httparse, called on the whole buffer after each read: it starts
+/// over each time, O(n²) in all.
+fn theirs_one_byte(buf: &mut Vec<u8>, head: &[u8]) -> usize {
+    buf.clear();
+    for &byte in head {
+        buf.push(byte);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(buf) {
+            Ok(httparse::Status::Partial) => {}
+            Ok(httparse::Status::Complete(n)) => return n,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    unreachable!("the head ends with its last byte")
+}
+
 fn one_byte_reads(c: &mut Criterion) {
     let mut group = c.benchmark_group("one_byte_reads");
-    // The quadratic side takes tens of milliseconds per 16 KiB head: few, flat samples.
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    for size in [4 * 1024, 16 * 1024] {
+    // The quadratic side takes over 100 ms per 32 KiB head: few, flat samples.
+    group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    for size in ONE_BYTE_SIZES {
         let head = big_head(size);
         group.throughput(Throughput::Bytes(size as u64));
-        let mut parser = RequestParser::new(Limits::default());
+        let mut parser = one_byte_parser();
         let mut buf = Vec::with_capacity(size);
         group.bench_with_input(BenchmarkId::new("wirepatterns", size), &head, |b, head| {
-            b.iter(|| {
-                buf.clear();
-                for &byte in head.iter() {
-                    buf.push(byte);
-                    match parser.parse(&buf) {
-                        Ok(Status::Partial) => {}
-                        Ok(Status::Complete(req)) => return black_box(req.head_len()),
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                unreachable!("the head ends with its last byte")
-            })
+            b.iter(|| black_box(ours_one_byte(&mut parser, &mut buf, head)))
         });
         group.bench_with_input(BenchmarkId::new("httparse", size), &head, |b, head| {
-            b.iter(|| {
-                buf.clear();
-                for &byte in head.iter() {
-                    buf.push(byte);
-                    let mut headers = [httparse::EMPTY_HEADER; 64];
-                    let mut req = httparse::Request::new(&mut headers);
-                    match req.parse(&buf) {
-                        Ok(httparse::Status::Partial) => {}
-                        Ok(httparse::Status::Complete(n)) => return black_box(n),
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                unreachable!("the head ends with its last byte")
-            })
+            b.iter(|| black_box(theirs_one_byte(&mut buf, head)))
         });
     }
     group.finish();
 }
 
-/// Ours / httparse per corpus item, measured A B A B: short bursts of each in turn,
-/// the fastest burst of each kept. Criterion runs one contender for seconds, then the
-/// other; on a shared machine whatever else runs in between lands on one side only.
-/// Alternating in bursts of a few milliseconds puts both under the same load, and the
-/// fastest burst is the one least disturbed. Printed as a table after the groups.
+/// The summary tables, printed after criterion's groups: ours and httparse timed in
+/// alternating bursts (see [`support::alternate`]), so that both see the same
+/// machine load. A row is printed when the run measures and the filter selects one
+/// of the row's criterion benchmarks (or `ratios`).
 fn ratios(_: &mut Criterion) {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo bench -- --test` and `--list` only check that the benches run; a filter
-    // that names other groups skips this too.
-    let quick = args.iter().any(|a| a == "--test" || a == "--list");
-    let filtered_out = args
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .any(|f| !"ratios".contains(f.as_str()));
-    if quick || filtered_out {
-        return;
-    }
+    support::check_arg_split();
+    let args = support::RunArgs::from_env();
+
     const ROUNDS: usize = 31;
     const BURST: Duration = Duration::from_millis(4);
-    println!("\nratios, A B A B in {ROUNDS} bursts of ~{BURST:?} each, fastest burst of each");
-    println!("| item | wirepatterns ns | httparse ns | ours / httparse |");
-    println!("|---|---|---|---|");
+    let mut table = support::Table::new(&["item", "wirepatterns", "httparse", "ours / httparse"]);
     for (name, bytes) in ITEMS {
+        let ids = [
+            format!("{name}/wirepatterns"),
+            format!("{name}/httparse"),
+            format!("ratios/{name}"),
+        ];
+        if !args.selects_any(&ids) {
+            continue;
+        }
         let mut parser = RequestParser::default();
-        // Iterations per burst, from a first timing of our side.
-        let probe = Instant::now();
-        let mut n = 0u32;
-        while probe.elapsed() < BURST {
-            black_box(ours(&mut parser, black_box(bytes)));
-            n += 1;
-        }
-        let (mut best_ours, mut best_theirs) = (f64::MAX, f64::MAX);
-        for round in 0..ROUNDS {
-            let mut time_ours = || {
-                let t = Instant::now();
-                for _ in 0..n {
-                    black_box(ours(&mut parser, black_box(bytes)));
-                }
-                t.elapsed().as_nanos() as f64 / f64::from(n)
-            };
-            let time_theirs = || {
-                let t = Instant::now();
-                for _ in 0..n {
-                    black_box(theirs(black_box(bytes)));
-                }
-                t.elapsed().as_nanos() as f64 / f64::from(n)
-            };
-            // Alternate which side goes first, so neither always follows the other.
-            let (a, b) = if round % 2 == 0 {
-                let a = time_ours();
-                (a, time_theirs())
-            } else {
-                let b = time_theirs();
-                (time_ours(), b)
-            };
-            best_ours = best_ours.min(a);
-            best_theirs = best_theirs.min(b);
-        }
+        let (ours_s, theirs_s) = support::alternate(
+            ROUNDS,
+            BURST,
+            || ours(&mut parser, black_box(bytes)),
+            || theirs(black_box(bytes)),
+        );
+        table.row(vec![
+            name.to_string(),
+            support::time(ours_s),
+            support::time(theirs_s),
+            format!("{:.2}", ours_s / theirs_s),
+        ]);
+    }
+    let corpus_selected = !table.is_empty();
+    if corpus_selected {
         println!(
-            "| {name} | {best_ours:.1} | {best_theirs:.1} | {:.2} |",
-            best_ours / best_theirs
+            "\nratios, A B A B: {ROUNDS} bursts of ~{} per side, the fastest burst of each",
+            support::time(BURST.as_secs_f64())
+        );
+        table.print();
+    }
+
+    let ids: Vec<String> = ONE_BYTE_SIZES
+        .iter()
+        .flat_map(|size| {
+            [
+                format!("one_byte_reads/wirepatterns/{size}"),
+                format!("one_byte_reads/httparse/{size}"),
+            ]
+        })
+        .chain([String::from("ratios/one_byte_reads")])
+        .collect();
+    let one_byte_selected = args.selects_any(&ids);
+    if one_byte_selected {
+        one_byte_table();
+        support::print_report_paths(Some("one_byte_reads"));
+    } else if corpus_selected {
+        support::print_report_paths(None);
+    }
+}
+
+/// The `one_byte_reads` summary: per head size both times, how many times slower
+/// httparse-from-the-start is, and how each side's time grows when the head doubles.
+fn one_byte_table() {
+    // One quadratic 32 KiB head takes longer than a burst: it is then one call, and
+    // the 21 rounds take a few seconds.
+    const ROUNDS: usize = 21;
+    const BURST: Duration = Duration::from_millis(20);
+    println!(
+        "\none_byte_reads: a head fed one byte per read, A B A B: {ROUNDS} bursts of \
+         ~{} (at least one head) per side, the fastest burst of each",
+        support::time(BURST.as_secs_f64())
+    );
+    let mut table = support::Table::new(&[
+        "head size",
+        "wirepatterns",
+        "httparse",
+        "httparse / ours",
+        "ours per doubling",
+        "httparse per doubling",
+    ]);
+    let mut first: Option<(f64, f64)> = None;
+    let mut previous: Option<(f64, f64)> = None;
+    for size in ONE_BYTE_SIZES {
+        let head = big_head(size);
+        let mut parser = one_byte_parser();
+        let (mut buf_ours, mut buf_theirs) = (Vec::new(), Vec::new());
+        let (ours_s, theirs_s) = support::alternate(
+            ROUNDS,
+            BURST,
+            || ours_one_byte(&mut parser, &mut buf_ours, &head),
+            || theirs_one_byte(&mut buf_theirs, &head),
+        );
+        let growth = |now: f64, before: f64| format!("{:.2}x", now / before);
+        let (ours_growth, theirs_growth) = match previous {
+            Some((ours_before, theirs_before)) => {
+                (growth(ours_s, ours_before), growth(theirs_s, theirs_before))
+            }
+            None => ("-".to_string(), "-".to_string()),
+        };
+        table.row(vec![
+            format!("{} KiB", size / 1024),
+            support::time(ours_s),
+            support::time(theirs_s),
+            format!("{:.0}x", theirs_s / ours_s),
+            ours_growth,
+            theirs_growth,
+        ]);
+        first = first.or(Some((ours_s, theirs_s)));
+        previous = Some((ours_s, theirs_s));
+    }
+    table.print();
+    // One step of the curve is noisy on a shared machine; the whole range much less.
+    if let (Some((ours_first, theirs_first)), Some((ours_last, theirs_last))) = (first, previous) {
+        let (smallest, largest) = (ONE_BYTE_SIZES[0], ONE_BYTE_SIZES[ONE_BYTE_SIZES.len() - 1]);
+        let bytes = largest / smallest;
+        println!(
+            "from {} KiB to {} KiB ({bytes}x the bytes): wirepatterns {:.1}x the time, \
+             httparse {:.0}x (linear work would be {bytes}x, quadratic {}x)",
+            smallest / 1024,
+            largest / 1024,
+            ours_last / ours_first,
+            theirs_last / theirs_first,
+            bytes * bytes,
         );
     }
 }
 
-criterion_group!(benches, corpus, one_byte_reads, ratios);
+/// Defaults for every group; the command line (`--warm-up-time 1`, `--sample-size
+/// 20`, ...) overrides them.
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = corpus, one_byte_reads, ratios
+}
 criterion_main!(benches);

@@ -8,6 +8,18 @@
 //! Each group holds both contenders on the same bytes, so read the ratio between
 //! them, measured side by side (absolute times drift on a shared machine).
 //!
+//! After the groups, a table of ours/tungstenite per case (each frame whole and, for
+//! the large ones, in 64 KiB reads; the handshake), measured in alternating bursts
+//! (A B A B) so that both sides see the same machine load: on a shared machine that
+//! ratio is steadier than the ratio of two criterion estimates taken seconds apart.
+//! Criterion's options work as usual and a filter selects rows too:
+//!
+//! ```text
+//! cargo bench --bench ws_cost -- --warm-up-time 1 --measurement-time 2
+//! cargo bench --bench ws_cost -- handshake    # the handshake group and its row
+//! cargo bench --bench ws_cost -- ratios       # only the table
+//! ```
+//!
 //! # `decode/<size>`: one masked binary frame from a client, server role
 //!
 //! A frame of 125 B, 64 KiB or 1 MiB, masked as a client sends it (RFC 6455 §5.3).
@@ -42,6 +54,8 @@
 //! - `tungstenite`: `tungstenite::accept` on an in-memory stream: reads the request
 //!   (httparse into an `http::Request`), checks it, writes the 101, and returns the
 //!   `WebSocket`, which includes allocating its buffers.
+
+mod support;
 
 use std::hint::black_box;
 use std::io::{self, Cursor, Read, Write};
@@ -105,57 +119,83 @@ impl Write for Replay {
     }
 }
 
+/// Our side, the whole frame at once: copy the masked frame into the read buffer
+/// (the socket read; it also restores the bytes the last call unmasked in place),
+/// then one `decode`.
+fn ours_whole(decoder: &mut Decoder, buf: &mut [u8], frame: &[u8]) -> usize {
+    buf.copy_from_slice(frame);
+    let decoded = decoder.decode(black_box(buf)).expect("valid frame");
+    match decoded.event {
+        Some(Event::Binary(data)) => data.len(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The size of one read for `ours_in_reads`, as a driver with a 64 KiB buffer has.
+const READ: usize = 64 * 1024;
+
+/// Our side, the frame arriving in 64 KiB reads: each piece copied into the read
+/// buffer and decoded; the last one completes the message.
+fn ours_in_reads(decoder: &mut Decoder, buf: &mut [u8], frame: &[u8]) -> usize {
+    let mut got = 0;
+    for piece in frame.chunks(READ) {
+        let read = &mut buf[..piece.len()];
+        read.copy_from_slice(piece);
+        let decoded = decoder.decode(black_box(read)).expect("valid frame");
+        assert_eq!(decoded.consumed, piece.len());
+        if let Some(Event::Binary(data)) = decoded.event {
+            got = data.len();
+        }
+    }
+    got
+}
+
+/// tungstenite's side: one `read()` of the next frame from the replayed stream.
+fn theirs_read(socket: &mut WebSocket<Replay>) -> usize {
+    match socket.read().expect("valid frame") {
+        tungstenite::Message::Binary(data) => data.len(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// tungstenite in server role, reading `frame` over and over.
+fn tungstenite_reading(frame: &[u8]) -> WebSocket<Replay> {
+    let stream = Replay {
+        frame: frame.to_vec(),
+        pos: 0,
+    };
+    WebSocket::from_raw_socket(stream, Role::Server, None)
+}
+
+/// The decode groups, by name and payload length.
+const FRAMES: [(&str, usize); 3] = [("125B", 125), ("64KiB", 64 * 1024), ("1MiB", 1024 * 1024)];
+
 fn decode(c: &mut Criterion) {
-    const READ: usize = 64 * 1024;
-    for (name, len) in [("125B", 125), ("64KiB", 64 * 1024), ("1MiB", 1024 * 1024)] {
+    for (name, len) in FRAMES {
         let frame = masked_frame(len);
         let mut group = c.benchmark_group(format!("decode/{name}"));
         group.throughput(Throughput::Bytes(len as u64));
 
         let mut decoder = Decoder::default();
         let mut buf = frame.clone();
+        assert_eq!(ours_whole(&mut decoder, &mut buf, &frame), len);
         group.bench_function("wirepatterns/whole", |b| {
-            b.iter(|| {
-                buf.copy_from_slice(&frame);
-                let decoded = decoder.decode(black_box(&mut buf)).expect("valid frame");
-                match decoded.event {
-                    Some(Event::Binary(data)) => black_box(data.len()),
-                    other => panic!("unexpected {other:?}"),
-                }
-            })
+            b.iter(|| black_box(ours_whole(&mut decoder, &mut buf, &frame)))
         });
 
         if frame.len() > READ {
             let mut decoder = Decoder::default();
             let mut buf = vec![0u8; READ];
+            assert_eq!(ours_in_reads(&mut decoder, &mut buf, &frame), len);
             group.bench_function("wirepatterns/64k_reads", |b| {
-                b.iter(|| {
-                    let mut got = 0;
-                    for piece in frame.chunks(READ) {
-                        let read = &mut buf[..piece.len()];
-                        read.copy_from_slice(piece);
-                        let decoded = decoder.decode(black_box(read)).expect("valid frame");
-                        assert_eq!(decoded.consumed, piece.len());
-                        if let Some(Event::Binary(data)) = decoded.event {
-                            got = data.len();
-                        }
-                    }
-                    assert_eq!(got, len);
-                    got
-                })
+                b.iter(|| black_box(ours_in_reads(&mut decoder, &mut buf, &frame)))
             });
         }
 
-        let stream = Replay {
-            frame: frame.clone(),
-            pos: 0,
-        };
-        let mut socket = WebSocket::from_raw_socket(stream, Role::Server, None);
+        let mut socket = tungstenite_reading(&frame);
+        assert_eq!(theirs_read(&mut socket), len);
         group.bench_function("tungstenite", |b| {
-            b.iter(|| match socket.read().expect("valid frame") {
-                tungstenite::Message::Binary(data) => black_box(data.len()),
-                other => panic!("unexpected {other:?}"),
-            })
+            b.iter(|| black_box(theirs_read(&mut socket)))
         });
         group.finish();
     }
@@ -190,6 +230,31 @@ impl Write for Handshaking {
     }
 }
 
+/// Our side of a handshake: parse the upgrade request, check it and write the 101
+/// into `out`.
+fn ours_handshake(
+    parser: &mut RequestParser,
+    config: &HandshakeConfig,
+    out: &mut Vec<u8>,
+) -> usize {
+    out.clear();
+    let Ok(Status::Complete(request)) = parser.parse(black_box(UPGRADE)) else {
+        panic!("request did not parse");
+    };
+    let accepted = accept(&request, config, out).expect("valid handshake");
+    accepted.accept.len()
+}
+
+/// tungstenite's side: `tungstenite::accept` on an in-memory connection.
+fn theirs_handshake() -> usize {
+    let stream = Handshaking {
+        input: Cursor::new(UPGRADE),
+        output: Vec::with_capacity(256),
+    };
+    let socket = tungstenite::accept(black_box(stream)).expect("valid handshake");
+    socket.get_ref().output.len()
+}
+
 fn handshake(c: &mut Criterion) {
     let mut group = c.benchmark_group("handshake");
     let config = HandshakeConfig::default();
@@ -197,14 +262,7 @@ fn handshake(c: &mut Criterion) {
     let mut out = Vec::with_capacity(256);
 
     group.bench_function(BenchmarkId::new("wirepatterns", "parse+accept"), |b| {
-        b.iter(|| {
-            out.clear();
-            let Ok(Status::Complete(request)) = parser.parse(black_box(UPGRADE)) else {
-                panic!("request did not parse");
-            };
-            let accepted = accept(&request, &config, &mut out).expect("valid handshake");
-            black_box(accepted.accept.len())
-        })
+        b.iter(|| black_box(ours_handshake(&mut parser, &config, &mut out)))
     });
     group.bench_function(BenchmarkId::new("wirepatterns", "parse"), |b| {
         b.iter(|| match parser.parse(black_box(UPGRADE)) {
@@ -228,18 +286,107 @@ fn handshake(c: &mut Criterion) {
     });
 
     group.bench_function(BenchmarkId::new("tungstenite", "accept"), |b| {
-        b.iter(|| {
-            let stream = Handshaking {
-                input: Cursor::new(UPGRADE),
-                output: Vec::with_capacity(256),
-            };
-            let socket = tungstenite::accept(black_box(stream)).expect("valid handshake");
-            black_box(socket.get_ref().output.len())
-        })
+        b.iter(|| black_box(theirs_handshake()))
     });
     group.finish();
 }
 
+/// The summary table, printed after criterion's groups: ours / tungstenite per
+/// case, timed in alternating bursts (see [`support::alternate`]) so that both
+/// sides see the same machine load. A row is printed when the run measures and the
+/// filter selects one of the row's criterion benchmarks (or `ratios`).
+fn ratios(_: &mut Criterion) {
+    support::check_arg_split();
+    let args = support::RunArgs::from_env();
+
+    const ROUNDS: usize = 31;
+    const BURST: Duration = Duration::from_millis(4);
+    let mut table =
+        support::Table::new(&["case", "wirepatterns", "tungstenite", "ours / tungstenite"]);
+    let mut row = |case: String, (ours_s, theirs_s): (f64, f64)| {
+        table.row(vec![
+            case,
+            support::time(ours_s),
+            support::time(theirs_s),
+            format!("{:.2}", ours_s / theirs_s),
+        ])
+    };
+    for (name, len) in FRAMES {
+        let group = format!("decode/{name}");
+        let theirs_id = format!("{group}/tungstenite");
+        let frame = masked_frame(len);
+        let mut socket = tungstenite_reading(&frame);
+
+        let ids = [
+            format!("{group}/wirepatterns/whole"),
+            theirs_id.clone(),
+            format!("ratios/{group}/whole"),
+        ];
+        if args.selects_any(&ids) {
+            let mut decoder = Decoder::default();
+            let mut buf = frame.clone();
+            row(
+                format!("{group}, whole frame"),
+                support::alternate(
+                    ROUNDS,
+                    BURST,
+                    || ours_whole(&mut decoder, &mut buf, &frame),
+                    || theirs_read(&mut socket),
+                ),
+            );
+        }
+
+        let ids = [
+            format!("{group}/wirepatterns/64k_reads"),
+            theirs_id,
+            format!("ratios/{group}/64k_reads"),
+        ];
+        if frame.len() > READ && args.selects_any(&ids) {
+            let mut decoder = Decoder::default();
+            let mut buf = vec![0u8; READ];
+            row(
+                format!("{group}, in 64 KiB reads"),
+                support::alternate(
+                    ROUNDS,
+                    BURST,
+                    || ours_in_reads(&mut decoder, &mut buf, &frame),
+                    || theirs_read(&mut socket),
+                ),
+            );
+        }
+    }
+    let ids = [
+        "handshake/wirepatterns/parse+accept".to_string(),
+        "handshake/tungstenite/accept".to_string(),
+        "ratios/handshake".to_string(),
+    ];
+    if args.selects_any(&ids) {
+        let config = HandshakeConfig::default();
+        let mut parser = RequestParser::default();
+        let mut out = Vec::with_capacity(256);
+        row(
+            "handshake, parse + accept".to_string(),
+            support::alternate(
+                ROUNDS,
+                BURST,
+                || ours_handshake(&mut parser, &config, &mut out),
+                theirs_handshake,
+            ),
+        );
+    }
+
+    if !table.is_empty() {
+        println!(
+            "\nratios, A B A B: {ROUNDS} bursts of ~{} per side, the fastest burst of each",
+            support::time(BURST.as_secs_f64())
+        );
+        table.print();
+        support::print_report_paths(None);
+    }
+}
+
+/// Defaults for every group; the command line (`--warm-up-time 1`, `--sample-size
+/// 20`, ...) overrides them.
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -249,6 +396,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = decode, handshake
+    targets = decode, handshake, ratios
 }
 criterion_main!(benches);

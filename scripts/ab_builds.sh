@@ -14,8 +14,8 @@
 #   scripts/ab_builds.sh REV_A REV_B
 #   ROUNDS=4 scripts/ab_builds.sh
 #
-# Each revision is exported with `git archive` into a temporary folder and built in
-# release mode with a target dir of its own. Each run gets a fresh server. Needs wrk
+# Each revision is exported with `git archive` and built in release mode with a
+# target dir of its own (kept in $AB_CACHE, default /tmp/ab_builds). Each run gets a fresh server. Needs wrk
 # and wsload (`bash ../shared/bench/setup.sh` builds wsload; wrk is installed with
 # apt-get if missing). Not run in CI: a few minutes with both cores busy.
 set -euo pipefail
@@ -40,18 +40,23 @@ fi
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 . "$repo/scripts/lib.sh" # port_free, pick_port, server_pid, stop_server
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/ab_builds.XXXXXX")
+# Builds are kept per commit in $AB_CACHE (default /tmp/ab_builds), so a second run
+# of the same revisions measures at once.
+cache=${AB_CACHE:-/tmp/ab_builds}
+work=$(mktemp -d "${TMPDIR:-/tmp}/ab_runs.XXXXXX")
 declare -A bin_dir
 for side in A B; do
   rev=REV_$side
-  rev=${!rev}
-  src="$work/$side-src"
-  mkdir -p "$src"
-  git -C "$repo" archive "$rev" | tar -x -C "$src"
-  echo "building $side = $rev ($(git -C "$repo" log -1 --format='%h %s' "$rev" | cut -c1-70))" >&2
-  CARGO_TARGET_DIR="$work/$side-target" cargo build --quiet --release \
+  rev=$(git -C "$repo" rev-parse --short "${!rev}")
+  src="$cache/$rev-src"
+  if [ ! -d "$src" ]; then
+    mkdir -p "$src"
+    git -C "$repo" archive "$rev" | tar -x -C "$src"
+  fi
+  echo "building $side = $(git -C "$repo" log -1 --format='%h %s' "$rev" | cut -c1-70)" >&2
+  CARGO_TARGET_DIR="$cache/$rev-target" cargo build --quiet --release \
     --manifest-path "$src/Cargo.toml" --example request_response --example chat_push
-  bin_dir[$side]="$work/$side-target/release/examples"
+  bin_dir[$side]="$cache/$rev-target/release/examples"
 done
 
 ticks=$(getconf CLK_TCK)

@@ -606,15 +606,18 @@ impl<H: Handler> Server<H> {
     /// upgraded bytes to the handler. Returns `true` if it stopped because too
     /// much output is queued.
     fn process(&mut self, index: usize) -> bool {
+        // The time a head is parsed: now, or when the handler of the request
+        // before it returned.
+        let mut now = Instant::now();
         loop {
             let core = &mut self.core;
             let Some(conn) = core.conns.get_index_mut(index) else {
                 return false;
             };
-            match conn.h1.step(&core.config, &core.date.date, Instant::now()) {
+            match conn.h1.step(&core.config, &core.date.date, now) {
                 Step::Idle => return false,
                 Step::Backlogged => return true,
-                Step::Request => self.dispatch(index),
+                Step::Request => now = self.dispatch(index),
                 Step::Upgraded => {
                     if self.upgraded_data(index) == 0 {
                         // The handler needs more bytes than there are.
@@ -626,11 +629,11 @@ impl<H: Handler> Server<H> {
     }
 
     /// Hands a complete request to the application and gives its answer back to
-    /// the connection.
-    fn dispatch(&mut self, index: usize) {
+    /// the connection. Returns when the handler returned.
+    fn dispatch(&mut self, index: usize) -> Instant {
         let core = &mut self.core;
         let Some(conn) = core.conns.get_index(index) else {
-            return;
+            return Instant::now();
         };
         let id = conn.id;
         core.scratch.clear();
@@ -657,6 +660,7 @@ impl<H: Handler> Server<H> {
                 .answer(reply, &core.scratch, &core.date.date, handler_done);
         }
         self.apply_actions();
+        handler_done
     }
 
     /// Lends the bytes of an upgraded connection to the handler; returns how many

@@ -796,7 +796,7 @@ impl H1Conn {
     /// When [`H1Conn::on_deadline`] must next be called, if ever.
     fn deadline(&self, config: &Config) -> Option<Instant> {
         let queued = self.queued();
-        let phase = match self.phase {
+        let mut at = match self.phase {
             Phase::Head if self.input.is_empty() && queued == 0 && self.requests == 0 => {
                 Some(self.accepted + config.header_timeout)
             }
@@ -808,9 +808,13 @@ impl H1Conn {
             Phase::Lingering => Some(self.linger_since + config.linger_timeout),
             Phase::Waiting | Phase::Streaming | Phase::Upgraded => None,
         };
-        let release = (self.holds_idle_buffers()).then(|| self.last_activity + config.idle_release);
-        let grace = self.shutting_down.map(|at| at + config.shutdown_grace);
-        [phase, release, grace].into_iter().flatten().min()
+        if self.holds_idle_buffers() {
+            at = earliest(at, self.last_activity + config.idle_release);
+        }
+        if let Some(since) = self.shutting_down {
+            at = earliest(at, since + config.shutdown_grace);
+        }
+        at
     }
 
     /// When the head being received began (its first byte, or the read that
@@ -1000,6 +1004,11 @@ impl HeadFacts {
             label: Label::new(start_line(req.head_bytes())),
         }
     }
+}
+
+/// The earlier of a deadline and another.
+fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
 }
 
 /// The request line of a head: up to the first line end, after any empty lines

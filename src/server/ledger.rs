@@ -241,6 +241,10 @@ impl Ledger {
         };
         first.cost.write_calls = first.cost.write_calls.saturating_add(1);
         let lead = first.cost.write_group.0;
+        if !self.unwritten.get(1).is_some_and(|u| u.start < to) {
+            // The common case: the write carried one response's bytes only.
+            return;
+        }
         // The responses this write carried bytes of: the first, and every later
         // one that starts before the write's end.
         let carried = 1 + self

@@ -241,7 +241,7 @@ impl Ledger {
         };
         first.cost.write_calls = first.cost.write_calls.saturating_add(1);
         let lead = first.cost.write_group.0;
-        if !self.unwritten.get(1).is_some_and(|u| u.start < to) {
+        if self.unwritten.get(1).is_none_or(|u| u.start >= to) {
             // The common case: the write carried one response's bytes only.
             return;
         }

@@ -35,15 +35,18 @@ pub enum Reply {
     Respond,
     /// The answer comes later, through [`Context::respond`] (or
     /// [`Context::start_stream`]) with this request's [`ConnId`]. The response
-    /// passed in is ignored.
+    /// passed in is ignored. A client that hangs up (end of file or reset) while
+    /// its request is held is noticed at once: the connection closes and
+    /// [`Handler::on_close`] says so, so a long poll can forget it (see
+    /// [`super::Config::hold_after_half_close`]).
     Deferred,
     /// The response passed in is the head (and maybe a first part) of a response
     /// whose body follows in parts: [`Context::send_chunk`], then
     /// [`Context::end_stream`]. It is sent chunked to HTTP/1.1 clients and, to
     /// HTTP/1.0 clients, delimited by closing the connection. Backpressure does not
     /// stop a handler from sending parts: check [`Context::queued_bytes`] to notice
-    /// a client that does not keep up. A client that goes away is noticed when a
-    /// write fails ([`Handler::on_close`]).
+    /// a client that does not keep up. A client that hangs up is noticed at once,
+    /// as for [`Reply::Deferred`] ([`Handler::on_close`]).
     Stream,
     /// The response passed in is a `101 Switching Protocols`: once it is sent, the
     /// connection no longer speaks HTTP and its bytes go to

@@ -38,6 +38,7 @@ pub(crate) enum Action {
 
 impl Action {
     /// The connection it is for.
+    #[inline]
     pub(crate) fn conn(&self) -> ConnId {
         match self {
             Action::Respond(id, _)
@@ -69,6 +70,7 @@ pub(crate) struct Actions {
 }
 
 impl Actions {
+    #[inline]
     pub(crate) fn push_bytes(&mut self, bytes: &[u8]) -> Range<usize> {
         let start = self.data.len();
         self.data.extend_from_slice(bytes);
@@ -76,6 +78,7 @@ impl Actions {
     }
 
     /// Counts `n` bytes as asked for on `conn`.
+    #[inline]
     pub(crate) fn add_pending(&mut self, conn: ConnId, n: usize) {
         let index = conn.index();
         if self.pending.len() <= index {
@@ -90,6 +93,7 @@ impl Actions {
     }
 
     /// Bytes asked for on the connection in slot `index` and not yet queued.
+    #[inline]
     pub(crate) fn pending(&self, index: usize) -> usize {
         self.pending.get(index).copied().unwrap_or(0)
     }

@@ -80,25 +80,30 @@ impl Slab {
         Some(conn)
     }
 
+    #[inline]
     pub(crate) fn get_index(&self, index: usize) -> Option<&Conn> {
         self.slots.get(index)?.as_ref()
     }
 
+    #[inline]
     pub(crate) fn get_index_mut(&mut self, index: usize) -> Option<&mut Conn> {
         self.slots.get_mut(index)?.as_mut()
     }
 
     /// The connection `id`, if it is still open.
+    #[inline]
     pub(crate) fn get(&self, id: ConnId) -> Option<&Conn> {
         self.get_index(id.index()).filter(|c| c.id == id)
     }
 
     /// The connection `id`, mutably, if it is still open.
+    #[inline]
     pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         self.get_index_mut(id.index()).filter(|c| c.id == id)
     }
 
     /// Connections open.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.open
     }

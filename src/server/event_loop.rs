@@ -579,16 +579,21 @@ impl<H: Handler> Server<H> {
         while let Some(space) = conn.h1.read_space(initial, core.max_input) {
             let result = conn.socket.read(space);
             core.stats.read_calls += 1;
-            let now = Instant::now();
             let call = match result {
                 Ok(0) => ReadCall::Ended,
                 Ok(n) => ReadCall::Data(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadCall::WouldBlock,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
-                    conn.h1.on_read(ReadCall::Ended, now);
+                    conn.h1.on_read(ReadCall::Ended, core.now);
                     return Err(CloseReason::Error);
                 }
+            };
+            // Only a read that brought bytes needs its own time (the request's
+            // first byte); the clock is read once for it.
+            let now = match call {
+                ReadCall::Data(_) => Instant::now(),
+                _ => core.now,
             };
             conn.h1.on_read(call, now);
             match call {

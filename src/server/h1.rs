@@ -276,26 +276,31 @@ impl H1Conn {
     // ----- what the handler and the driver read -----
 
     /// The peer's address.
+    #[inline]
     pub(crate) fn peer(&self) -> SocketAddr {
         self.peer
     }
 
     /// System calls and bytes so far.
+    #[inline]
     pub(crate) fn io(&self) -> IoCounters {
         self.io
     }
 
     /// Bytes queued for writing.
+    #[inline]
     pub(crate) fn queued(&self) -> usize {
         self.output.len().saturating_sub(self.out_pos)
     }
 
     /// The bytes to write next.
+    #[inline]
     pub(crate) fn output(&self) -> &[u8] {
         self.output.get(self.out_pos..).unwrap_or_default()
     }
 
     /// Bytes of storage held in buffers (read, body, output, cost records).
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.input.capacity()
             + self.body.capacity()
@@ -309,6 +314,7 @@ impl H1Conn {
     }
 
     /// Whether the client is behind on reading; see the module docs.
+    #[inline]
     pub(crate) fn backlogged(&self, config: &Config) -> bool {
         self.queued() > config.max_queued_output
             || self.ledger.unwritten() >= MAX_UNWRITTEN_RESPONSES
@@ -317,6 +323,7 @@ impl H1Conn {
     /// Whether reading now makes sense: not after end of file or while closing;
     /// not while backlogged (except when nothing is parsed anyway: a held request
     /// or a stream must notice its client leaving); not with a full buffer.
+    #[inline]
     pub(crate) fn wants_read(&self, config: &Config, max_input: usize) -> bool {
         let parses = !matches!(
             self.phase,
@@ -333,6 +340,7 @@ impl H1Conn {
 
     /// Room to read into (growing the buffer up to `max`), or `None` if the buffer
     /// is full. While lingering, what was read before is dropped first.
+    #[inline]
     pub(crate) fn read_space(&mut self, initial: usize, max: usize) -> Option<&mut [u8]> {
         if self.phase == Phase::Lingering {
             self.input.clear();
@@ -346,6 +354,7 @@ impl H1Conn {
 
     /// A `read()` call returned: data (`n` bytes put in [`H1Conn::read_space`]),
     /// `WouldBlock`, or end of file (`Ended`).
+    #[inline]
     pub(crate) fn on_read(&mut self, call: ReadCall, now: Instant) {
         self.io.read_calls += 1;
         let lingering = self.phase == Phase::Lingering;
@@ -615,6 +624,7 @@ impl H1Conn {
     }
 
     /// Queues one part of a streaming response. `false` if not streaming.
+    #[inline]
     pub(crate) fn send_chunk(&mut self, bytes: &[u8]) -> bool {
         if self.phase != Phase::Streaming {
             return false;
@@ -650,6 +660,7 @@ impl H1Conn {
     }
 
     /// Queues bytes as they are on an upgraded connection. `false` if not upgraded.
+    #[inline]
     pub(crate) fn send_raw(&mut self, bytes: &[u8]) -> bool {
         if self.phase != Phase::Upgraded {
             return false;
@@ -740,12 +751,14 @@ impl H1Conn {
     }
 
     /// Appends bytes to the output.
+    #[inline]
     fn push_output(&mut self, bytes: &[u8]) {
         self.output.extend_from_slice(bytes);
         self.output_grew();
     }
 
     /// Accounts for output appended since the last call.
+    #[inline]
     fn output_grew(&mut self) {
         let queued_total = self.written_total + self.queued() as u64;
         self.out_total = queued_total;
@@ -819,12 +832,14 @@ impl H1Conn {
 
     /// When the head being received began (its first byte, or the read that
     /// brought it with an earlier request).
+    #[inline]
     fn ledger_first_byte(&self) -> Instant {
         self.ledger.first_byte()
     }
 
     /// Whether buffers grown for past traffic could be given back: nothing
     /// queued, nothing being received, and storage held.
+    #[inline]
     fn holds_idle_buffers(&self) -> bool {
         self.queued() == 0
             && self.input.is_empty()

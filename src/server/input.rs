@@ -27,24 +27,29 @@ pub(crate) struct Input {
 
 impl Input {
     /// The unconsumed bytes.
+    #[inline]
     pub(crate) fn data(&self) -> &[u8] {
         self.buf.get(self.start..self.end).unwrap_or_default()
     }
 
     /// The unconsumed bytes, to transform in place.
+    #[inline]
     pub(crate) fn data_mut(&mut self) -> &mut [u8] {
         self.buf.get_mut(self.start..self.end).unwrap_or_default()
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.end - self.start
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.start == self.end
     }
 
     /// Drops `n` bytes from the front.
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.end);
         if self.start == self.end {
@@ -75,6 +80,7 @@ impl Input {
     /// Makes sure there is free space after `end`: moves the data to the front if
     /// that frees some, else grows (doubling, from `initial`, up to `max`).
     /// `false` if the buffer is full at `max`.
+    #[inline]
     pub(crate) fn make_room(&mut self, initial: usize, max: usize) -> bool {
         if self.end < self.buf.len() {
             return true;
@@ -95,27 +101,32 @@ impl Input {
     }
 
     /// The free space to read into.
+    #[inline]
     pub(crate) fn spare(&mut self) -> &mut [u8] {
         let end = self.end;
         self.buf.get_mut(end..).unwrap_or_default()
     }
 
     /// Records that `n` bytes were read into [`Input::spare`].
+    #[inline]
     pub(crate) fn filled(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
     }
 
     /// Whether the buffer is at `max` and full.
+    #[inline]
     pub(crate) fn is_full(&self, max: usize) -> bool {
         self.buf.len() >= max && self.start == 0 && self.end == self.buf.len()
     }
 
     /// Bytes of storage held (what the buffer costs, used or not).
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.buf.capacity()
     }
 
     /// Whether the buffer has storage to read into (see [`Input::take_storage`]).
+    #[inline]
     pub(crate) fn has_storage(&self) -> bool {
         !self.buf.is_empty()
     }

@@ -91,6 +91,7 @@ impl Ledger {
 
     /// Charges one `read()` call to the request being received. `discarding`: the
     /// connection is lingering and what it reads belongs to no request.
+    #[inline]
     pub(crate) fn read(&mut self, call: ReadCall, now: Instant, discarding: bool) {
         self.current.read_calls = self.current.read_calls.saturating_add(1);
         match call {
@@ -111,6 +112,7 @@ impl Ledger {
 
     /// The request being received starts with bytes already buffered: they came
     /// in the last read, charged to an earlier request, and the two join one group.
+    #[inline]
     pub(crate) fn start_from_buffer(&mut self) {
         if self.started {
             return;
@@ -148,11 +150,13 @@ impl Ledger {
 
     /// When the request being received began: its first byte's read (for a
     /// request buffered behind another, the read that brought it).
+    #[inline]
     pub(crate) fn first_byte(&self) -> Instant {
         self.current.first_byte
     }
 
     /// The head of the request being received was parsed.
+    #[inline]
     pub(crate) fn head_parsed(&mut self, now: Instant, head_bytes: usize, label: Label) {
         self.current.head_parsed = Some(now);
         self.current.head_bytes = head_bytes as u64;
@@ -160,11 +164,13 @@ impl Ledger {
     }
 
     /// `n` bytes of its body arrived, as sent (chunk framing included).
+    #[inline]
     pub(crate) fn body_wire_bytes(&mut self, n: usize) {
         self.current.body_wire_bytes += n as u64;
     }
 
     /// Its body is complete (`decoded` bytes once decoded).
+    #[inline]
     pub(crate) fn body_done(&mut self, now: Instant, decoded: usize) {
         self.current.body_done = Some(now);
         self.current.body_bytes = decoded as u64;
@@ -206,6 +212,7 @@ impl Ledger {
     }
 
     /// The status of the response to the request in flight.
+    #[inline]
     pub(crate) fn set_status(&mut self, status: u16) {
         if let Some(cost) = self.inflight.as_mut() {
             cost.status = status;
@@ -230,6 +237,7 @@ impl Ledger {
 
     /// Charges one `write()` call that began at `from` in the output stream and
     /// wrote `n` bytes (0 for `WouldBlock` or an error).
+    #[inline]
     pub(crate) fn write(&mut self, from: u64, n: usize) {
         let to = from + n as u64;
         let Some(first) = self.unwritten.front_mut() else {
@@ -264,6 +272,7 @@ impl Ledger {
 
     /// Bytes up to `written` of the output stream are written, at `now`: reports
     /// every response that is now complete on the wire.
+    #[inline]
     pub(crate) fn written(
         &mut self,
         written: u64,
@@ -279,11 +288,13 @@ impl Ledger {
     }
 
     /// Responses complete but not yet written.
+    #[inline]
     pub(crate) fn unwritten(&self) -> usize {
         self.unwritten.len()
     }
 
     /// Bytes of storage the ledger holds.
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.unwritten.capacity() * std::mem::size_of::<Unwritten>()
     }

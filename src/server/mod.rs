@@ -35,7 +35,7 @@
 //! | file | concern |
 //! |---|---|
 //! | [`event_loop`] | the dispatcher: `poll()`, accept, read and write until `WouldBlock`, poll interest, firing deadlines; the only file with system calls |
-//! | `h1.rs` | one HTTP/1.1 connection as a sans-I/O state machine: phases, keep-alive, pipelining, 100-continue, lingering close, backpressure, its deadlines |
+//! | `h1/` | one HTTP/1.1 connection as a sans-I/O state machine: `mod.rs` phases, keep-alive, pipelining, 100-continue, lingering close, backpressure; `time.rs` its deadlines, buffer release, shutdown grace and what the driver does after each drive; `tests.rs` a fake-clock test per transition and timeout |
 //! | `input.rs` | a connection's read buffer, lent by the loop only while it holds bytes |
 //! | `ledger.rs` | which request each `read()`, `write()` and byte is charged to |
 //! | [`handler`] | what an application implements ([`Handler`]) and its view of the loop ([`Context`]) |

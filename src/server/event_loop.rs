@@ -4,28 +4,28 @@
 //! sockets are ready, accepts, reads until `WouldBlock`, writes until `WouldBlock`,
 //! sets each socket's poll interest, and fires deadlines. What the bytes mean,
 //! what to answer and when to close is decided by each connection's
-//! [`H1Conn`](super::h1::H1Conn), which never sees a socket.
+//! `H1Conn`, which never sees a socket.
 //!
 //! One turn of the loop, from a readiness event to the handler and back:
 //!
 //! 1. `poll()` blocks until a socket is ready or the earliest deadline
-//!    ([`Server::poll_timeout`]).
-//! 2. The listener is ready: [`Server::accept`] until `WouldBlock`.
-//! 3. A connection is ready: [`Server::drive`] it:
-//!    - [`Server::flush`]: write what is queued, until done or `WouldBlock`;
-//!    - [`Server::read`]: read until `WouldBlock`, end of file, or a full buffer;
-//!    - [`Server::process`]: let the connection parse ([`H1Conn::step`]); a
+//!    (`Server::poll_timeout`).
+//! 2. The listener is ready: `Server::accept` until `WouldBlock`.
+//! 3. A connection is ready: `Server::drive` it:
+//!    - `Server::flush`: write what is queued, until done or `WouldBlock`;
+//!    - `Server::read`: read until `WouldBlock`, end of file, or a full buffer;
+//!    - `Server::process`: let the connection parse (`H1Conn::step`); a
 //!      complete request goes to [`Handler::on_request`], bytes on an upgraded
 //!      connection to [`Handler::on_upgraded_data`]; the answer goes back into the
-//!      connection ([`H1Conn::answer`]) and what the handler asked through its
-//!      context is carried out ([`Server::apply_actions`]);
+//!      connection (`H1Conn::answer`) and what the handler asked through its
+//!      context is carried out (`Server::apply_actions`);
 //!    - flush again, so that the answers of one read leave in one `write()`;
-//!    - [`Server::settle`]: close, send FIN, set the poll interest and the
-//!      deadline, as the connection says ([`H1Conn::settle`]).
-//! 4. Deadlines that passed fire ([`Server::fire_timers`]): application timers
+//!    - `Server::settle`: close, send FIN, set the poll interest and the
+//!      deadline, as the connection says (`H1Conn::settle`).
+//! 4. Deadlines that passed fire (`Server::fire_timers`): application timers
 //!    go to [`Handler::on_timer`], connection deadlines to
-//!    [`H1Conn::on_deadline`].
-//! 5. Connections that actions touched are driven ([`Server::drive_dirty`]);
+//!    `H1Conn::on_deadline`.
+//! 5. Connections that actions touched are driven (`Server::drive_dirty`);
 //!    [`Handler::on_turn_end`]; the totals are published for
 //!    [`ServerHandle::stats`](super::ServerHandle::stats).
 //!

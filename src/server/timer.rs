@@ -26,7 +26,7 @@
 //! **One pass fires what was due when it began.** A handler may re-arm a timer
 //! from its own callback, even with zero delay. If the pass kept popping whatever
 //! is due, such a timer would fire again and again within one pass, and the loop
-//! would never get back to its sockets. So a pass ([`Timers::begin_pass`]) fires
+//! would never get back to its sockets. So a pass (`Timers::begin_pass`) fires
 //! only entries pushed before it began; an entry pushed during the pass waits for
 //! the next one, after the loop has polled its sockets.
 //!

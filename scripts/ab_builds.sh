@@ -62,6 +62,8 @@ done
 ticks=$(getconf CLK_TCK)
 # The process's CPU time so far, in clock ticks (utime + stime).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Its user time so far, in clock ticks.
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 
 start_server() { # SIDE EXAMPLE PORT LOG
   "${bin_dir[$1]}/$2" --addr "127.0.0.1:$3" >"$4" 2>&1 &
@@ -82,13 +84,16 @@ for round in $(seq "$ROUNDS"); do
     start_server "$side" request_response "$port" "$work/rr-$side-$round.log"
     wrk -t1 -c50 -d1s "http://127.0.0.1:$port/" >/dev/null
     c0=$(cpu_ticks "$server_pid")
+    u0=$(user_ticks "$server_pid")
     out=$(wrk -t1 -c50 -d"$DURATION" "http://127.0.0.1:$port/")
     c1=$(cpu_ticks "$server_pid")
+    u1=$(user_ticks "$server_pid")
     stop_server
     requests=$(echo "$out" | awk '/requests in/ {print $1}')
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     us=$(awk -v c=$((c1 - c0)) -v t="$ticks" -v n="$requests" 'BEGIN {printf "%.2f", c / t * 1e6 / n}')
-    echo "throughput $round $side requests=$requests rps=$rps cpu_us_per_request=$us" | tee -a "$results"
+    user=$(awk -v u=$((u1 - u0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.0f", c ? 100 * u / c : 0}')
+    echo "throughput $round $side requests=$requests rps=$rps cpu_us_per_request=$us user_percent=$user" | tee -a "$results"
 
     port=$(pick_port)
     start_server "$side" chat_push "$port" "$work/chat-$side-$round.log"
@@ -115,6 +120,7 @@ def med(kind, side, key):
 table = [
     ("server CPU per request (wrk)", "throughput", "cpu_us_per_request", "µs"),
     ("requests per second (wrk)", "throughput", "rps", "/s"),
+    ("user share of server CPU (wrk)", "throughput", "user_percent", "%"),
     ("server CPU per delivery (wsload)", "broadcast", "cpu_ns_per_delivery", "ns"),
     ("server peak RSS (wsload)", "broadcast", "rss_peak_kib", "KiB"),
 ]

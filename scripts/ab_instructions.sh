@@ -88,10 +88,11 @@ instructions() { # SIDE EXAMPLE LOAD...
   local out="$work/$side-$example-$RANDOM"
   start "$out.log" valgrind --tool=callgrind --callgrind-out-file="$out.cg" "${bin_dir[$side]}/$example"
   "$@" >/dev/null
-  callgrind_control -d "$pid" >/dev/null
+  callgrind_control -d "$pid" >/dev/null 2>&1
   sleep 1
   kill -9 "$pid"; wait "$pid" 2>/dev/null || true
-  callgrind_annotate "$out.cg".* 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}'
+  callgrind_annotate "$out.cg".* >"$out.txt" 2>/dev/null
+  awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}' "$out.txt"
 }
 
 rr_load() { python3 "$work/client.py" "$port" 10 "$1"; }

@@ -38,26 +38,12 @@ if ! command -v wrk >/dev/null 2>&1; then
   $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null
 fi
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-. "$repo/scripts/lib.sh" # port_free, pick_port, server_pid, stop_server
+. "$repo/scripts/lib.sh" # port_free, pick_port, server_pid, stop_server, build_rev
 
-# Builds are kept per commit in $AB_CACHE (default /tmp/ab_builds), so a second run
-# of the same revisions measures at once.
-cache=${AB_CACHE:-/tmp/ab_builds}
 work=$(mktemp -d "${TMPDIR:-/tmp}/ab_runs.XXXXXX")
 declare -A bin_dir
-for side in A B; do
-  rev=REV_$side
-  rev=$(git -C "$repo" rev-parse --short "${!rev}")
-  src="$cache/$rev-src"
-  if [ ! -d "$src" ]; then
-    mkdir -p "$src"
-    git -C "$repo" archive "$rev" | tar -x -C "$src"
-  fi
-  echo "building $side = $(git -C "$repo" log -1 --format='%h %s' "$rev" | cut -c1-70)" >&2
-  CARGO_TARGET_DIR="$cache/$rev-target" cargo build --quiet --release \
-    --manifest-path "$src/Cargo.toml" --example request_response --example chat_push
-  bin_dir[$side]="$cache/$rev-target/release/examples"
-done
+bin_dir[A]=$(build_rev "$repo" "$REV_A")
+bin_dir[B]=$(build_rev "$repo" "$REV_B")
 
 ticks=$(getconf CLK_TCK)
 # The process's CPU time so far, in clock ticks (utime + stime).

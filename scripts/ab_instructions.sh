@@ -24,28 +24,17 @@ REV_A=${1:-a035ebf}
 REV_B=${2:-HEAD}
 BASE_PORT=${BASE_PORT:-28700}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cache=${AB_CACHE:-/tmp/ab_builds}
 wsload=/tmp/tools-target/release/wsload
 for tool in valgrind strace python3; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install -y $tool)" >&2; exit 1; }
 done
 [ -x "$wsload" ] || { echo "wsload not found: run bash ../shared/bench/setup.sh" >&2; exit 1; }
-. "$repo/scripts/lib.sh" # port_free, pick_port
+. "$repo/scripts/lib.sh" # port_free, pick_port, build_rev
 work=$(mktemp -d "${TMPDIR:-/tmp}/ab_instructions.XXXXXX")
 
 declare -A bin_dir
-for side in A B; do
-  rev=REV_$side
-  rev=$(git -C "$repo" rev-parse --short "${!rev}")
-  src="$cache/$rev-src"
-  if [ ! -d "$src" ]; then
-    mkdir -p "$src"
-    git -C "$repo" archive "$rev" | tar -x -C "$src"
-  fi
-  CARGO_TARGET_DIR="$cache/$rev-target" cargo build --quiet --release \
-    --manifest-path "$src/Cargo.toml" --example request_response --example chat_push
-  bin_dir[$side]="$cache/$rev-target/release/examples"
-done
+bin_dir[A]=$(build_rev "$repo" "$REV_A")
+bin_dir[B]=$(build_rev "$repo" "$REV_B")
 
 # The client: CONNS connections, each sending PER requests one after the other.
 cat >"$work/client.py" <<'EOF'

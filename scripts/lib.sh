@@ -26,3 +26,20 @@ stop_server() {
   server_pid=""
 }
 trap stop_server EXIT INT TERM
+
+# Builds request_response and chat_push of git revision REV in release mode, kept per
+# commit under $AB_CACHE (default /tmp/ab_builds) so a second run reuses it, and
+# prints the folder that holds the two binaries. For comparing two builds
+# (ab_builds.sh, ab_instructions.sh).
+build_rev() { # REPO REV
+  local cache=${AB_CACHE:-/tmp/ab_builds} rev
+  rev=$(git -C "$1" rev-parse --short "$2")
+  if [ ! -d "$cache/$rev-src" ]; then
+    mkdir -p "$cache/$rev-src"
+    git -C "$1" archive "$rev" | tar -x -C "$cache/$rev-src"
+  fi
+  echo "building $(git -C "$1" log -1 --format='%h %s' "$rev" | cut -c1-70)" >&2
+  CARGO_TARGET_DIR="$cache/$rev-target" cargo build --quiet --release \
+    --manifest-path "$cache/$rev-src/Cargo.toml" --example request_response --example chat_push >&2
+  echo "$cache/$rev-target/release/examples"
+}

@@ -34,7 +34,7 @@
 //!
 //! | file | concern |
 //! |---|---|
-//! | [`event_loop`] | the dispatcher: `poll()`, accept, read and write until `WouldBlock`, poll interest, firing deadlines; the only file with system calls |
+//! | [`event_loop`] | the dispatcher, the only files with system calls: `mod.rs` the loop (`poll()`, accept, deadlines, shutdown), `drive.rs` one connection's reads, writes, poll interest and close, `calls.rs` the calls into the handler and what it asks for |
 //! | `h1/` | one HTTP/1.1 connection as a sans-I/O state machine: `mod.rs` phases, keep-alive, pipelining, 100-continue, lingering close, backpressure; `time.rs` its deadlines, buffer release, shutdown grace and what the driver does after each drive; `tests.rs` a fake-clock test per transition and timeout |
 //! | `input.rs` | a connection's read buffer, lent by the loop only while it holds bytes |
 //! | `ledger.rs` | which request each `read()`, `write()` and byte is charged to |

@@ -35,7 +35,7 @@
 //! while output is queued: asking while nothing is queued would wake the loop for
 //! nothing.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::mem;
 use std::net::Shutdown;
 use std::sync::Arc;
@@ -46,13 +46,12 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use super::ConnId;
-use super::actions::{Action, Actions};
+use super::actions::Actions;
 use super::config::Config;
 use super::conns::{Conn, Slab};
-use super::h1::{H1Conn, Step, WriteCall};
+use super::h1::H1Conn;
 use super::handle::{Running, ServerHandle, Shared};
-use super::handler::{CloseReason, Context, Handler, Incoming, Reply};
-use super::ledger::ReadCall;
+use super::handler::{CloseReason, Context, Handler};
 use super::timer::{Expired, Timers};
 use crate::cost::ServerStats;
 use crate::http::Response;
@@ -164,6 +163,9 @@ macro_rules! context {
         }
     };
 }
+
+mod calls;
+mod drive;
 
 /// The server: a listener, its connections, and the application.
 pub struct Server<H> {
@@ -392,15 +394,6 @@ impl<H: Handler> Server<H> {
         })
     }
 
-    /// Tells the handler that the turn is over (see [`Handler::on_turn_end`]).
-    fn turn_end(&mut self) {
-        self.core.now = Instant::now();
-        let core = &mut self.core;
-        let mut ctx = context!(core);
-        self.handler.on_turn_end(&mut ctx);
-        self.apply_actions();
-    }
-
     /// Bytes of storage the loop holds outside connections.
     fn loop_buffers(&self) -> usize {
         let core = &self.core;
@@ -503,328 +496,6 @@ impl<H: Handler> Server<H> {
                 }
             }
         }
-    }
-
-    /// Does everything that can be done on one connection now: write what is
-    /// queued, read what arrived, answer complete requests, write the answers.
-    fn drive(&mut self, index: usize) {
-        for _ in 0..MAX_ROUNDS {
-            if let Err(reason) = self.flush(index) {
-                return self.close(index, reason);
-            }
-            if let Err(reason) = self.read(index) {
-                return self.close(index, reason);
-            }
-            let backlogged = self.process(index);
-            if let Err(reason) = self.flush(index) {
-                return self.close(index, reason);
-            }
-            let core = &self.core;
-            let Some(conn) = core.conns.get_index(index) else {
-                return;
-            };
-            let wants_read = conn.read_ready && conn.h1.wants_read(&core.config, core.max_input);
-            // Backlogged, but the flush made room: parse what waits.
-            let unblocked = backlogged && !conn.h1.backlogged(&core.config);
-            if !unblocked && !wants_read {
-                return self.settle(index);
-            }
-        }
-        // It still has work: serve the others first, then come back.
-        mark_dirty(&mut self.core, index);
-        self.settle(index);
-    }
-
-    /// Drives the connections that actions or timers touched.
-    fn drive_dirty(&mut self) {
-        // Bounded: a connection that keeps having work is left for the next turn
-        // (the poll then does not block).
-        for _ in 0..4 {
-            if self.core.dirty.is_empty() {
-                return;
-            }
-            let batch = mem::take(&mut self.core.dirty);
-            for &index in &batch {
-                if let Some(conn) = self.core.conns.get_index_mut(index) {
-                    conn.dirty = false;
-                }
-            }
-            for &index in &batch {
-                self.drive(index);
-            }
-            // Reuse the batch's allocation if nothing was added meanwhile.
-            if self.core.dirty.is_empty() {
-                let mut batch = batch;
-                batch.clear();
-                self.core.dirty = batch;
-            }
-        }
-    }
-
-    /// Reads until `WouldBlock`, end of file, or a full buffer.
-    fn read(&mut self, index: usize) -> Result<(), CloseReason> {
-        let core = &mut self.core;
-        let Some(conn) = core.conns.get_index_mut(index) else {
-            return Ok(());
-        };
-        if !conn.read_ready || !conn.h1.wants_read(&core.config, core.max_input) {
-            return Ok(());
-        }
-        if !conn.h1.has_read_buffer()
-            && let Some(buf) = core.spare_inputs.pop()
-        {
-            conn.h1.lend_read_buffer(buf);
-        }
-        let initial = core.config.read_buffer_bytes;
-        while let Some(space) = conn.h1.read_space(initial, core.max_input) {
-            let result = conn.socket.read(space);
-            core.stats.read_calls += 1;
-            let call = match result {
-                Ok(0) => ReadCall::Ended,
-                Ok(n) => ReadCall::Data(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadCall::WouldBlock,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    conn.h1.on_read(ReadCall::Ended, core.now);
-                    return Err(CloseReason::Error);
-                }
-            };
-            // Only a read that brought bytes needs its own time (the request's
-            // first byte); the clock is read once for it.
-            let now = match call {
-                ReadCall::Data(_) => Instant::now(),
-                _ => core.now,
-            };
-            conn.h1.on_read(call, now);
-            match call {
-                ReadCall::Data(n) => core.stats.bytes_in += n as u64,
-                ReadCall::WouldBlock | ReadCall::Ended => {
-                    conn.read_ready = false;
-                    break;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Lets the connection parse what is buffered, handing complete requests and
-    /// upgraded bytes to the handler. Returns `true` if it stopped because too
-    /// much output is queued.
-    fn process(&mut self, index: usize) -> bool {
-        // The time a head is parsed: now, or when the handler of the request
-        // before it returned.
-        let mut now = Instant::now();
-        loop {
-            let core = &mut self.core;
-            let Some(conn) = core.conns.get_index_mut(index) else {
-                return false;
-            };
-            match conn.h1.step(&core.config, &core.date.date, now) {
-                Step::Idle => return false,
-                Step::Backlogged => return true,
-                Step::Request => now = self.dispatch(index),
-                Step::Upgraded => {
-                    if self.upgraded_data(index) == 0 {
-                        // The handler needs more bytes than there are.
-                        return false;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Hands a complete request to the application and gives its answer back to
-    /// the connection. Returns when the handler returned.
-    fn dispatch(&mut self, index: usize) -> Instant {
-        let core = &mut self.core;
-        let Some(conn) = core.conns.get_index(index) else {
-            return Instant::now();
-        };
-        let id = conn.id;
-        core.scratch.clear();
-        let reply = match conn.h1.request() {
-            Some((request, body)) => {
-                let incoming = Incoming {
-                    conn: id,
-                    request,
-                    body,
-                };
-                let mut ctx = context!(core);
-                self.handler
-                    .on_request(&mut ctx, &incoming, &mut core.scratch)
-            }
-            None => {
-                // Cannot happen: the head is kept in the buffer until now.
-                core.scratch = Response::text(500, "request head lost\n");
-                Reply::Respond
-            }
-        };
-        let handler_done = Instant::now();
-        if let Some(conn) = core.conns.get_index_mut(index) {
-            conn.h1
-                .answer(reply, &core.scratch, &core.date.date, handler_done);
-        }
-        self.apply_actions();
-        handler_done
-    }
-
-    /// Lends the bytes of an upgraded connection to the handler; returns how many
-    /// it used.
-    fn upgraded_data(&mut self, index: usize) -> usize {
-        let core = &mut self.core;
-        let Some(conn) = core.conns.get_index_mut(index) else {
-            return 0;
-        };
-        let id = conn.id;
-        // The buffer is lent to the handler mutably (a WebSocket unmasks in
-        // place), so it leaves the slab for the call: the context reads the slab
-        // meanwhile. Moving it moves a few words, no bytes.
-        let mut input = conn.h1.take_input();
-        let mut ctx = context!(core);
-        let used = self
-            .handler
-            .on_upgraded_data(&mut ctx, id, input.data_mut());
-        if let Some(conn) = core.conns.get_index_mut(index) {
-            conn.h1.return_input(input, used, core.max_input);
-        }
-        self.apply_actions();
-        used
-    }
-
-    /// Carries out what the handler asked for through its context.
-    fn apply_actions(&mut self) {
-        let core = &mut self.core;
-        if core.actions.list.is_empty() {
-            return;
-        }
-        core.last_busy = core.now;
-        let mut list = mem::take(&mut core.actions.list);
-        let mut data = mem::take(&mut core.actions.data);
-        for action in list.drain(..) {
-            let id = action.conn();
-            let Some(conn) = core.conns.get_mut(id) else {
-                continue;
-            };
-            let h1 = &mut conn.h1;
-            let date = &core.date.date;
-            let applied = match action {
-                Action::Respond(_, res) => h1.respond(&res, date),
-                Action::StartStream(_, res) => h1.start_stream(&res, date),
-                Action::Chunk(_, range) => h1.send_chunk(data.get(range).unwrap_or_default()),
-                Action::EndStream(_) => h1.end_stream(),
-                Action::Raw(_, range) => h1.send_raw(data.get(range).unwrap_or_default()),
-                Action::Shared(_, bytes) => h1.send_raw(&bytes),
-                Action::Close(_) => h1.close_after_output(),
-            };
-            // An action that no longer fits the connection's phase is dropped.
-            if applied {
-                mark_dirty(core, id.index());
-            }
-        }
-        core.actions.list = list;
-        data.clear();
-        core.actions.data = data;
-        core.actions.clear_pending();
-    }
-
-    /// Writes queued output until it is all written or `WouldBlock`.
-    fn flush(&mut self, index: usize) -> Result<(), CloseReason> {
-        let Server { core, handler, .. } = self;
-        let Some(conn) = core.conns.get_index_mut(index) else {
-            return Ok(());
-        };
-        while !conn.h1.output().is_empty() {
-            let result = conn.socket.write(conn.h1.output());
-            core.stats.write_calls += 1;
-            let call = match result {
-                Ok(0) => return Err(CloseReason::Error),
-                Ok(n) => {
-                    core.stats.bytes_out += n as u64;
-                    WriteCall::Wrote(n)
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => WriteCall::WouldBlock,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Err(CloseReason::Error),
-            };
-            let stats = &mut core.stats;
-            let resumed = conn
-                .h1
-                .on_write(call, &core.config, Instant::now(), |cost| {
-                    stats.responses += 1;
-                    handler.on_request_done(cost);
-                });
-            if resumed {
-                // Backpressure over: bytes may have arrived while READABLE was off.
-                conn.read_ready = true;
-            }
-            if call == WriteCall::WouldBlock {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// After a drive: close or send FIN if the connection says so, set the poll
-    /// interest and the deadline, and count what happened.
-    fn settle(&mut self, index: usize) {
-        let core = &mut self.core;
-        let Some(conn) = core.conns.get_index_mut(index) else {
-            return;
-        };
-        let settled = conn.h1.settle(&core.config, core.now, conn.dirty);
-        let tally = settled.tally;
-        core.stats.requests += tally.heads;
-        if let Some(status) = tally.error_status {
-            core.stats.error_responses.add(status);
-        }
-        if tally.timed_out {
-            core.stats.timeouts += 1;
-        }
-        if tally.paused {
-            core.stats.backpressure_pauses += 1;
-        }
-        if let Some(reason) = settled.close {
-            return self.close(index, reason);
-        }
-        if settled.send_fin {
-            let _ = conn.socket.shutdown(Shutdown::Write);
-            conn.read_ready = true;
-            mark_dirty(core, index);
-        }
-        let Some(conn) = core.conns.get_index_mut(index) else {
-            return;
-        };
-        let queued = conn.h1.queued() as u64;
-        core.stats.peak_queued_output_bytes = core.stats.peak_queued_output_bytes.max(queued);
-        let want = match (settled.read, settled.write) {
-            (true, true) => Interest::READABLE | Interest::WRITABLE,
-            (false, true) => Interest::WRITABLE,
-            _ => Interest::READABLE,
-        };
-        if want != conn.interest {
-            if core
-                .registry
-                .reregister(&mut conn.socket, Token(index), want)
-                .is_err()
-            {
-                return self.close(index, CloseReason::Error);
-            }
-            conn.interest = want;
-        }
-        // Everything read is consumed: the buffer goes back to the loop, so an idle
-        // connection holds none. One grown past the initial size for a burst (a
-        // big head, a pipelined flood) is freed instead.
-        if let Some(buf) = conn.h1.return_read_buffer()
-            && buf.len() == core.config.read_buffer_bytes.max(1)
-            && core.spare_inputs.len() < SPARE_READ_BUFFERS
-        {
-            core.spare_inputs.push(buf);
-        }
-        count_capacity(conn, &mut core.conn_capacity);
-        let queued = queued as usize;
-        core.queued_total = core.queued_total.saturating_sub(conn.counted_queued) + queued;
-        conn.counted_queued = queued;
-        set_deadline(conn, &mut core.timers, settled.deadline);
     }
 
     /// Fires every deadline and timer that was due when the pass began.

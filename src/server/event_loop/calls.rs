@@ -1,0 +1,144 @@
+//! Calls into the application: a complete request to [`Handler::on_request`], an
+//! upgraded connection's bytes to [`Handler::on_upgraded_data`], the end of a turn to
+//! [`Handler::on_turn_end`], and what the handler asked through its [`Context`],
+//! carried out once it returns.
+
+use std::mem;
+use std::time::Instant;
+
+use super::{Server, mark_dirty};
+use crate::http::Response;
+use crate::server::actions::Action;
+use crate::server::h1::Step;
+use crate::server::handler::{Context, Handler, Incoming, Reply};
+
+impl<H: Handler> Server<H> {
+    /// Tells the handler that the turn is over (see [`Handler::on_turn_end`]).
+    pub(super) fn turn_end(&mut self) {
+        self.core.now = Instant::now();
+        let core = &mut self.core;
+        let mut ctx = context!(core);
+        self.handler.on_turn_end(&mut ctx);
+        self.apply_actions();
+    }
+
+    /// Lets the connection parse what is buffered, handing complete requests and
+    /// upgraded bytes to the handler. Returns `true` if it stopped because too
+    /// much output is queued.
+    pub(super) fn process(&mut self, index: usize) -> bool {
+        // The time a head is parsed: now, or when the handler of the request
+        // before it returned.
+        let mut now = Instant::now();
+        loop {
+            let core = &mut self.core;
+            let Some(conn) = core.conns.get_index_mut(index) else {
+                return false;
+            };
+            match conn.h1.step(&core.config, &core.date.date, now) {
+                Step::Idle => return false,
+                Step::Backlogged => return true,
+                Step::Request => now = self.dispatch(index),
+                Step::Upgraded => {
+                    if self.upgraded_data(index) == 0 {
+                        // The handler needs more bytes than there are.
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands a complete request to the application and gives its answer back to
+    /// the connection. Returns when the handler returned.
+    pub(super) fn dispatch(&mut self, index: usize) -> Instant {
+        let core = &mut self.core;
+        let Some(conn) = core.conns.get_index(index) else {
+            return Instant::now();
+        };
+        let id = conn.id;
+        core.scratch.clear();
+        let reply = match conn.h1.request() {
+            Some((request, body)) => {
+                let incoming = Incoming {
+                    conn: id,
+                    request,
+                    body,
+                };
+                let mut ctx = context!(core);
+                self.handler
+                    .on_request(&mut ctx, &incoming, &mut core.scratch)
+            }
+            None => {
+                // Cannot happen: the head is kept in the buffer until now.
+                core.scratch = Response::text(500, "request head lost\n");
+                Reply::Respond
+            }
+        };
+        let handler_done = Instant::now();
+        if let Some(conn) = core.conns.get_index_mut(index) {
+            conn.h1
+                .answer(reply, &core.scratch, &core.date.date, handler_done);
+        }
+        self.apply_actions();
+        handler_done
+    }
+
+    /// Lends the bytes of an upgraded connection to the handler; returns how many
+    /// it used.
+    pub(super) fn upgraded_data(&mut self, index: usize) -> usize {
+        let core = &mut self.core;
+        let Some(conn) = core.conns.get_index_mut(index) else {
+            return 0;
+        };
+        let id = conn.id;
+        // The buffer is lent to the handler mutably (a WebSocket unmasks in
+        // place), so it leaves the slab for the call: the context reads the slab
+        // meanwhile. Moving it moves a few words, no bytes.
+        let mut input = conn.h1.take_input();
+        let mut ctx = context!(core);
+        let used = self
+            .handler
+            .on_upgraded_data(&mut ctx, id, input.data_mut());
+        if let Some(conn) = core.conns.get_index_mut(index) {
+            conn.h1.return_input(input, used, core.max_input);
+        }
+        self.apply_actions();
+        used
+    }
+
+    /// Carries out what the handler asked for through its context.
+    pub(super) fn apply_actions(&mut self) {
+        let core = &mut self.core;
+        if core.actions.list.is_empty() {
+            return;
+        }
+        core.last_busy = core.now;
+        let mut list = mem::take(&mut core.actions.list);
+        let mut data = mem::take(&mut core.actions.data);
+        for action in list.drain(..) {
+            let id = action.conn();
+            let Some(conn) = core.conns.get_mut(id) else {
+                continue;
+            };
+            let h1 = &mut conn.h1;
+            let date = &core.date.date;
+            let applied = match action {
+                Action::Respond(_, res) => h1.respond(&res, date),
+                Action::StartStream(_, res) => h1.start_stream(&res, date),
+                Action::Chunk(_, range) => h1.send_chunk(data.get(range).unwrap_or_default()),
+                Action::EndStream(_) => h1.end_stream(),
+                Action::Raw(_, range) => h1.send_raw(data.get(range).unwrap_or_default()),
+                Action::Shared(_, bytes) => h1.send_raw(&bytes),
+                Action::Close(_) => h1.close_after_output(),
+            };
+            // An action that no longer fits the connection's phase is dropped.
+            if applied {
+                mark_dirty(core, id.index());
+            }
+        }
+        core.actions.list = list;
+        data.clear();
+        core.actions.data = data;
+        core.actions.clear_pending();
+    }
+}

@@ -122,6 +122,9 @@ struct RequestMeta {
     keep_alive: bool,
     /// The streaming response to it is chunked (else delimited by close).
     chunked: bool,
+    /// Where its response starts in the output stream: a `100 Continue` sent
+    /// before the handler ran counts as part of it.
+    out_start: u64,
 }
 
 impl RequestMeta {
@@ -131,6 +134,7 @@ impl RequestMeta {
         head_only: false,
         keep_alive: false,
         chunked: false,
+        out_start: 0,
     };
 }
 
@@ -462,6 +466,7 @@ impl H1Conn {
             head_only: facts.head_only,
             keep_alive: facts.keep_alive,
             chunked: false,
+            out_start: self.out_total,
         };
         match facts.framing {
             Framing::None | Framing::Length(0) => {
@@ -549,7 +554,7 @@ impl H1Conn {
         } else {
             self.body.clear();
         }
-        self.ledger.dispatched(now, self.out_total);
+        self.ledger.dispatched(now, self.meta.out_start);
         if !self.input.is_empty() {
             // Pipelined behind this one: it came in the same reads.
             self.ledger.start_from_buffer();

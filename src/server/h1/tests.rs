@@ -123,6 +123,16 @@ fn rfc9110_10_1_1_continue_only_when_the_client_waits_for_it() {
     assert_eq!(drain(&mut c, t0), "HTTP/1.1 100 Continue\r\n\r\n");
     feed(&mut c, b"ok", t0);
     assert_eq!(step(&mut c, t0), Step::Request);
+    respond(&mut c, Reply::Respond, "done", t0);
+    let n = c.output().len();
+    let mut costs = Vec::new();
+    c.on_write(WriteCall::Wrote(n), &config(), t0, |cost| costs.push(*cost));
+    let continue_len = b"HTTP/1.1 100 Continue\r\n\r\n".len() as u64;
+    assert_eq!(
+        costs[0].bytes_out,
+        continue_len + n as u64,
+        "the 100 counts"
+    );
 
     // The body came with the head: the client did not wait, no 100.
     let mut c = new_conn(t0);

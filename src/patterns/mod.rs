@@ -2,5 +2,6 @@
 //! ([`crate::server::Handler`]): what the server does, not how bytes move.
 
 pub mod push;
+pub mod record_file;
 pub mod request_response;
 pub mod websocket;

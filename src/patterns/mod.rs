@@ -3,5 +3,6 @@
 
 pub mod log;
 pub mod push;
+pub mod record_file;
 pub mod request_response;
 pub mod websocket;

@@ -523,6 +523,28 @@ struct Session {
     io_turn: Option<IoCounters>,
 }
 
+impl Session {
+    /// A session just opened by a handshake at `now`.
+    fn open(id: ConnId, peer: SocketAddr, limits: Limits, now: Instant) -> Session {
+        Session {
+            id,
+            peer,
+            ws: Connection::new(limits),
+            state: WsState::Open,
+            busy: false,
+            close_requested: None,
+            last_heard: now,
+            last_ping: now,
+            ping_sent: None,
+            timer: None,
+            messages: 0,
+            wire_pending: 0,
+            io_seen: IoCounters::default(),
+            io_turn: None,
+        }
+    }
+}
+
 /// The glue's state that the application's [`WsContext`] reaches.
 #[derive(Debug, Default)]
 struct Sessions {
@@ -1065,22 +1087,7 @@ impl<A: WsApp> WsServer<A> {
             self.sessions.by_index.resize_with(index + 1, || None);
         }
         if let Some(entry) = self.sessions.by_index.get_mut(index) {
-            *entry = Some(Session {
-                id: conn,
-                peer,
-                ws: Connection::new(self.config.limits),
-                state: WsState::Open,
-                busy: false,
-                close_requested: None,
-                last_heard: now,
-                last_ping: now,
-                ping_sent: None,
-                timer: None,
-                messages: 0,
-                wire_pending: 0,
-                io_seen: IoCounters::default(),
-                io_turn: None,
-            });
+            *entry = Some(Session::open(conn, peer, self.config.limits, now));
         }
         self.sessions.stats.opened += 1;
         self.arm_keepalive(ctx, conn);
@@ -1483,21 +1490,10 @@ mod tests {
 
     /// A session of `conn` in `state`, as the handshake would leave it.
     fn session(conn: ConnId, state: WsState, now: Instant) -> Session {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
         Session {
-            id: conn,
-            peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
-            ws: Connection::new(Limits::default()),
             state,
-            busy: false,
-            close_requested: None,
-            last_heard: now,
-            last_ping: now,
-            ping_sent: None,
-            timer: None,
-            messages: 0,
-            wire_pending: 0,
-            io_seen: IoCounters::default(),
-            io_turn: None,
+            ..Session::open(conn, peer, Limits::default(), now)
         }
     }
 

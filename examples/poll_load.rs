@@ -33,8 +33,10 @@
 //! 7. **Release**: waits for every answer (the job's next update, or W seconds).
 //!    Client side: the time from the first answer to the last, and for each
 //!    answer its receipt time minus its `Job-Updated-At` (millisecond clocks).
-//!    Server side, from `/stats`: `long.wake_last_us` (from the update to the last
-//!    answer handed to the kernel) and `long.wake_last_readers`.
+//!    Server side, from `/stats`: `wake.last_us` (from the update to the last
+//!    answer handed to the kernel) and `wake.last_readers` (or
+//!    `long.wake_last_us` and `long.wake_last_readers`, if the server names them
+//!    so).
 //! 8. **After**: closes the connections and reads the memory once more a second
 //!    later (what the server gave back).
 //!
@@ -98,7 +100,7 @@ usage: poll_load --pid PID [--addr 127.0.0.1:PORT] [--mode long|sse] [--conns N]
   --timeout SECS             end the whole run after this long (default 120)
   --max-kib-per-conn K       goal: server memory per connection (exit 3 if over)
   --max-cpu-pct P            goal: server CPU while they wait, % of a core
-  --max-wake-ms MS           goal (long): the server's long.wake_last_us, in ms
+  --max-wake-ms MS           goal (long): the server's wake.last_us, in ms
   --help                     this text
 
 N sockets need N open files here and in the server: run `ulimit -n 20000` first.
@@ -270,22 +272,43 @@ fn read_memory(pid: u32) -> Result<Memory, String> {
     }
 }
 
-/// The server's CPU time so far, `utime + stime`, in ticks (1/100 s).
-fn read_cpu_ticks(pid: u32) -> Result<u64, String> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    parse_cpu_ticks(&stat).ok_or_else(|| format!("{path}: no utime and stime"))
+/// The server's CPU time so far, in ticks (1/100 s).
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    user: u64,
+    system: u64,
 }
 
-/// `utime + stime` from a `/proc/PID/stat` line: fields 14 and 15, counted after
-/// the command name, which is in parentheses and may itself hold spaces.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+impl Cpu {
+    fn total(&self) -> u64 {
+        self.user + self.system
+    }
+
+    fn since(&self, earlier: &Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+}
+
+/// The server's CPU time so far, from `/proc/PID/stat`.
+fn read_cpu(pid: u32) -> Result<Cpu, String> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    parse_cpu(&stat).ok_or_else(|| format!("{path}: no utime and stime"))
+}
+
+/// `utime` and `stime` from a `/proc/PID/stat` line: fields 14 and 15, counted
+/// after the command name, which is in parentheses and may itself hold spaces.
+fn parse_cpu(stat: &str) -> Option<Cpu> {
     let after_name = stat.get(stat.rfind(')')? + 1..)?;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // After ")" comes field 3 (state), so field k is at index k - 3.
-    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
-    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
-    Some(utime + stime)
+    Some(Cpu {
+        user: fields.get(14 - 3)?.parse().ok()?,
+        system: fields.get(15 - 3)?.parse().ok()?,
+    })
 }
 
 // --- HTTP responses ------------------------------------------------------------
@@ -949,245 +972,203 @@ fn main() -> ExitCode {
     }
 }
 
+/// The `/stats` value `name` went up by from `a` to `b`, if `b` has it and it is
+/// not 0 (`loop.cpu_us` is read from `/proc/thread-self/schedstat`, which some
+/// kernels leave at 0).
+fn stat_delta(a: &Stats, b: &Stats, name: &str) -> Option<u64> {
+    let after = stat(b, name).filter(|v| *v > 0)?;
+    Some(after.saturating_sub(stat(a, name).unwrap_or(0)))
+}
+
 /// The whole run; `Ok(true)` if complete and every goal given was met.
 fn run(opts: &Options) -> Result<bool, String> {
-    let start = Instant::now();
-    let deadline = start + opts.timeout;
-    let n = opts.conns;
-    let pid = opts.pid;
-    let addr = opts.addr;
+    let deadline = Instant::now() + opts.timeout;
+    let (addr, pid) = (opts.addr, opts.pid);
 
     // 1-2. Before; one job.
     let stats_before = read_stats(addr)?;
     let job = submit(addr)?;
     let since = short_poll(addr, &job)?;
     let mem_before = read_memory(pid)?;
-    let escaped = query_escape(&job);
-    let request = match opts.mode {
-        Mode::Long => format!(
-            "GET /checkstatus?jobId={escaped}&wait={}&since={since} HTTP/1.1\r\nHost: {addr}\r\n\r\n",
-            opts.wait_secs
+    let job_q = query_escape(&job);
+    let (request, what) = match opts.mode {
+        Mode::Long => (
+            format!(
+                "GET /checkstatus?jobId={job_q}&wait={}&since={since} HTTP/1.1\r\nHost: {addr}\r\n\r\n",
+                opts.wait_secs
+            ),
+            format!("long polls (wait={}&since={since})", opts.wait_secs),
         ),
-        Mode::Sse => format!(
-            "GET /events?jobId={escaped} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+        Mode::Sse => (
+            format!(
+                "GET /events?jobId={job_q} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+            ),
+            "SSE streams".to_string(),
         ),
     };
-    let what = match opts.mode {
-        Mode::Long => format!("long polls `wait={}&since={since}`", opts.wait_secs),
-        Mode::Sse => "SSE streams".to_string(),
-    };
-    println!("server process {pid} at {addr}; job {job} at {since}%; opening {n} {what}");
-
+    println!(
+        "server process {pid} at {addr}; job {job} at {since}%; opening {} {what}",
+        opts.conns
+    );
     let mut load = Load {
         poll: Poll::new().map_err(|e| format!("poll: {e}"))?,
         events: Events::with_capacity(1024),
-        conns: Vec::with_capacity(n),
+        conns: Vec::with_capacity(opts.conns),
         buf: vec![0u8; READ_CHUNK],
         tally: Tally::default(),
         mode: opts.mode,
     };
 
-    // 3-4. Open all N; wait until they all wait.
-    let open_started = Instant::now();
-    let mut held_now = 0usize; // long: the server's long.held_now, last read
-    let mut stats_reads = 0u64;
-    let mut connect_error = None;
-    let all_waiting = loop {
-        let now = Instant::now();
-        if now >= deadline {
-            break false;
-        }
-        // Taken up: the server holds it (long), or its stream has started (SSE);
-        // answered, failed and early-answered ones are no longer in flight.
-        let taken_up = match opts.mode {
-            Mode::Long => held_now + load.tally.answers,
-            Mode::Sse => load.tally.streams_open,
-        } + load.tally.failed;
-        let in_flight = load.conns.len().saturating_sub(taken_up);
-        if connect_error.is_none() && load.conns.len() < n && in_flight < opts.connect_concurrency {
-            if let Err(e) = load.open(addr, request.as_bytes()) {
-                connect_error = Some(e);
-            }
-            continue;
-        }
-        let opened = load.conns.len();
-        let done = match opts.mode {
-            Mode::Long => held_now >= opened,
-            Mode::Sse => load.tally.streams_open >= opened,
-        };
-        if done && (opened == n || connect_error.is_some()) {
-            break load.tally.failed == 0 && opened == n;
-        }
-        if connect_error.is_some() && load.tally.failed + taken_up >= opened {
-            break false;
-        }
-        load.turn(Duration::from_millis(1))?;
-        if opts.mode == Mode::Long {
-            let stats = read_stats(addr)?;
-            stats_reads += 1;
-            held_now = stat(&stats, "long.held_now")
-                .ok_or("the server's /stats has no long.held_now")? as usize;
-            if in_flight >= opts.connect_concurrency || load.conns.len() == n {
-                // Give the server a moment before asking again.
-                load.turn(Duration::from_millis(2))?;
-            }
-        }
-    };
-    load.tally.all_waiting = all_waiting;
-    let open_s = open_started.elapsed().as_secs_f64();
-    let opened = load.conns.len();
-    if let Some(e) = &connect_error {
-        load.tally.errors.push(e.clone());
-    }
+    // 3-4. Open all N and wait until they all wait.
+    let opened = open_all(&mut load, opts, request.as_bytes(), deadline)?;
     println!(
-        "{opened} opened in {open_s:.2} s ({} failed{}); {} waiting{}",
+        "{} opened in {:.2} s ({} failed); {} waiting{}",
+        load.conns.len(),
+        opened.secs,
         load.tally.failed,
-        if opts.mode == Mode::Long {
-            format!(", {} answered before all were held", load.tally.early)
-        } else {
-            String::new()
-        },
+        opened.waiting,
         match opts.mode {
-            Mode::Long => held_now,
-            Mode::Sse => load.tally.streams_open,
-        },
-        if opts.mode == Mode::Long {
-            format!(" (per /stats, read {stats_reads} times while opening)")
-        } else {
-            String::new()
+            Mode::Long => format!(
+                " (long.held_now from /stats, read {} times while opening); {} answered before all were held",
+                opened.stats_reads, load.tally.early
+            ),
+            Mode::Sse => String::new(),
         }
     );
-    let waiting = match opts.mode {
-        Mode::Long => held_now,
-        Mode::Sse => load.tally.streams_open,
-    };
-
-    // SSE: read a while, so heartbeats have gone through every stream.
-    if opts.mode == Mode::Sse && all_waiting {
-        let settle_end = (Instant::now() + opts.settle).min(deadline);
-        load.run_until(settle_end, |_| false)?;
+    if opts.mode == Mode::Sse && opened.all_waiting {
+        // Read a while, so heartbeats have gone through every stream.
+        load.run_until((Instant::now() + opts.settle).min(deadline), |_| false)?;
     }
 
-    // 5-6. Memory; CPU over the window (SSE: still reading); memory again.
+    // 5-6. Memory; CPU over the window (still reading: SSE heartbeats); memory.
     let mem_waiting = read_memory(pid)?;
     let stats_waiting = read_stats(addr)?;
-    let cpu0 = read_cpu_ticks(pid)?;
-    let heartbeats0 = heartbeats(&load);
+    let cpu0 = read_cpu(pid)?;
+    let heartbeats0 = heartbeats(&load.conns);
     let window_start = Instant::now();
-    let window_end = (window_start + opts.cpu_window).min(deadline);
-    load.run_until(window_end, |_| false)?;
-    let cpu1 = read_cpu_ticks(pid)?;
+    load.run_until((window_start + opts.cpu_window).min(deadline), |_| false)?;
+    let window_cpu = read_cpu(pid)?.since(&cpu0);
     let window_s = window_start.elapsed().as_secs_f64();
-    let heartbeats_in_window = heartbeats(&load) - heartbeats0;
-    let stats_after_window = read_stats(addr)?;
-    let mem_after_window = read_memory(pid)?;
-    let cpu_pct = (cpu1 - cpu0) as f64 / TICKS_PER_SEC / window_s * 100.0;
-    let loop_cpu_pct = match (
-        stat(&stats_waiting, "loop.cpu_us"),
-        stat(&stats_after_window, "loop.cpu_us"),
-    ) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / 1e6 / window_s * 100.0),
-        _ => None,
-    };
+    let heartbeats_in_window = heartbeats(&load.conns) - heartbeats0;
+    let stats_window = read_stats(addr)?;
+    let mem_window = read_memory(pid)?;
 
     // 7. Long: the release (the next update, or `wait` seconds).
-    let release_started = Instant::now();
+    let release_start = Instant::now();
+    let cpu2 = read_cpu(pid)?;
     if opts.mode == Mode::Long {
         load.run_until(deadline, |l| {
             l.tally.answers + l.tally.failed >= l.conns.len()
         })?;
     }
-    let release_s = release_started.elapsed().as_secs_f64();
+    let release_cpu = read_cpu(pid)?.since(&cpu2);
+    let release_s = release_start.elapsed().as_secs_f64();
     let stats_released = read_stats(addr)?;
     let mem_released = read_memory(pid)?;
     let summary = Summary::of(&load.conns, since);
 
     // 8. Close; what is given back.
     let Load { conns, tally, .. } = load;
+    let n_conns = conns.len();
     drop(conns);
     std::thread::sleep(Duration::from_secs(1));
     let mem_closed = read_memory(pid)?;
     let stats_closed = read_stats(addr)?;
 
     // --- report ---
-    let mut ok = all_waiting && tally.failed == 0;
+    let n = opts.conns;
+    let waiting = opened.waiting;
     let mode_name = match opts.mode {
         Mode::Long => "long",
         Mode::Sse => "sse",
     };
-    let mut result = format!(
-        "RESULT mode={mode_name} conns={n} opened={opened} failed={} waiting={waiting} open_s={open_s:.2} \
-         rss_before_kb={} rss_waiting_kb={} rss_after_window_kb={} hwm_kb={} anon_before_kb={} anon_waiting_kb={}",
-        tally.failed,
-        mem_before.rss,
-        mem_waiting.rss,
-        mem_after_window.rss,
-        mem_after_window.hwm,
-        mem_before.anon,
-        mem_waiting.anon,
-    );
     let per = match opts.mode {
         Mode::Long => "held poll",
         Mode::Sse => "open stream",
     };
+    let mut ok = opened.all_waiting && tally.failed == 0 && n_conns == n;
+    let mut result = format!(
+        "RESULT mode={mode_name} conns={n} opened={n_conns} failed={} waiting={waiting} open_s={:.2}",
+        tally.failed, opened.secs
+    );
+
     let kib = kib_per_conn(&mem_before, &mem_waiting, waiting);
-    let kib_later = kib_per_conn(&mem_before, &mem_after_window, waiting);
-    let mut mem = Table::new(format!(
+    let kib_later = kib_per_conn(&mem_before, &mem_window, waiting);
+    let mut t = Table::new(format!(
         "server memory (/proc/{pid}/status), {waiting} {per}s"
     ));
-    mem.row("VmRSS before", mem_before.rss, "KiB");
-    mem.row(&format!("VmRSS with all {per}s"), mem_waiting.rss, "KiB");
-    mem.row(
+    t.row("VmRSS before", mem_before.rss, "KiB");
+    t.row(&format!("VmRSS with all {per}s"), mem_waiting.rss, "KiB");
+    t.row(
         "RssAnon before -> with them",
         format!("{} -> {}", mem_before.anon, mem_waiting.anon),
         "KiB",
     );
-    mem.goal_row(&format!("memory per {per}"), kib, 2, "KiB", opts.max_kib);
-    mem.goal_row(
+    t.goal_row(&format!("memory per {per}"), kib, 2, "KiB", opts.max_kib);
+    t.goal_row(
         &format!("  again after the {window_s:.0} s CPU window"),
         kib_later,
         2,
         "KiB",
         opts.max_kib,
     );
-    mem.row("VmHWM (peak so far)", mem_after_window.hwm, "KiB");
+    t.row("VmHWM (peak so far)", mem_window.hwm, "KiB");
     if opts.mode == Mode::Long {
-        mem.row("VmRSS once all were answered", mem_released.rss, "KiB");
+        t.row("VmRSS once all were answered", mem_released.rss, "KiB");
     }
-    mem.row("VmRSS 1 s after closing them", mem_closed.rss, "KiB");
-    mem.print();
+    t.row("VmRSS 1 s after closing them", mem_closed.rss, "KiB");
+    t.print();
     ok &= opts
         .max_kib
         .is_none_or(|max| kib <= max && kib_later <= max);
     result += &format!(
-        " kib_per_conn={kib:.2} kib_per_conn_after_window={kib_later:.2} rss_released_kb={} rss_closed_kb={}",
-        mem_released.rss, mem_closed.rss
+        " rss_before_kb={} rss_waiting_kb={} rss_after_window_kb={} hwm_kb={} rss_released_kb={} \
+         rss_closed_kb={} kib_per_conn={kib:.2} kib_per_conn_after_window={kib_later:.2}",
+        mem_before.rss,
+        mem_waiting.rss,
+        mem_window.rss,
+        mem_window.hwm,
+        mem_released.rss,
+        mem_closed.rss
     );
 
-    let mut cpu = Table::new(format!(
-        "server CPU while they wait (/proc/{pid}/stat utime+stime over {window_s:.2} s)"
+    let cpu_pct = window_cpu.total() as f64 / TICKS_PER_SEC / window_s * 100.0;
+    let loop_pct = stat_delta(&stats_waiting, &stats_window, "loop.cpu_us")
+        .map(|us| us as f64 / 1e6 / window_s * 100.0);
+    let mut t = Table::new(format!(
+        "server CPU while they wait ({window_s:.2} s window)"
     ));
-    cpu.row("CPU time", (cpu1 - cpu0) * 10, "ms");
-    cpu.goal_row("share of one core", cpu_pct, 2, "%", opts.max_cpu_pct);
-    cpu.row(
+    t.row(
+        "utime + stime (/proc/PID/stat)",
+        window_cpu.total() * 10,
+        "ms",
+    );
+    t.goal_row(
+        "  as a share of one core",
+        cpu_pct,
+        2,
+        "%",
+        opts.max_cpu_pct,
+    );
+    t.row(
         "  resolution: one tick",
         format!("{:.2}", 100.0 / TICKS_PER_SEC / window_s),
         "%",
     );
-    if let Some(p) = loop_cpu_pct {
-        cpu.row(
-            "the server's loop.cpu_us, as a share",
+    if let Some(p) = loop_pct {
+        t.row(
+            "the loop thread (/stats loop.cpu_us)",
             format!("{p:.3}"),
             "%",
         );
     }
     if opts.mode == Mode::Sse {
-        cpu.row(
+        t.row(
             "heartbeats received in the window",
             heartbeats_in_window,
             "",
         );
-        cpu.row(
+        t.row(
             "  per stream per second",
             format!(
                 "{:.2}",
@@ -1195,76 +1176,35 @@ fn run(opts: &Options) -> Result<bool, String> {
             ),
             "",
         );
+        if heartbeats_in_window > 0 {
+            t.row(
+                "  server CPU per heartbeat",
+                format!(
+                    "{:.1}",
+                    window_cpu.total() as f64 / TICKS_PER_SEC * 1e6 / heartbeats_in_window as f64
+                ),
+                "µs",
+            );
+        }
     }
-    cpu.print();
+    t.print();
     ok &= opts.max_cpu_pct.is_none_or(|max| cpu_pct <= max);
-    result += &format!(" cpu_ticks={} cpu_pct={cpu_pct:.2}", cpu1 - cpu0);
-    if let Some(p) = loop_cpu_pct {
+    result += &format!(" cpu_ticks={} cpu_pct={cpu_pct:.2}", window_cpu.total());
+    if let Some(p) = loop_pct {
         result += &format!(" loop_cpu_pct={p:.3}");
     }
 
     match opts.mode {
         Mode::Long => {
-            let wake_us = stat(&stats_released, "long.wake_last_us");
-            let wake_readers = stat(&stats_released, "long.wake_last_readers");
-            let wake_ms = wake_us.map(|us| us as f64 / 1000.0);
-            let mut t = Table::new(format!(
-                "the release: one update answers {waiting} held polls"
-            ));
-            t.row("answered (any status)", summary.answered, "");
-            t.row("  200 with progress > since", summary.released, "");
-            t.row("  answered before all were held", tally.early, "");
-            t.row("failed or closed early", tally.failed, "");
-            t.row("waited for the release", format!("{release_s:.2}"), "s");
-            t.row(
-                "client: first to last answer",
-                format!("{:.2}", summary.spread.as_secs_f64() * 1000.0),
-                "ms",
-            );
-            t.row(
-                "client: update -> receipt p50 / p99 / max",
-                format!(
-                    "{} / {} / {}",
-                    percentile(&summary.lag_ms, 0.5),
-                    percentile(&summary.lag_ms, 0.99),
-                    percentile(&summary.lag_ms, 1.0)
-                ),
-                "ms",
-            );
-            match wake_ms {
-                Some(ms) => t.goal_row(
-                    "server: update -> last answer (wake_last_us)",
-                    ms,
-                    3,
-                    "ms",
-                    opts.max_wake_ms,
-                ),
-                None => t.row("server: long.wake_last_us", "missing from /stats", ""),
-            }
-            t.row(
-                "server: answers of that update (wake_last_readers)",
-                wake_readers.map_or("-".to_string(), |r| r.to_string()),
-                "",
-            );
-            t.print();
-            ok &= summary.released == n && tally.early == 0;
-            ok &= match (opts.max_wake_ms, wake_ms) {
-                (Some(max), Some(ms)) => ms <= max,
-                (Some(_), None) => false,
-                (None, _) => true,
+            let release = Release {
+                secs: release_s,
+                cpu: release_cpu,
+                loop_us: stat_delta(&stats_window, &stats_released, "loop.cpu_us"),
+                stats: &stats_released,
             };
-            result += &format!(
-                " answered={} released={} early={} release_s={release_s:.2} spread_ms={:.2} \
-                 lag_p50_ms={} lag_max_ms={} wake_last_us={} wake_last_readers={}",
-                summary.answered,
-                summary.released,
-                tally.early,
-                summary.spread.as_secs_f64() * 1000.0,
-                percentile(&summary.lag_ms, 0.5),
-                percentile(&summary.lag_ms, 1.0),
-                wake_us.map_or("-".to_string(), |v| v.to_string()),
-                wake_readers.map_or("-".to_string(), |v| v.to_string()),
-            );
+            let (met, line) = report_release(opts, waiting, &summary, &tally, &release);
+            ok &= met;
+            result += &line;
         }
         Mode::Sse => {
             let mut t = Table::new("the streams");
@@ -1282,10 +1222,14 @@ fn run(opts: &Options) -> Result<bool, String> {
         }
     }
 
+    let third = match opts.mode {
+        Mode::Long => "answered",
+        Mode::Sse => "after CPU",
+    };
     print_stats_changes(&[
         ("before", &stats_before),
         ("waiting", &stats_waiting),
-        ("released", &stats_released),
+        (third, &stats_released),
         ("closed", &stats_closed),
     ]);
     for e in &tally.errors {
@@ -1293,6 +1237,193 @@ fn run(opts: &Options) -> Result<bool, String> {
     }
     println!("{result} ok={ok}");
     Ok(ok)
+}
+
+/// How opening went.
+struct Opened {
+    /// All N opened and waiting (held at the server, or streaming).
+    all_waiting: bool,
+    /// How many wait: `long.held_now` (long), streams started (SSE).
+    waiting: usize,
+    secs: f64,
+    /// `/stats` reads it took (long).
+    stats_reads: u64,
+}
+
+/// Opens the N connections, at most `--connect-concurrency` of them in flight
+/// (sent, and not yet held by the server or streaming), and waits until all wait.
+fn open_all(
+    load: &mut Load,
+    opts: &Options,
+    request: &[u8],
+    deadline: Instant,
+) -> Result<Opened, String> {
+    let start = Instant::now();
+    let mut held_now = 0usize; // long: the server's long.held_now, as last read
+    let mut stats_reads = 0u64;
+    let mut connect_failed = false;
+    let all_waiting = loop {
+        if Instant::now() >= deadline {
+            break false;
+        }
+        let opened = load.conns.len();
+        let waiting = match opts.mode {
+            Mode::Long => held_now,
+            Mode::Sse => load.tally.streams_open,
+        };
+        // Answered (too early), failed and waiting ones are no longer in flight.
+        let settled = waiting + load.tally.answers + load.tally.failed;
+        let in_flight = opened.saturating_sub(settled);
+        if !connect_failed && opened < opts.conns && in_flight < opts.connect_concurrency {
+            if let Err(e) = load.open(opts.addr, request) {
+                load.tally.errors.push(e);
+                connect_failed = true;
+            }
+            continue;
+        }
+        if (opened == opts.conns || connect_failed) && settled >= opened {
+            break waiting == opts.conns;
+        }
+        load.turn(Duration::from_millis(1))?;
+        if opts.mode == Mode::Long {
+            // A batch is out (or all are): how many does the server hold?
+            let stats = read_stats(opts.addr)?;
+            stats_reads += 1;
+            held_now = stat(&stats, "long.held_now")
+                .ok_or("the server's /stats has no long.held_now")? as usize;
+        }
+    };
+    load.tally.all_waiting = all_waiting;
+    Ok(Opened {
+        all_waiting,
+        waiting: match opts.mode {
+            Mode::Long => held_now,
+            Mode::Sse => load.tally.streams_open,
+        },
+        secs: start.elapsed().as_secs_f64(),
+        stats_reads,
+    })
+}
+
+/// What the release cost the server.
+struct Release<'a> {
+    /// From the end of the CPU window to the last answer (includes the wait for
+    /// the update).
+    secs: f64,
+    /// The process's CPU over that time, and the loop thread's (`loop.cpu_us`).
+    cpu: Cpu,
+    loop_us: Option<u64>,
+    /// `/stats` once all were answered.
+    stats: &'a Stats,
+}
+
+/// Prints the release table; returns whether it went as it should (every poll
+/// answered by the update, none early, the wake-up goal met) and the `RESULT`
+/// fields.
+fn report_release(
+    opts: &Options,
+    waiting: usize,
+    summary: &Summary,
+    tally: &Tally,
+    release: &Release,
+) -> (bool, String) {
+    // The server's names: `wake.last_*` (every reader of the update), or
+    // `long.wake_last_*` (the long polls'), whichever it serves.
+    let stats = release.stats;
+    let either = |a: &str, b: &str| stat(stats, a).or_else(|| stat(stats, b));
+    let wake_us = either("long.wake_last_us", "wake.last_us");
+    let wake_readers = either("long.wake_last_readers", "wake.last_readers");
+    let backlogged = stat(stats, "wake.last_backlogged");
+    let wake_ms = wake_us.map(|us| us as f64 / 1000.0);
+    let answers = summary.answered.max(1) as f64;
+
+    let mut t = Table::new(format!(
+        "the release: one update answers {waiting} held polls"
+    ));
+    t.row("answered (any status)", summary.answered, "");
+    t.row("  200 with progress > since", summary.released, "");
+    t.row("  answered before all were held", tally.early, "");
+    t.row("failed or closed early", tally.failed, "");
+    t.row(
+        "client: first to last answer",
+        format!("{:.2}", summary.spread.as_secs_f64() * 1000.0),
+        "ms",
+    );
+    t.row(
+        "client: update -> receipt p50 / p99 / max",
+        format!(
+            "{} / {} / {}",
+            percentile(&summary.lag_ms, 0.5),
+            percentile(&summary.lag_ms, 0.99),
+            percentile(&summary.lag_ms, 1.0)
+        ),
+        "ms",
+    );
+    match wake_ms {
+        Some(ms) => t.goal_row(
+            "server: update -> last answer handed to the kernel",
+            ms,
+            3,
+            "ms",
+            opts.max_wake_ms,
+        ),
+        None => t.row("server: wake.last_us", "missing from /stats", ""),
+    }
+    t.row(
+        "server: answers of that update (wake.last_readers)",
+        wake_readers.map_or("-".to_string(), |r| r.to_string()),
+        "",
+    );
+    if let Some(b) = backlogged {
+        t.row("server: answers not all taken by the kernel", b, "");
+    }
+    t.row(
+        &format!(
+            "server CPU from the window's end to the last answer ({:.1} s)",
+            release.secs
+        ),
+        format!(
+            "{} user + {} system",
+            release.cpu.user * 10,
+            release.cpu.system * 10
+        ),
+        "ms",
+    );
+    if let Some(us) = release.loop_us {
+        t.row(
+            "  the loop thread (loop.cpu_us), per answer",
+            format!("{:.1}", us as f64 / answers),
+            "µs",
+        );
+    }
+    t.print();
+
+    let met = summary.released == opts.conns
+        && tally.early == 0
+        && match (opts.max_wake_ms, wake_ms) {
+            (Some(max), Some(ms)) => ms <= max,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+    let mut line = format!(
+        " answered={} released={} early={} release_s={:.2} spread_ms={:.2} lag_p50_ms={} \
+         lag_max_ms={} wake_last_us={} wake_last_readers={} release_user_ticks={} release_sys_ticks={}",
+        summary.answered,
+        summary.released,
+        tally.early,
+        release.secs,
+        summary.spread.as_secs_f64() * 1000.0,
+        percentile(&summary.lag_ms, 0.5),
+        percentile(&summary.lag_ms, 1.0),
+        wake_us.map_or("-".to_string(), |v| v.to_string()),
+        wake_readers.map_or("-".to_string(), |v| v.to_string()),
+        release.cpu.user,
+        release.cpu.system,
+    );
+    if let Some(us) = release.loop_us {
+        line += &format!(" release_loop_us={us}");
+    }
+    (met, line)
 }
 
 /// What the connections got, counted before they are closed.
@@ -1346,8 +1477,8 @@ impl Summary {
     }
 }
 
-fn heartbeats(load: &Load) -> u64 {
-    load.conns
+fn heartbeats(conns: &[Conn]) -> u64 {
+    conns
         .iter()
         .map(|c| match &c.state {
             State::Streaming(s) => s.heartbeats,
@@ -1450,9 +1581,10 @@ mod tests {
     #[test]
     fn cpu_ticks_are_fields_14_and_15_after_the_name() {
         let stat = "1234 (jobs (x) y) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 3 0";
-        assert_eq!(parse_cpu_ticks(stat), Some(300));
-        assert_eq!(parse_cpu_ticks("1 (x) S 1"), None);
-        let own = read_cpu_ticks(std::process::id());
+        let cpu = parse_cpu(stat).unwrap();
+        assert_eq!((cpu.user, cpu.system, cpu.total()), (250, 50, 300));
+        assert!(parse_cpu("1 (x) S 1").is_none());
+        let own = read_cpu(std::process::id());
         assert!(own.is_ok(), "{own:?}");
     }
 

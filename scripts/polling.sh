@@ -293,15 +293,16 @@ if want long; then
   echo "    goals: < 10 KiB per held poll, < 1 % of a core while they wait, all answered < 50 ms after the update (server)"
   echo
   {
-    printf 'run\theld\tKiB per held poll\tVmRSS before / held KiB\tVmHWM KiB\tCPU waiting %% (ticks)\tloop thread %%\tanswered\tclient first->last ms\tclient update->receipt p50 / max ms\tserver update->last answer ms\tloop CPU µs per answer\tother cores\tok\tattempt\n'
+    printf 'run\theld\tKiB per held poll\tVmRSS before / held / answered KiB\tVmHWM KiB\tCPU waiting %% (ticks)\tloop thread %%\tanswered\tclient first->last ms\tclient update->receipt p50 / max ms\tserver update->last answer ms\tloop CPU per answer µs\tother cores\tok\tattempt\n'
     while IFS=$'\t' read -r run result _tool other _wall attempt; do
-      printf '%s\t%s\t%s\t%s / %s\t%s\t%s\t%s\t%s\t%s\t%s / %s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$(field "$result" waiting)" \
+      printf '%s\t%s\t%s\t%s / %s / %s\t%s\t%s\t%s\t%s\t%s\t%s / %s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$(field "$result" waiting)" \
         "$(field "$result" kib_per_conn)" "$(field "$result" rss_before_kb)" "$(field "$result" rss_waiting_kb)" \
+        "$(field "$result" rss_released_kb)" \
         "$(field "$result" hwm_kb)" "$(field "$result" cpu_pct)" "$(field "$result" loop_cpu_pct)" \
         "$(field "$result" released)" "$(field "$result" spread_ms)" "$(field "$result" lag_p50_ms)" \
         "$(field "$result" lag_max_ms)" \
         "$(awk -v u="$(field "$result" wake_last_us)" 'BEGIN { printf "%.1f", u / 1000 }')" \
-        "$(awk -v u="$(field "$result" release_loop_us)" -v n="$(field "$result" released)" 'BEGIN { if (n) printf "%.1f", u / n; else print "-" }')" \
+        "$(field "$result" wake_loop_us_per_answer)" \
         "$other" "$(field "$result" ok)" "$attempt"
     done <"$logs/long.tsv"
   } | column -t -s $'\t'

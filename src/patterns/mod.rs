@@ -2,6 +2,7 @@
 //! ([`crate::server::Handler`]): what the server does, not how bytes move.
 
 pub mod jobs;
+pub mod journal;
 pub mod log;
 pub mod push;
 pub mod record_file;

@@ -641,11 +641,16 @@ impl JobsApp {
         self.store.advance(now, wall, &mut woke);
         for job in &woke {
             self.costs.updates += 1;
-            let Some(progress) = self.store.status(job) else {
-                continue;
+            let Some(update) = self
+                .store
+                .log(job)
+                .and_then(|log| log.get(log.last_seq()).copied())
+            else {
+                continue; // finished and forgotten within this one late advance
             };
+            let progress = update.progress;
             if let Some(journal) = &mut self.journal
-                && let Err(e) = journal.progressed(job, progress, wall)
+                && let Err(e) = journal.progressed(job, progress, update.at_ms)
             {
                 let text = format!("journal append failed: {e}");
                 self.trace(|start| TraceLine::new(start, now, None, "journal").what(text));

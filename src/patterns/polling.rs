@@ -1331,6 +1331,15 @@ impl WsApp for JobsApp {
         req: &Incoming<'_>,
         res: &mut Response,
     ) -> bool {
+        // The 101 (or the refusal) is this handshake's answer: its bytes count
+        // for the WebSocket pattern when it is written.
+        self.tags
+            .entry(req.conn().serial())
+            .or_default()
+            .push_back(Tag {
+                pattern: Pattern::WebSocket,
+                streamed: 0,
+            });
         let request = req.request();
         if request.path() != "/jobs" {
             res.set_status(404);

@@ -1159,12 +1159,10 @@ impl JobsApp {
             not_found(res, &job, self.config.jobs.keep);
             return Reply::Respond;
         };
+        // A cursor ahead of the job (a client that saw more than a restarted
+        // server recorded) waits for the updates after it, as a long poll and a
+        // WebSocket do: nothing is sent twice.
         let mut cursor = cursor;
-        if let Read::Ahead { last_seq } = log.read(cursor) {
-            // The client saw more than this job has (a restart redid a step): it
-            // gets the current update again rather than waiting for one it has.
-            cursor = last_seq.saturating_sub(1);
-        }
         if matches!(log.read(cursor), Read::Ended) {
             // Everything was seen and nothing more will come: 204 tells a
             // browser's EventSource to stop reconnecting (WHATWG HTML §9.2.3).
@@ -1391,6 +1389,12 @@ impl WsApp for JobsApp {
         self.costs.of_mut(Pattern::WebSocket).requests += 1;
         self.hold(conn, job, cursor, HeldKind::Ws);
         self.send_ws(ws, conn);
+    }
+
+    fn on_start(&mut self, ws: &mut WsContext<'_, '_>) {
+        // Jobs restored from the journal step on before anyone connects.
+        self.arm_step_timer(ws.http());
+        self.arm_sync_timer(ws.http());
     }
 
     fn on_message(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, msg: Message<'_>) {

@@ -14,7 +14,7 @@
 //! long a long poll may be held, default 25), `--timeout SECS` (the whole run's limit,
 //! default 120), `--addr HOST:PORT` (the server, default 127.0.0.1:8080), `--help`.
 //!
-//! # The four ways (the server's side is `/work/spec/jobs.md`, `src/patterns/polling.rs`)
+//! # The four ways (the server's side: `src/patterns/polling.rs`, run by `examples/jobs.rs`)
 //!
 //! First `POST /submit` on a connection of its own answers `job:<id>`; that exchange
 //! is shown on its own line and not counted in the table, which is the cost of
@@ -26,8 +26,9 @@
 //! - **long**: the first request is the same; each next one adds `wait=SECS&since=N`
 //!   (N = the progress last seen), and the server holds it until the progress passes
 //!   N. Every answer is news, and none waits for a timer on the client.
-//! - **sse**: one `GET /events?jobId=ID`; the server answers with a chunked
-//!   `text/event-stream` that carries one event per update and ends after 100%. The
+//! - **sse**: one `GET /events?jobId=ID`; the server answers with a
+//!   `text/event-stream` (chunked, as it is sent while it happens) that carries one
+//!   event per update and ends after 100%. The
 //!   stream is read as a browser's `EventSource` reads it (the WHATWG HTML standard,
 //!   "server-sent events"): lines ending in CRLF, LF or CR; `data:` lines joined; `id:`
 //!   remembered and sent back as `Last-Event-ID` if the client must reconnect;
@@ -851,7 +852,7 @@ impl Tally<'_> {
         self.bar
             .set_position(u64::from(self.updates.latest().unwrap_or(0)));
         self.bar.set_message(format!(
-            "{}, {} B sent, {} B received",
+            "{}, {} B out, {} B in",
             Count(self.requests, "request", "requests"),
             self.wire.bytes_out.get(),
             self.wire.bytes_in.get()
@@ -897,14 +898,16 @@ fn exchange<'w>(
         };
         // Nothing at all came back on a connection used before: the server closed
         // it while it was idle. Try once more on a new one.
-        let closed_idle = match &got {
-            Err(ReadError::Closed) => tally.wire.bytes_in.get() == before,
-            Err(ReadError::Io(e)) => matches!(
-                e.kind(),
-                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-            ),
-            _ => false,
-        };
+        let nothing_back = tally.wire.bytes_in.get() == before;
+        let closed_idle = nothing_back
+            && match &got {
+                Err(ReadError::Closed) => true,
+                Err(ReadError::Io(e)) => matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ),
+                _ => false,
+            };
         if reused && closed_idle && attempt == 0 {
             *conn = None;
             continue;
@@ -1024,9 +1027,15 @@ fn follow_sse<'w>(
     let what = format!("the event stream of GET {target}");
     let mut last_event_id = String::new();
     let mut retry = SSE_DEFAULT_RETRY;
+    // Why the last stream ended early, when this is a reconnect.
+    let mut reconnecting: Option<String> = None;
     loop {
         tally.connections += 1;
-        let mut conn = connect(opts.addr, tally.wire, deadline)?;
+        let mut conn =
+            connect(opts.addr, tally.wire, deadline).map_err(|e| match &reconnecting {
+                Some(why) => format!("{why}; reconnecting after {}: {e}", Dur(retry)),
+                None => e,
+            })?;
         let mut headers = vec![
             ("Accept", "text/event-stream"),
             ("Cache-Control", "no-cache"),
@@ -1097,6 +1106,13 @@ fn follow_sse<'w>(
             break;
         }
         // Ended before 100%: wait `retry`, then reconnect from the last ID.
+        reconnecting = Some(format!(
+            "the event stream ended before 100% ({})",
+            match ended {
+                Ok(()) => "the server ended it",
+                Err(why) => why,
+            }
+        ));
         deadline.sleep(retry);
     }
     Ok(())
@@ -1301,7 +1317,7 @@ fn report(mode: Mode, tally: &Tally<'_>, took: Duration) -> String {
             "",
             match mode {
                 Mode::Sse => format!(
-                    "events (and {})",
+                    "events, and {} (heartbeats)",
                     Count(tally.comments, "comment", "comments")
                 ),
                 Mode::Ws => "text messages".into(),
@@ -1360,7 +1376,7 @@ fn report(mode: Mode, tally: &Tally<'_>, took: Duration) -> String {
         (
             "lateness p50",
             50,
-            "from the server's stamp to this client reading it".to_string(),
+            "from the server's stamp to this client reading it (whole ms)".to_string(),
         ),
         ("lateness max", 100, stamped),
     ] {
@@ -1375,7 +1391,7 @@ fn report(mode: Mode, tally: &Tally<'_>, took: Duration) -> String {
         "took",
         value,
         unit,
-        "from the first request to the end of the last answer".into(),
+        "from the first connect to the last byte read".into(),
     ));
     let mut out = table(&rows);
     if ahead > 0 {
@@ -1407,7 +1423,7 @@ fn describe(opts: &Options) -> String {
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(100);
     if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {elapsed:>3} [{bar:30}] {pos:>3}%  {msg}")
+        ProgressStyle::with_template("{spinner} {elapsed:>3} [{bar:25}] {pos:>3}%  {msg}")
     {
         bar.set_style(style.progress_chars("=> "));
     }

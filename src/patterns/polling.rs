@@ -641,11 +641,16 @@ impl JobsApp {
         self.store.advance(now, wall, &mut woke);
         for job in &woke {
             self.costs.updates += 1;
-            let Some(progress) = self.store.status(job) else {
-                continue;
+            let Some(update) = self
+                .store
+                .log(job)
+                .and_then(|log| log.get(log.last_seq()).copied())
+            else {
+                continue; // finished and forgotten within this one late advance
             };
+            let progress = update.progress;
             if let Some(journal) = &mut self.journal
-                && let Err(e) = journal.progressed(job, progress, wall)
+                && let Err(e) = journal.progressed(job, progress, update.at_ms)
             {
                 let text = format!("journal append failed: {e}");
                 self.trace(|start| TraceLine::new(start, now, None, "journal").what(text));
@@ -1326,6 +1331,15 @@ impl WsApp for JobsApp {
         req: &Incoming<'_>,
         res: &mut Response,
     ) -> bool {
+        // The 101 (or the refusal) is this handshake's answer: its bytes count
+        // for the WebSocket pattern when it is written.
+        self.tags
+            .entry(req.conn().serial())
+            .or_default()
+            .push_back(Tag {
+                pattern: Pattern::WebSocket,
+                streamed: 0,
+            });
         let request = req.request();
         if request.path() != "/jobs" {
             res.set_status(404);

@@ -1380,8 +1380,10 @@ fn report(mode: Mode, tally: &Tally<'_>, took: Duration) -> String {
         ),
         ("lateness max", 100, stamped),
     ] {
+        // The stamps are whole milliseconds, so lateness is shown as a whole
+        // number of them: "0 ms" means under a millisecond, not "0 ns".
         let (value, unit) = match percentile(&late, pct) {
-            Some(ms) => dur_cells(Duration::from_millis(ms)),
+            Some(ms) => (ms.to_string(), "ms"),
             None => ("-".to_string(), ""),
         };
         rows.push(Row(label, value, unit, note));

@@ -25,7 +25,10 @@
 // - submitting a second job while the first runs: the first job's followers stop
 //   at once (no request for it after the second submit, its held long poll,
 //   SSE stream and WebSocket end within 2 s, long before the job would have
-//   finished), and all four follow the second job to 100% from scratch.
+//   finished), and all four follow the next job to 100% from scratch;
+// - Submit pressed 4 times in a row: the last job is still followed to 100% by all
+//   four (the earlier ones' held connections were let go: a browser opens only 6
+//   per host).
 // Every check prints `ok` or `FAIL` with what was seen; the last line is
 // `RESULT passed=N failed=N` for the calling script.
 'use strict';
@@ -360,6 +363,21 @@ async function main() {
       JSON.stringify(old.sockets.map((e) => ({ closed: e.closed && e.closed - clickedAt, frames: e.frames }))));
     // The third job is followed from scratch, all four to 100%, with the same checks.
     await checkJob(page, net, third, 'job 3');
+
+    // --- Submit pressed again and again ----------------------------------------------
+    // Each press must let go of the previous job's held long poll and SSE stream: if
+    // it did not, 4 jobs' worth would use up the browser's 6 connections per host
+    // and the last job's polls would wait for a free one.
+    let last = third;
+    let presses = 0;
+    for (; presses < 4; presses += 1) {
+      const next = await submitJob(page, last);
+      if (next === null) break;
+      last = next;
+      await sleep(300); // long enough for every follower to have its connection open
+    }
+    if (!check('4 quick Submits in a row each show a new handle', presses === 4, `${presses} did`)) return;
+    await checkJob(page, net, last, `job ${3 + presses} (after ${presses} quick Submits)`);
 
     check('no page errors or console errors', problems.length === 0, problems.join('; '));
     const foreign = net.requests.filter((e) => new URL(e.url).origin !== new URL(url).origin);

@@ -31,6 +31,7 @@
 //!   is answered with.
 //! - [`tables`]: the byte classes of the grammar (`tchar`, `field-vchar`, ...) as
 //!   256-entry lookup tables, with the ABNF above each.
+//! - [`query`]: the `name=value` pairs after a target's `?`, percent-decoded.
 //! - [`date`]: the IMF-fixdate a server puts in its `Date` field.
 //!
 //! Nothing in this module touches a socket or a clock: the driver in
@@ -39,6 +40,7 @@
 pub mod body;
 pub mod date;
 pub mod error;
+pub mod query;
 pub mod request;
 pub mod response;
 pub mod tables;

@@ -420,6 +420,19 @@ impl JobStore {
         progress
     }
 
+    /// Makes every handle given out from now on greater than `id`, without holding
+    /// a job under it.
+    ///
+    /// For a restart: the journal ([`crate::patterns::journal`]) names handles of
+    /// jobs that are not restored because they were already forgotten (finished
+    /// more than `keep` ago). Those handles were given out once and must not be
+    /// given out again, even if the wall clock now reads earlier than they do.
+    pub fn reserve(&mut self, id: JobId) {
+        if self.last_id.is_none_or(|last| id > last) {
+            self.last_id = Some(id);
+        }
+    }
+
     /// When [`JobStore::advance`] next has something to do: the earliest next step
     /// or expiry of any job. `None` if no job is held (or every deadline is too far
     /// to represent). The driver sets its loop timer for it.

@@ -2,7 +2,9 @@
 //! ([`crate::server::Handler`]): what the server does, not how bytes move.
 
 pub mod jobs;
+pub mod journal;
 pub mod log;
+pub mod polling;
 pub mod push;
 pub mod record_file;
 pub mod request_response;

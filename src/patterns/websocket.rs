@@ -226,6 +226,35 @@ pub trait WsApp {
         Reply::Respond
     }
 
+    /// A valid handshake for `target` is about to be accepted. Return `true` to
+    /// accept it; to refuse it instead (an unknown resource: 404), fill `res` with
+    /// the refusal (status, body) and return `false`: it is sent with
+    /// `Connection: close` and counted in [`WsStats::rejected`]. By default every
+    /// valid handshake is accepted.
+    fn on_handshake(
+        &mut self,
+        ctx: &mut Context<'_>,
+        req: &Incoming<'_>,
+        res: &mut Response,
+    ) -> bool {
+        let _ = (ctx, req, res);
+        true
+    }
+
+    /// A connection that is not a WebSocket closed: one that carried plain
+    /// requests through [`WsApp::on_http`]. An application that holds such a
+    /// request ([`Reply::Deferred`], a long poll) or streams on it
+    /// ([`Reply::Stream`], Server-Sent Events) forgets it here.
+    fn on_http_close(&mut self, ctx: &mut Context<'_>, conn: ConnId, reason: CloseReason) {
+        let _ = (ctx, conn, reason);
+    }
+
+    /// A plain request's response, or a handshake's 101 or refusal, was fully
+    /// written: what it cost ([`Handler::on_request_done`]).
+    fn on_request_done(&mut self, cost: &RequestCost) {
+        let _ = cost;
+    }
+
     /// A timer set with [`WsContext::set_timer`] came due, with its data as given
     /// (all 64 bits).
     fn on_timer(&mut self, ws: &mut WsContext<'_, '_>, timer: TimerId, data: u64) {
@@ -619,7 +648,7 @@ pub struct WsContext<'a, 'b> {
     sessions: &'a mut Sessions,
 }
 
-impl WsContext<'_, '_> {
+impl<'b> WsContext<'_, 'b> {
     /// The loop's time (see [`Context::now`]).
     pub fn now(&self) -> Instant {
         self.ctx.now()
@@ -754,6 +783,14 @@ impl WsContext<'_, '_> {
     /// The glue's counters.
     pub fn stats(&self) -> &WsStats {
         &self.sessions.stats
+    }
+
+    /// The driver's context, for what is not WebSocket: answering a request held
+    /// with [`Reply::Deferred`] or sending a part of a [`Reply::Stream`] from a
+    /// WebSocket callback or a timer (a server that offers one event by several
+    /// transports wakes them all from one place).
+    pub fn http(&mut self) -> &mut Context<'b> {
+        self.ctx
     }
 }
 
@@ -1063,6 +1100,22 @@ impl<A: WsApp> WsServer<A> {
         let Some(peer) = ctx.peer_addr(conn) else {
             return Reply::Respond;
         };
+        if !self.app.on_handshake(ctx, req, res) {
+            self.sessions.stats.rejected += 1;
+            res.set_close();
+            if self.observer.is_some() {
+                let reason = String::from_utf8_lossy(res.body()).trim_end().to_string();
+                self.keep_verdict(Verdict {
+                    conn,
+                    at: ctx.now(),
+                    status: res.status(),
+                    reason,
+                    origin: origin(),
+                    peer: None,
+                });
+            }
+            return Reply::Respond;
+        }
         if self.observer.is_some() {
             let origin = accepted
                 .origin
@@ -1332,6 +1385,7 @@ impl<A: WsApp> Handler for WsServer<A> {
     }
 
     fn on_request_done(&mut self, cost: &RequestCost) {
+        self.app.on_request_done(cost);
         if self.observer.is_none() {
             return;
         }
@@ -1395,7 +1449,9 @@ impl<A: WsApp> Handler for WsServer<A> {
             }
         }
         if self.sessions.get(conn).is_none() {
-            return; // a plain HTTP connection
+            // A plain HTTP connection: the application may hold a request on it.
+            self.app.on_http_close(ctx, conn, reason);
+            return;
         }
         self.sessions
             .end(ctx, conn, WsClosed::Dropped(reason), WsState::Done);

@@ -2,7 +2,10 @@
 // lets the page follow it four ways at once (short polling, long polling, SSE,
 // WebSocket), and checks what the page shows against what each pattern must cost.
 //
-//   node jobs_page.js http://127.0.0.1:PORT/
+//   node jobs_page.js http://127.0.0.1:PORT/ [path/to/jobs]
+//
+// The server must be fresh (no job submitted yet): the checks compare its /stats
+// with what the page counted for the first job.
 //
 // Run by jobs_page.sh, which installs Chromium and playwright-core, starts
 // `jobs --step-ms 400` and reads its address. Environment: CHROMIUM (default
@@ -28,14 +31,26 @@
 //   finished), and all four follow the next job to 100% from scratch;
 // - Submit pressed 4 times in a row: the last job is still followed to 100% by all
 //   four (the earlier ones' held connections were let go: a browser opens only 6
-//   per host).
+//   per host);
+// - the server's side (GET /stats; job 1 is a fresh server's first job): its
+//   request counts are the page's, it held 10 long polls, its exact bytes_out for
+//   SSE and WebSocket are close to the page's estimates; at the end it holds
+//   nothing, and saw the replaced jobs' streams and sockets leave;
+// - failures (with the server's binary as the second argument, which starts two
+//   more servers of its own and kills them by PID): on a full store (--max-jobs 1)
+//   Submit shows the 503's "try again in N s"; when the server dies mid-job, short
+//   polling, long polling and the WebSocket show an error line, SSE that the
+//   browser reconnects by itself, and no exception escapes the page.
 // Every check prints `ok` or `FAIL` with what was seen; the last line is
 // `RESULT passed=N failed=N` for the calling script.
 'use strict';
 
+const { spawn } = require('child_process');
 const { chromium } = require('playwright-core');
 
 const url = process.argv[2];
+// The jobs server's binary, to start the two servers of the failure checks.
+const serverBin = process.argv[3];
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const stepTimeout = Number(process.env.STEP_TIMEOUT_MS || 10000);
 const stepMs = Number(process.env.STEP_MS || 400);
@@ -75,7 +90,13 @@ function check(name, ok, detail) {
   return ok;
 }
 
+/** Servers this script started (the failure checks'): killed by their PID at the end. */
+const spawned = [];
+
 function finish(code) {
+  for (const child of spawned) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
   console.log(`RESULT passed=${passed} failed=${failed}`);
   process.exit(code !== undefined ? code : failed === 0 ? 0 : 1);
 }
@@ -261,12 +282,14 @@ async function checkJob(page, net, job, label) {
 
   // The page's counters against the browser's own record of its traffic.
   const t = jobTraffic(net, job);
-  // Long polling's first request has no `wait` (where is the job now?): the browser
-  // sent one request without `wait` more than short polling counted.
-  check(`${label}: short polling's counter = the polls without wait the browser sent, less long's first`,
-    t.short.length === s.requests + 1, `page ${s.requests}, browser ${t.short.length} without wait`);
-  check(`${label}: long polling's counter = its first request + the requests with wait the browser sent`,
-    p.long.requests === t.long.length + 1, `page ${p.long.requests}, browser ${t.long.length} with wait`);
+  check(`${label}: short polling's counter = the polls without wait the browser sent`,
+    t.short.length === s.requests, `page ${s.requests}, browser ${t.short.length}`);
+  check(`${label}: long polling's counter = the polls with wait the browser sent`,
+    t.long.length === p.long.requests, `page ${p.long.requests}, browser ${t.long.length}`);
+  check(`${label}: long polling's first request is wait=0&since=0, the next ones wait=25`,
+    t.long.length > 1 && param(t.long[0].url, 'wait') === '0' && param(t.long[0].url, 'since') === '0' &&
+      t.long.slice(1).every((e) => param(e.url, 'wait') === '25'),
+    t.long.slice(0, 3).map((e) => new URL(e.url).search).join(' '));
   check(`${label}: the browser sent one /events request`, t.events.length === 1, `${t.events.length}`);
   check(`${label}: the browser opened one WebSocket, which got 11 frames and was closed`,
     t.sockets.length === 1 && t.sockets[0].frames >= 11 && t.sockets[0].closed !== null,
@@ -288,6 +311,207 @@ async function checkJob(page, net, job, label) {
   console.log(`     ${label} (${job}): ` + PATTERNS.map((n) =>
     `${n}: ${p[n].requests} req, ${p[n].bytes} B, ${p[n].updates} upd, late ${p[n].lateLast}/${p[n].lateMax} ms`).join(' | '));
   return p;
+}
+
+/** The server's `GET /stats`: its status and a map name -> number. */
+async function serverStats() {
+  try {
+    const response = await fetch(new URL('stats', url), { signal: AbortSignal.timeout(stepTimeout) });
+    const stats = new Map();
+    for (const line of (await response.text()).split('\n')) {
+      const m = /^(\S+) (\d+)$/.exec(line);
+      if (m) stats.set(m[1], Number(m[2]));
+    }
+    return { status: response.status, stats };
+  } catch (e) {
+    return { status: 0, stats: new Map(), error: String(e) };
+  }
+}
+
+/** The named numbers of `stats` (a serverStats() map), for a failure message. */
+const some = (stats, names) => names.map((n) => `${n} ${stats.get(n)}`).join(', ');
+
+/**
+ * Job 1 is the first job of a fresh server, so the server's totals are job 1's:
+ * its count of each pattern's requests must be the page's, and its exact count of
+ * the bytes it sent on the stream and the socket must be close to the page's
+ * estimates.
+ */
+async function checkServerSide(p) {
+  const { status, stats, error } = await serverStats();
+  if (!check('GET /stats answers 200 with `name value` lines', status === 200 && stats.has('short.requests'),
+    `status ${status} ${error || ''}, ${stats.size} lines`)) return;
+  check("server's request counts are the page's for job 1 (short, long, sse, ws)",
+    stats.get('short.requests') === p.short.requests && stats.get('long.requests') === p.long.requests &&
+      stats.get('sse.requests') === 1 && stats.get('ws.requests') === 1,
+    `server: ${some(stats, ['short.requests', 'long.requests', 'sse.requests', 'ws.requests'])}; ` +
+      `page: ${PATTERNS.map((n) => `${n} ${p[n].requests}`).join(', ')}`);
+  check('server held 10 long polls for job 1 (one per update after 0%), none ran out',
+    stats.get('long.held_total') === 10 && stats.get('long.timed_out') === 0,
+    some(stats, ['long.held_total', 'long.timed_out']));
+  const sse = stats.get('sse.bytes_out');
+  check("page's SSE byte estimate is within 10% of the server's sse.bytes_out",
+    Math.abs(p.sse.bytes - sse) <= 0.1 * sse, `page ${p.sse.bytes}, server ${sse}`);
+  // The server's ws.bytes_out counts the messages' frames; the page also counts
+  // the 101 answer and the close frame (about 175 bytes).
+  const ws = stats.get('ws.bytes_out');
+  check("page's WebSocket byte estimate is the server's ws.bytes_out (-10%) plus at most 200 for the handshake and close",
+    p.ws.bytes >= 0.9 * ws && p.ws.bytes <= ws + 200, `page ${p.ws.bytes}, server ${ws}`);
+  console.log(`     server's bytes_out for job 1: short ${stats.get('short.bytes_out')}, long ${stats.get('long.bytes_out')}, ` +
+    `sse ${sse}, ws ${ws} (the page's polling counts are transferSize: body + 300 per answer)`);
+}
+
+/**
+ * At the end every job has finished or was replaced: the server must hold nothing
+ * (the replaced jobs' long polls, streams and sockets were closed by the page and
+ * noticed by the server), and it saw the replaced jobs' streams and sockets go.
+ */
+async function checkServerLetGo(replaced) {
+  const held = ['long.held_now', 'sse.held_now', 'ws.held_now'];
+  let last = null;
+  const until = Date.now() + stepTimeout;
+  for (;;) {
+    last = await serverStats();
+    if (held.every((n) => last.stats.get(n) === 0) || Date.now() > until) break;
+    await sleep(100);
+  }
+  check('server holds no long poll, stream or socket once every job ended or was replaced',
+    held.every((n) => last.stats.get(n) === 0), some(last.stats, held));
+  check(`server saw the ${replaced} replaced jobs' SSE streams and WebSockets leave while held`,
+    last.stats.get('sse.left_while_held') >= replaced && last.stats.get('ws.left_while_held') >= replaced,
+    some(last.stats, ['sse.left_while_held', 'ws.left_while_held', 'long.left_while_held']));
+}
+
+/**
+ * Starts `serverBin --addr 127.0.0.1:0 --step-ms STEP ...extra` and returns
+ * `{ child, base }` once it printed its ready line (`base` is null if it did not
+ * within 10 s).
+ */
+async function startServer(extra) {
+  const child = spawn(serverBin, ['--addr', '127.0.0.1:0', '--step-ms', String(stepMs), ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  spawned.push(child);
+  child.stderr.resume();
+  const base = await new Promise((resolve) => {
+    let out = '';
+    const timer = setTimeout(() => resolve(null), 10000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = /^listening on (http:\/\/[0-9.]+:[0-9]+)$/m.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(`${m[1]}/`);
+      }
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve(null);
+    });
+  });
+  return { child, base };
+}
+
+/** Kills `child` (SIGKILL: the server dies, as in a crash) and waits until it has. */
+async function killServer(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await Promise.race([exited, sleep(5000)]);
+}
+
+/** Opens `base` in a fresh context; returns `{ context, page, pageErrors }`. */
+async function openLab(browser, base) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(stepTimeout);
+  const pageErrors = [];
+  // Uncaught exceptions and unhandled rejections only: a dead server makes the
+  // browser log its failed requests as console errors, which is expected here.
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(base, { timeout: stepTimeout });
+  return { context, page, pageErrors };
+}
+
+/**
+ * What the page says when things fail:
+ * - a store that is full: Submit answers 503 and the page says when to try again;
+ * - the server dies while a job is followed: short polling, long polling and the
+ *   WebSocket each show an error line (and `data-state="error"`); SSE shows that
+ *   the browser is reconnecting by itself, which EventSource does until told to stop.
+ */
+async function checkFailures(browser) {
+  if (!serverBin) {
+    console.log('     (no server binary given: the failure checks are skipped)');
+    return;
+  }
+  // --- a full store: 503 with Retry-After ------------------------------------------
+  const full = await startServer(['--max-jobs', '1']);
+  if (!check('a jobs server with --max-jobs 1 starts', full.base !== null)) return;
+  const filled = await fetch(new URL('submit', full.base), { method: 'POST', signal: AbortSignal.timeout(stepTimeout) });
+  check('its one job slot is taken (POST /submit from here: 200)', filled.status === 200, `${filled.status}`);
+  {
+    const { context, page, pageErrors } = await openLab(browser, full.base);
+    await page.click('#submit');
+    let said = '';
+    try {
+      await page.waitForFunction(() => document.getElementById('submit-error').textContent !== '', null, { timeout: stepTimeout });
+      said = (await page.textContent('#submit-error')).trim();
+    } catch (e) {
+      // Reported below.
+    }
+    check('Submit on a full server: the page says when to try again (503, Retry-After)',
+      /try again in \d+ s/.test(said), JSON.stringify(said));
+    check('Submit on a full server: no job is followed', (await page.textContent('#job')).trim() === 'none',
+      JSON.stringify(await page.textContent('#job')));
+    check('Submit on a full server: no page error', pageErrors.length === 0, pageErrors.join('; '));
+    await context.close();
+  }
+  await killServer(full.child);
+
+  // --- the server dies while a job is followed ---------------------------------------
+  const doomed = await startServer([]);
+  if (!check('a second jobs server starts (to be killed)', doomed.base !== null)) return;
+  const { context, page, pageErrors } = await openLab(browser, doomed.base);
+  await page.selectOption('#interval', '100');
+  await page.click('#submit');
+  try {
+    // All four are following (each saw 10%), none is done.
+    await page.waitForFunction(
+      (names) => names.every((n) => document.getElementById(`${n}-seen`).textContent.includes(' 10')),
+      PATTERNS,
+      { timeout: stepTimeout },
+    );
+  } catch (e) {
+    check('all four follow the job before the server dies', false, `${await page.textContent('#job')}`);
+    await context.close();
+    await killServer(doomed.child);
+    return;
+  }
+  await killServer(doomed.child);
+  const errorOf = (n) => page.evaluate((name) => ({
+    state: document.getElementById(name).dataset.state,
+    error: document.getElementById(`${name}-error`).textContent,
+  }), n);
+  for (const n of ['short', 'long', 'ws']) {
+    try {
+      await page.waitForFunction((name) => document.getElementById(name).dataset.state === 'error', n, { timeout: stepTimeout });
+    } catch (e) {
+      // Reported below.
+    }
+    const got = await errorOf(n);
+    check(`server killed: ${n} shows an error line`, got.state === 'error' && got.error.trim() !== '',
+      JSON.stringify(got));
+  }
+  try {
+    await page.waitForFunction(() => /reconnect/.test(document.getElementById('sse-error').textContent), null, { timeout: stepTimeout });
+  } catch (e) {
+    // Reported below.
+  }
+  const sse = await errorOf('sse');
+  check('server killed: SSE says the browser is reconnecting by itself', /reconnect/.test(sse.error), JSON.stringify(sse));
+  check('server killed: no page error (every failure is caught and shown)', pageErrors.length === 0, pageErrors.join('; '));
+  await context.close();
 }
 
 async function main() {
@@ -324,7 +548,8 @@ async function main() {
     await page.selectOption('#interval', '100');
     const first = await submitJob(page, null);
     if (!check('Submit shows the new job handle', first !== null, `#job shows ${JSON.stringify(await page.textContent('#job'))}`)) return;
-    await checkJob(page, net, first, 'job 1');
+    const p1 = await checkJob(page, net, first, 'job 1');
+    await checkServerSide(p1);
 
     // --- a second job while another runs: the first one's followers stop -------------
     const second = await submitJob(page, first);
@@ -377,12 +602,16 @@ async function main() {
       await sleep(300); // long enough for every follower to have its connection open
     }
     if (!check('4 quick Submits in a row each show a new handle', presses === 4, `${presses} did`)) return;
+    const replaced = 1 + (presses - 1); // job 2, and every quick one but the last
     await checkJob(page, net, last, `job ${3 + presses} (after ${presses} quick Submits)`);
 
+    await checkServerLetGo(replaced);
     check('no page errors or console errors', problems.length === 0, problems.join('; '));
     const foreign = net.requests.filter((e) => new URL(e.url).origin !== new URL(url).origin);
     check('the page loads nothing from elsewhere', foreign.length === 0, foreign.map((e) => e.url).join(', '));
     await context.close();
+
+    await checkFailures(browser);
   } finally {
     await browser.close();
   }

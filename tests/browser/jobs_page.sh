@@ -12,7 +12,9 @@
 # committed package-lock.json (`npm ci`, which needs the npm registry; skipped when
 # node_modules already holds the locked version). Then it builds and starts
 # `jobs --addr 127.0.0.1:0 --step-ms 400` (a job takes 4 s), reads the address from
-# its ready line, runs the page checks, and stops the server by its PID.
+# its ready line, runs the page checks (which start two more servers of their own,
+# one with a full store and one they kill mid-job, and stop them by their PIDs),
+# and stops the server by its PID.
 #
 # Ends with `N passed, N failed` and exits non-zero if any check failed. Every wait
 # is bounded: the part after the installs takes well under a minute, and is cut at
@@ -111,7 +113,7 @@ pass "jobs --step-ms $STEP_MS listening on $addr"
 echo "== headless Chromium on http://$addr/"
 left=$((deadline - SECONDS))
 set +e
-timeout --kill-after=5 "$left" node "$here/jobs_page.js" "http://$addr/" | tee "$work/page.log"
+timeout --kill-after=5 "$left" node "$here/jobs_page.js" "http://$addr/" "$server_bin" | tee "$work/page.log"
 node_rc=${PIPESTATUS[0]}
 set -e
 result=$(sed -n 's/^RESULT passed=\([0-9]*\) failed=\([0-9]*\)$/\1 \2/p' "$work/page.log" | tail -n1)

@@ -441,6 +441,17 @@ struct Tag {
     streamed: u64,
 }
 
+/// Why a held long poll is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// The job moved past its `since`.
+    Update,
+    /// Its `wait` ran out: it gets the current status.
+    WaitOver,
+    /// The server is shutting down: it gets the current status now.
+    Shutdown,
+}
+
 /// Timer data: what a timer is for.
 const TIMER_STEP: u64 = 1;
 const TIMER_WAIT: u64 = 2;
@@ -630,11 +641,16 @@ impl JobsApp {
         self.store.advance(now, wall, &mut woke);
         for job in &woke {
             self.costs.updates += 1;
-            let Some(progress) = self.store.status(job) else {
-                continue;
+            let Some(update) = self
+                .store
+                .log(job)
+                .and_then(|log| log.get(log.last_seq()).copied())
+            else {
+                continue; // finished and forgotten within this one late advance
             };
+            let progress = update.progress;
             if let Some(journal) = &mut self.journal
-                && let Err(e) = journal.progressed(job, progress, wall)
+                && let Err(e) = journal.progressed(job, progress, update.at_ms)
             {
                 let text = format!("journal append failed: {e}");
                 self.trace(|start| TraceLine::new(start, now, None, "journal").what(text));
@@ -680,7 +696,7 @@ impl JobsApp {
             }
             let before = self.costs.of(pattern).events_sent;
             let open = match pattern {
-                Pattern::LongPoll => self.answer_long_poll(ws.http(), conn, false),
+                Pattern::LongPoll => self.answer_long_poll(ws.http(), conn, Release::Update),
                 Pattern::Sse => self.send_events(ws.http(), conn),
                 _ => self.send_ws(ws, conn),
             };
@@ -760,9 +776,9 @@ impl JobsApp {
     }
 
     /// Answers the held long poll on `conn` with the job's current status (404 if
-    /// it was forgotten meanwhile), and forgets it. `timed_out`: its wait ran out.
-    /// Returns `false`: it is no longer held.
-    fn answer_long_poll(&mut self, ctx: &mut Context<'_>, conn: ConnId, timed_out: bool) -> bool {
+    /// it was forgotten meanwhile), and forgets it. Returns `false`: it is no
+    /// longer held.
+    fn answer_long_poll(&mut self, ctx: &mut Context<'_>, conn: ConnId, why: Release) -> bool {
         let Some(held) = self.release(ctx, conn) else {
             return false;
         };
@@ -770,7 +786,7 @@ impl JobsApp {
         self.status_response(&held.job, &mut res);
         let cost = self.costs.of_mut(Pattern::LongPoll);
         cost.events_sent += 1;
-        if timed_out {
+        if why == Release::WaitOver {
             cost.timed_out += 1;
         }
         let status = res.status();
@@ -780,7 +796,11 @@ impl JobsApp {
         self.trace(|start| {
             TraceLine::new(start, Instant::now(), Some(serial), "released").what(format_args!(
                 "long poll on {job} -> {status}{}",
-                if timed_out { " (wait ran out)" } else { "" }
+                match why {
+                    Release::Update => "",
+                    Release::WaitOver => " (wait ran out)",
+                    Release::Shutdown => " (server shutting down)",
+                }
             ))
         });
         false
@@ -1243,7 +1263,7 @@ impl JobsApp {
             return;
         };
         if data == TIMER_WAIT {
-            self.answer_long_poll(ws.http(), conn, true);
+            self.answer_long_poll(ws.http(), conn, Release::WaitOver);
             return;
         }
         let Some(every) = self.config.heartbeat else {
@@ -1311,6 +1331,15 @@ impl WsApp for JobsApp {
         req: &Incoming<'_>,
         res: &mut Response,
     ) -> bool {
+        // The 101 (or the refusal) is this handshake's answer: its bytes count
+        // for the WebSocket pattern when it is written.
+        self.tags
+            .entry(req.conn().serial())
+            .or_default()
+            .push_back(Tag {
+                pattern: Pattern::WebSocket,
+                streamed: 0,
+            });
         let request = req.request();
         if request.path() != "/jobs" {
             res.set_status(404);
@@ -1450,7 +1479,7 @@ impl WsApp for JobsApp {
         for (conn, pattern) in conns {
             match pattern {
                 Pattern::LongPoll => {
-                    self.answer_long_poll(ws.http(), conn, true);
+                    self.answer_long_poll(ws.http(), conn, Release::Shutdown);
                 }
                 Pattern::Sse => {
                     ws.http().end_stream(conn);
@@ -1549,8 +1578,12 @@ fn push_event(out: &mut String, update: &Update) {
     out.push_str("\n\n");
 }
 
-/// Bytes on the wire of a chunk of `len` bytes: hex size, CRLF, data, CRLF.
+/// Bytes on the wire of a chunk of `len` bytes: hex size, CRLF, data, CRLF (an
+/// empty part is not sent at all: it would be the last chunk).
 fn chunk_wire_len(len: usize) -> u64 {
+    if len == 0 {
+        return 0;
+    }
     let hex_digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as u64;
     hex_digits + 2 + len as u64 + 2
 }
@@ -1595,4 +1628,60 @@ fn method_not_allowed(res: &mut Response, allow: &str) -> Reply {
     res.body_mut()
         .extend_from_slice(format!("this path answers {allow} only\n").as_bytes());
     Reply::Respond
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_lengths_match_the_encoders() {
+        for len in [0usize, 1, 15, 16, 255, 256, 4095, 4096, 70_000] {
+            let data = vec![b'x'; len];
+            let mut chunk = Vec::new();
+            crate::http::response::encode_chunk(&mut chunk, &data);
+            assert_eq!(chunk_wire_len(len), chunk.len() as u64, "chunk of {len}");
+            let mut frame = Vec::new();
+            crate::ws::write_binary(&mut frame, &data);
+            assert_eq!(ws_frame_len(len), frame.len() as u64, "frame of {len}");
+        }
+    }
+
+    #[test]
+    fn an_event_is_id_then_data_then_an_empty_line() {
+        let mut out = String::new();
+        push_event(
+            &mut out,
+            &Update {
+                progress: 40,
+                at_ms: 1_764_480_003_000,
+            },
+        );
+        assert_eq!(out, "id: 40\ndata: JobStatus: 40% at=1764480003000\n\n");
+    }
+
+    #[test]
+    fn cursors_are_progress_values_on_the_step_grid() {
+        let app = JobsApp::new(JobsConfig::default()).expect("no store file");
+        assert_eq!(app.cursor_of("0"), Some(1));
+        assert_eq!(app.cursor_of("40"), Some(5));
+        assert_eq!(app.cursor_of("100"), Some(11));
+        for bad in ["45", "110", "-10", "+10", "", "4 0", "1e2", "999"] {
+            assert_eq!(app.cursor_of(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stats_text_names_every_counter_once() {
+        let mut costs = PollingCosts::default();
+        costs.of_mut(Pattern::LongPoll).held_now = 3;
+        let text = costs.to_stats_text();
+        assert!(text.lines().any(|l| l == "long.held_now 3"));
+        let names: Vec<&str> = text.lines().filter_map(|l| l.split(' ').next()).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len());
+        assert_eq!(names.len(), 6 * 9 + 2);
+    }
 }

@@ -896,8 +896,10 @@ impl JobsApp {
             });
         }
         if ended {
-            // `on_close` follows and releases it.
-            ws.close(conn, CloseCode::NORMAL, "job finished");
+            // `on_close` follows and releases it. The close frame: 2 B of header,
+            // 2 B of code, the reason.
+            ws.close(conn, CloseCode::NORMAL, FINISHED);
+            self.costs.of_mut(Pattern::WebSocket).bytes_out += ws_frame_len(2 + FINISHED.len());
             return false;
         }
         true
@@ -1299,6 +1301,9 @@ impl JobsApp {
         }
     }
 }
+
+/// The reason of the close frame that ends a job's WebSocket.
+const FINISHED: &str = "job finished";
 
 /// The comment sent on a quiet event stream: a line starting with `:` is
 /// ignored by the client (WHATWG HTML §9.2.6) but keeps the connection busy.

@@ -8,6 +8,10 @@
 //! [`Args::at_least`] and [`origin`] reject values that make no sense; [`serve`]
 //! binds and runs a server and says why it could not.
 //!
+//! A client example (one that connects rather than listens) starts from
+//! [`Spec::client`] instead: its `--addr` is the server to connect to, and it has
+//! no `--trace`.
+//!
 //! Nothing here prints or exits: the examples do that (their shared part is
 //! `examples/support/mod.rs`), with the errors this module returns.
 //!
@@ -52,6 +56,8 @@ pub struct Spec {
     about: &'static str,
     /// `--addr`'s default.
     default_addr: &'static str,
+    /// A client: `--addr` is where to connect, and there is no `--trace`.
+    client: bool,
     /// The program's own flags.
     extra: Vec<Flag>,
 }
@@ -109,7 +115,28 @@ impl Spec {
             program,
             about,
             default_addr,
+            client: false,
             extra: Vec::new(),
+        }
+    }
+
+    /// A client program: `--addr` names the server to connect to (`default_addr`
+    /// unless given), and `--trace` is not a flag (it stays `false` in [`Args`]).
+    ///
+    /// ```
+    /// use wirepatterns::cli::{CliError, Parsed, Spec};
+    ///
+    /// let spec = Spec::client("demo_client", "A demo client.", "127.0.0.1:8080");
+    /// assert!(spec.usage().contains("the server to connect to"));
+    /// let Ok(Parsed::Run(args)) = spec.parse([]) else { panic!() };
+    /// assert_eq!(args.addr.port(), 8080);
+    /// let err = spec.parse(["--trace".to_string()]).unwrap_err();
+    /// assert_eq!(err, CliError::UnknownFlag("--trace".into()));
+    /// ```
+    pub fn client(program: &'static str, about: &'static str, default_addr: &'static str) -> Spec {
+        Spec {
+            client: true,
+            ..Spec::new(program, about, default_addr)
         }
     }
 
@@ -147,19 +174,26 @@ impl Spec {
             "usage: cargo run --example {} -- [options]\n\noptions:",
             self.program
         );
-        let mut lines = vec![
-            (
+        let mut lines = if self.client {
+            vec![(
                 "--addr HOST:PORT".to_string(),
-                format!(
-                    "where to listen (default {}; port 0 picks a free one)",
-                    self.default_addr
+                format!("the server to connect to (default {})", self.default_addr),
+            )]
+        } else {
+            vec![
+                (
+                    "--addr HOST:PORT".to_string(),
+                    format!(
+                        "where to listen (default {}; port 0 picks a free one)",
+                        self.default_addr
+                    ),
                 ),
-            ),
-            (
-                "--trace".to_string(),
-                "print the cost of each request, message or broadcast".to_string(),
-            ),
-        ];
+                (
+                    "--trace".to_string(),
+                    "print the cost of each request, message or broadcast".to_string(),
+                ),
+            ]
+        };
         for flag in &self.extra {
             let left = match flag.value {
                 Some(v) => format!("{} {v}", flag.name),
@@ -188,7 +222,7 @@ impl Spec {
             };
             match name.as_str() {
                 "--help" | "-h" => return Ok(Parsed::Help(self.usage())),
-                "--trace" => {
+                "--trace" if !self.client => {
                     if inline.is_some() {
                         return Err(CliError::UnexpectedValue("--trace"));
                     }

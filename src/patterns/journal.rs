@@ -13,9 +13,9 @@
 //! - a job was **submitted** (its handle, and when), and
 //! - a job **reached progress P** (its handle, P, and when).
 //!
-//! Each event is appended as one record to the end of a file
-//! ([`RecordFile`](crate::patterns::record_file::RecordFile): a length, two
-//! checksums, the payload), and a record, once written, is never touched again.
+//! Each event is appended as one record to the end of a file ([`RecordFile`]:
+//! a length, two checksums, the payload), and a record, once written, is never
+//! touched again.
 //! On start-up the file is read from the beginning and the events are replayed:
 //! the last progress recorded for each job is its state, and
 //! [`JobStore::restore`] re-creates it. A job that was running resumes from its
@@ -158,7 +158,8 @@
 //! live. A binary payload would halve the file, not change its slope.
 //!
 //! A later compaction would write a new file holding one record per job still
-//! live (its last progress), `fsync` it, `rename` it over the old one (atomic on
+//! live (its last progress) and one for the greatest handle ever given out (so
+//! that handles still never repeat), `fsync` it, `rename` it over the old one (atomic on
 //! POSIX) and `fsync` the directory: the file's size then follows the live jobs,
 //! not the history, and a crash at any point leaves either the old file or the
 //! new one, whole.
@@ -169,7 +170,8 @@
 //! start-up    Journal::open(path, &mut store, now, wall_ms)  -> print Replayed, and its warning
 //! submit      let id = store.submit(..)?; journal.submitted(&id, wall_ms)?  (before answering)
 //! timer       store.advance(now, wall_ms, &mut woke);
-//!             for id in woke: journal.progressed(&id, store.status(&id), that update's at_ms)
+//!             for id in woke: journal.progressed(&id, its progress, its last update's at_ms)
+//!             (both from store.log(&id): the update at its last_seq)
 //!             (one record per woken job: its latest progress; missed steps need no record)
 //! end of turn journal.flush_if_due(now)?;  poll timeout <= journal.next_flush()
 //! shutdown    journal.sync()?

@@ -641,11 +641,16 @@ impl JobsApp {
         self.store.advance(now, wall, &mut woke);
         for job in &woke {
             self.costs.updates += 1;
-            let Some(progress) = self.store.status(job) else {
-                continue;
+            let Some(update) = self
+                .store
+                .log(job)
+                .and_then(|log| log.get(log.last_seq()).copied())
+            else {
+                continue; // finished and forgotten within this one late advance
             };
+            let progress = update.progress;
             if let Some(journal) = &mut self.journal
-                && let Err(e) = journal.progressed(job, progress, wall)
+                && let Err(e) = journal.progressed(job, progress, update.at_ms)
             {
                 let text = format!("journal append failed: {e}");
                 self.trace(|start| TraceLine::new(start, now, None, "journal").what(text));
@@ -891,8 +896,10 @@ impl JobsApp {
             });
         }
         if ended {
-            // `on_close` follows and releases it.
-            ws.close(conn, CloseCode::NORMAL, "job finished");
+            // `on_close` follows and releases it. The close frame: 2 B of header,
+            // 2 B of code, the reason.
+            ws.close(conn, CloseCode::NORMAL, FINISHED);
+            self.costs.of_mut(Pattern::WebSocket).bytes_out += ws_frame_len(2 + FINISHED.len());
             return false;
         }
         true
@@ -1154,12 +1161,10 @@ impl JobsApp {
             not_found(res, &job, self.config.jobs.keep);
             return Reply::Respond;
         };
+        // A cursor ahead of the job (a client that saw more than a restarted
+        // server recorded) waits for the updates after it, as a long poll and a
+        // WebSocket do: nothing is sent twice.
         let mut cursor = cursor;
-        if let Read::Ahead { last_seq } = log.read(cursor) {
-            // The client saw more than this job has (a restart redid a step): it
-            // gets the current update again rather than waiting for one it has.
-            cursor = last_seq.saturating_sub(1);
-        }
         if matches!(log.read(cursor), Read::Ended) {
             // Everything was seen and nothing more will come: 204 tells a
             // browser's EventSource to stop reconnecting (WHATWG HTML §9.2.3).
@@ -1297,6 +1302,9 @@ impl JobsApp {
     }
 }
 
+/// The reason of the close frame that ends a job's WebSocket.
+const FINISHED: &str = "job finished";
+
 /// The comment sent on a quiet event stream: a line starting with `:` is
 /// ignored by the client (WHATWG HTML §9.2.6) but keeps the connection busy.
 const HEARTBEAT: &str = ": heartbeat\n\n";
@@ -1326,6 +1334,15 @@ impl WsApp for JobsApp {
         req: &Incoming<'_>,
         res: &mut Response,
     ) -> bool {
+        // The 101 (or the refusal) is this handshake's answer: its bytes count
+        // for the WebSocket pattern when it is written.
+        self.tags
+            .entry(req.conn().serial())
+            .or_default()
+            .push_back(Tag {
+                pattern: Pattern::WebSocket,
+                streamed: 0,
+            });
         let request = req.request();
         if request.path() != "/jobs" {
             res.set_status(404);
@@ -1377,6 +1394,12 @@ impl WsApp for JobsApp {
         self.costs.of_mut(Pattern::WebSocket).requests += 1;
         self.hold(conn, job, cursor, HeldKind::Ws);
         self.send_ws(ws, conn);
+    }
+
+    fn on_start(&mut self, ws: &mut WsContext<'_, '_>) {
+        // Jobs restored from the journal step on before anyone connects.
+        self.arm_step_timer(ws.http());
+        self.arm_sync_timer(ws.http());
     }
 
     fn on_message(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, msg: Message<'_>) {

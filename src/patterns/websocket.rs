@@ -255,6 +255,12 @@ pub trait WsApp {
         let _ = cost;
     }
 
+    /// The loop is starting ([`Handler::on_start`]): set the timers of work that
+    /// exists before any client connects.
+    fn on_start(&mut self, ws: &mut WsContext<'_, '_>) {
+        let _ = ws;
+    }
+
     /// A timer set with [`WsContext::set_timer`] came due, with its data as given
     /// (all 64 bits).
     fn on_timer(&mut self, ws: &mut WsContext<'_, '_>, timer: TimerId, data: u64) {
@@ -1378,6 +1384,14 @@ impl<A: WsApp> Handler for WsServer<A> {
 
     fn on_upgraded_data(&mut self, ctx: &mut Context<'_>, conn: ConnId, data: &mut [u8]) -> usize {
         self.receive(ctx, conn, data)
+    }
+
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        let mut ws = WsContext {
+            ctx,
+            sessions: &mut self.sessions,
+        };
+        self.app.on_start(&mut ws);
     }
 
     fn on_shutdown(&mut self, ctx: &mut Context<'_>) {

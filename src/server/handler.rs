@@ -132,6 +132,13 @@ pub trait Handler {
         data.len()
     }
 
+    /// The loop is about to wait for its first event: the place to set the timers
+    /// of work that exists before any client connects (jobs restored from a file
+    /// keep stepping). Called once, from [`super::Server::run`].
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        let _ = ctx;
+    }
+
     /// The server was asked to shut down ([`super::ServerHandle::shutdown`]): no
     /// new connection is accepted, and connections with nothing in progress are
     /// closed. Answer what is held, end streams, say goodbye on upgraded

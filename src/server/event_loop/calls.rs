@@ -1,4 +1,4 @@
-//! Calls into the application: a complete request to [`Handler::on_request`], an
+//! Calls into the application: the loop's start to [`Handler::on_start`], a complete request to [`Handler::on_request`], an
 //! upgraded connection's bytes to [`Handler::on_upgraded_data`], the end of a turn to
 //! [`Handler::on_turn_end`], and what the handler asked through its [`Context`],
 //! carried out once it returns.
@@ -13,6 +13,15 @@ use crate::server::h1::Step;
 use crate::server::handler::{Context, Handler, Incoming, Reply};
 
 impl<H: Handler> Server<H> {
+    /// Tells the handler that the loop is starting (see [`Handler::on_start`]).
+    pub(super) fn start(&mut self) {
+        self.core.now = Instant::now();
+        let core = &mut self.core;
+        let mut ctx = context!(core);
+        self.handler.on_start(&mut ctx);
+        self.apply_actions();
+    }
+
     /// Tells the handler that the turn is over (see [`Handler::on_turn_end`]).
     pub(super) fn turn_end(&mut self) {
         self.core.now = Instant::now();

@@ -287,6 +287,7 @@ impl<H: Handler> Server<H> {
     /// passed).
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(self.core.config.events_capacity.max(16));
+        self.start();
         loop {
             if self.shared.stop_requested() && self.core.shutdown_since.is_none() {
                 self.begin_shutdown();

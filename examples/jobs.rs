@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     }
     let start = Instant::now();
     let trace = args.trace;
-    app.set_observer(start, move |report| {
+    app.set_observer(start, trace, move |report| {
         let mut out = std::io::stdout().lock();
         match report {
             JobsReport::Line(line) if trace => {

@@ -20,7 +20,8 @@
 #     examples/poll_load.rs --mode long, RUNS times (default 2). Server:
 #     `jobs --step-ms 20000 --max-wait 60 --max-connections 20000`. Goals: < 10 KiB
 #     per held poll, < 1 % of a core while they wait, all answered within 50 ms of
-#     the update at the server (wake.last_us).
+#     the update at the server (wake.last_us). Then examples/write_floor.rs, RUNS
+#     times: the same number of write() calls alone, the floor under that figure.
 # (c) sse: CONNS open SSE streams, heartbeats every second
 #     (`jobs --step-ms 60000 --heartbeat-secs 1 --max-connections 20000`), by
 #     poll_load --mode sse, RUNS times: memory per stream (goal < 10 KiB) and the
@@ -81,7 +82,7 @@ if want short; then
   fi
 fi
 echo "building jobs and poll_load (release)" >&2
-cargo build --quiet --release --manifest-path "$repo/Cargo.toml" --example jobs --example poll_load
+cargo build --quiet --release --manifest-path "$repo/Cargo.toml" --example jobs --example poll_load --example write_floor
 bin="${CARGO_TARGET_DIR:-$repo/target}/release/examples"
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # port_free, pick_port, server_pid, stop_server
@@ -248,6 +249,15 @@ for mode in long sse; do
   want "$mode" || continue
   : >"$logs/$mode.tsv"
   for run in $(seq "$RUNS"); do attempts "$logs/$mode.tsv" held_run "$mode" "$run"; done
+  if [ "$mode" = long ]; then
+    # The floor under the wake-up: the same number of write() calls and nothing
+    # else (examples/write_floor.rs), right after the server's runs.
+    : >"$logs/write_floor.txt"
+    for run in $(seq "$RUNS"); do
+      wait_quiet
+      "$bin/write_floor" --conns "$CONNS" >>"$logs/write_floor.txt"
+    done
+  fi
 done
 
 # --- tables ----------------------------------------------------------------------------
@@ -307,6 +317,9 @@ if want long; then
     done <"$logs/long.tsv"
   } | column -t -s $'\t'
   if grep -q 'ok=false' "$logs/long.tsv"; then status=1; fi
+  echo
+  echo "    the floor: one write() per socket and nothing else (write_floor --conns $CONNS), run $RUNS times:"
+  sed 's/^/    /' "$logs/write_floor.txt"
 fi
 
 if want sse; then

@@ -14,10 +14,12 @@
 //!   (`ServerHandle::shutdown`); a second Ctrl-C quits at once. A port already in
 //!   use, or any other failure, is printed on stderr and exits 1.
 //!
-//! # Load clients: `chat_load` and `idle_conns`
+//! # Load clients: `chat_load`, `idle_conns` and `poll_load`
 //!
-//! Both open many client connections with [`wirepatterns::ws::client`] over
-//! non-blocking sockets, and need the same three small pieces, which live here:
+//! They open many client connections over non-blocking sockets (the first two
+//! with [`wirepatterns::ws::client`], `poll_load` as plain HTTP), and share their
+//! command-line reading ([`next_client_arg`], [`count`], [`secs`]) and these small
+//! pieces:
 //!
 //! - [`split_ws_url`]: the `--url ws://HOST:PORT/PATH` flag split into the
 //!   authority (for the `Host` header and for resolving) and the path (for the

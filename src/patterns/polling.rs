@@ -189,8 +189,9 @@ impl Pattern {
 pub struct PatternCost {
     /// Requests routed to it (for WebSocket: handshakes accepted).
     pub requests: u64,
-    /// Bytes received: the request heads and bodies of its answered requests
-    /// (for WebSocket, the handshakes).
+    /// Bytes received: the heads and (decoded) bodies of its requests, counted
+    /// as they are routed (for WebSocket, the handshakes; messages from the
+    /// client are not part of this protocol).
     pub bytes_in: u64,
     /// Bytes sent: whole responses once written, plus, for streams and
     /// WebSockets, every event or message as it is queued.
@@ -1321,7 +1322,9 @@ const HEARTBEAT: &str = ": heartbeat\n\n";
 impl WsApp for JobsApp {
     fn on_http(&mut self, ctx: &mut Context<'_>, req: &Incoming<'_>, res: &mut Response) -> Reply {
         let (pattern, reply) = self.route(ctx, req, res);
-        self.costs.of_mut(pattern).requests += 1;
+        let cost = self.costs.of_mut(pattern);
+        cost.requests += 1;
+        cost.bytes_in += request_bytes(req);
         self.tags
             .entry(req.conn().serial())
             .or_default()
@@ -1352,6 +1355,7 @@ impl WsApp for JobsApp {
                 pattern: Pattern::WebSocket,
                 streamed: 0,
             });
+        self.costs.of_mut(Pattern::WebSocket).bytes_in += request_bytes(req);
         let request = req.request();
         if request.path() != "/jobs" {
             res.set_status(404);
@@ -1444,7 +1448,11 @@ impl WsApp for JobsApp {
         self.trace(|start| {
             TraceLine::new(start, now, Some(conn.serial()), "left").what(format_args!(
                 "{} on {job}: client gone while held",
-                pattern.name()
+                match pattern {
+                    Pattern::LongPoll => "long poll",
+                    Pattern::Sse => "event stream",
+                    _ => pattern.name(),
+                }
             ))
         });
     }
@@ -1467,7 +1475,6 @@ impl WsApp for JobsApp {
             self.tags.remove(&cost.conn);
         }
         let c = self.costs.of_mut(tag.pattern);
-        c.bytes_in += cost.bytes_in();
         c.bytes_out += cost.bytes_out.saturating_sub(tag.streamed);
     }
 
@@ -1563,6 +1570,12 @@ impl WsApp for JobsApp {
             });
         }
     }
+}
+
+/// Bytes of a request as parsed: its head and its (decoded) body. Counted when
+/// it is routed, so a held request whose client leaves is counted too.
+fn request_bytes(req: &Incoming<'_>) -> u64 {
+    (req.request().head_len() + req.body().len()) as u64
 }
 
 /// The events a reader at a cursor gets: after it, or, if it is older than what

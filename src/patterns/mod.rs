@@ -1,6 +1,7 @@
 //! The patterns of the notes, each as an application of the driver
 //! ([`crate::server::Handler`]): what the server does, not how bytes move.
 
+pub mod frame_log;
 pub mod jobs;
 pub mod journal;
 pub mod log;

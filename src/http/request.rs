@@ -421,14 +421,16 @@ fn parse_head(
     out.version = None;
     let allow_bare_lf = limits.allow_bare_lf;
 
+    let head = buf;
+    let mut at = parse_request_line(head, start, limits, out)?;
+
     // RFC 9112 §2.2: the empty lines skipped before the request line are CRLF too,
-    // unless a bare LF is allowed.
+    // unless a bare LF is allowed. Checked after the request line, so that a bad
+    // method gets the same answer here as from the early check of a head that is
+    // still arriving (`check_method_prefix`).
     if !allow_bare_lf && has_bare_lf(buf.get(..start).unwrap_or_default()) {
         return Err(HttpError::BareLf);
     }
-
-    let head = buf;
-    let mut at = parse_request_line(head, start, limits, out)?;
 
     // RFC 9112 §2.2: whitespace between the start line and the first field line
     // MUST be rejected (or those lines ignored). Here: rejected.

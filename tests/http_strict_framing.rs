@@ -342,3 +342,71 @@ fn rfc9112_2_2_bare_lf_in_the_head_is_accepted_when_allowed() {
         HttpError::BareLfInChunkedBody,
     );
 }
+
+// ---------------------------------------------------------------------------------
+// The fuzz seeds for these rules (fuzz/seeds/): each `reject_*` file is rejected and
+// each `accept_*` file accepted, so the seeds keep exercising what their names say.
+// ---------------------------------------------------------------------------------
+
+/// The seed files of one fuzz target: (name, input without the leading seed byte).
+fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("directory entry").path();
+            let bytes = std::fs::read(&path).expect("seed file");
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (name, bytes.get(1..).unwrap_or_default().to_vec())
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no seeds in {}", dir.display());
+    out
+}
+
+#[test]
+fn fuzz_seeds_for_the_chunked_decoder_are_judged_as_named() {
+    use wirepatterns::http::{BodyDecoder, Framing};
+    for (name, input) in seeds("chunked_decoder") {
+        let mut decoder =
+            BodyDecoder::new(Framing::Chunked, &Limits::default()).expect("chunked decoder");
+        let mut at = 0;
+        let result = loop {
+            match decoder.decode(&input[at..]) {
+                Ok(step) if step.done => break Ok(at + step.consumed),
+                Ok(step) if step.consumed == 0 => break Ok(at),
+                Ok(step) => at += step.consumed,
+                Err(e) => break Err(e),
+            }
+        };
+        if name.starts_with("reject_") {
+            assert!(result.is_err(), "{name} accepted");
+        } else {
+            assert!(name.starts_with("accept_"), "{name}: accept_ or reject_");
+            assert_eq!(result, Ok(input.len()), "{name}");
+            assert!(decoder.is_done(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn fuzz_seeds_for_the_request_parser_are_judged_as_named() {
+    use wirepatterns::http::{RequestParser, Status};
+    for (name, input) in seeds("parse_request") {
+        let result = RequestParser::default()
+            .parse(&input)
+            .map(|s| matches!(s, Status::Complete(_)));
+        if name.starts_with("reject_") {
+            assert!(result.is_err(), "{name} accepted");
+        } else {
+            assert!(name.starts_with("accept_"), "{name}: accept_ or reject_");
+            assert_eq!(result, Ok(true), "{name}");
+        }
+    }
+}

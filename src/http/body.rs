@@ -111,7 +111,7 @@ struct SizeLine {
     in_extension: bool,
     /// Inside a quoted-string of an extension (RFC 9110 §5.6.4).
     in_quotes: bool,
-    /// After a `\\` inside a quoted-string: the next byte is a quoted-pair's.
+    /// After a `\` inside a quoted-string: the next byte is a quoted-pair's.
     escaped: bool,
     /// A CR was read; only LF may follow.
     saw_cr: bool,

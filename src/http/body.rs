@@ -670,6 +670,49 @@ mod tests {
         }
     }
 
+    /// The whole-line shortcut agrees with the byte-by-byte reference on every line it
+    /// takes, and leaves every other line (bare LF included) to it.
+    #[test]
+    fn size_line_shortcut_agrees_with_the_byte_by_byte_path() {
+        let lines: &[&[u8]] = &[
+            b"0\r\n",
+            b"5\r\n",
+            b"aF\r\n",
+            b"ffffffffffffffff\r\n",
+            b"0000000000000001\r\n",
+            b"00000000000000001\r\n",
+            b"5\n",
+            b"5\rX",
+            b"5 \r\n",
+            b"5;a\r\n",
+            b"\r\n",
+            b"g\r\n",
+        ];
+        for line in lines {
+            let mut reference = SizeLine::default();
+            let mut by_byte = Ok(None);
+            let mut used = 0;
+            for &b in *line {
+                used += 1;
+                by_byte = size_line_byte(&mut reference, b, 4096);
+                if !matches!(by_byte, Ok(None)) {
+                    break;
+                }
+            }
+            match size_line_whole(line) {
+                Some((size, len)) => {
+                    assert_eq!(by_byte, Ok(Some(size)), "{line:?}");
+                    assert_eq!(len, used, "{line:?}");
+                }
+                None => assert!(
+                    !matches!(by_byte, Ok(Some(_))) || line.ends_with(b";a\r\n"),
+                    "shortcut declined a plain line {line:?}"
+                ),
+            }
+        }
+        assert_eq!(size_line_whole(b"5\n"), None);
+    }
+
     #[test]
     fn rfc9112_7_1_1_whitespace_before_semicolon_and_quoted_extensions_are_accepted() {
         let input = b"5 ;a=b\r\nhello\r\n6\t; q=\"x;\\\"y\"\r\n world\r\n0 ;z\r\n\r\n";

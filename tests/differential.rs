@@ -30,6 +30,8 @@
 //! | chunked is the final coding, once; other codings not implemented | RFC 9112 §6.3 rule 4, §6.1 | `ChunkedNotLast`, `UnsupportedTransferCoding` |
 //! | the target's form fits the method (`*` only for OPTIONS, authority-form only and always for CONNECT) | RFC 9112 §3.2.3, §3.2.4 | `TargetFormMismatch`, `InvalidTarget` |
 //! | a target that is none of the four forms | RFC 9112 §3.2 | `InvalidTarget` |
+//! | every line of the head ends in CRLF (unless `Limits::allow_bare_lf`) | RFC 9112 §2.2 (MAY accept a bare LF; we refuse it by default, against smuggling) | `BareLf` |
+//! | chunked takes no parameters | RFC 9112 §7.1 (SHOULD be treated as an error) | `ChunkedWithParameters` |
 //!
 //! [`rules_broken`] reads these rules from the RFCs' grammar (RFC 3986 for hosts and
 //! URIs, the list syntax of RFC 9110 §5.6.1 for Content-Length and
@@ -56,13 +58,17 @@
 //! arrives (we judge a head once it is whole); the test then completes the head with
 //! an empty line and requires that we reject it too.
 //!
+//! Every head is judged twice: by the default parser, for which a bare LF ending a
+//! line breaks a rule, and by one with `Limits::allow_bare_lf`, which must read
+//! bare-LF heads exactly as httparse does.
+//!
 //! Besides agreement with httparse, two properties of our parser alone: feeding a
 //! head in pieces (a growing buffer, as a server reads it) gives the same result as
 //! feeding it whole, and two pipelined heads parse like each one alone.
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use wirepatterns::http::{HttpError, RequestParser, Status, Version};
+use wirepatterns::http::{HttpError, Limits, RequestParser, Status, Version};
 
 /// Cases per property: enough to find a disagreement in a few seconds, few enough
 /// for CI. Override with `PROPTEST_CASES`.
@@ -167,6 +173,16 @@ fn ours_with(parser: &mut RequestParser, buf: &[u8]) -> Outcome<HttpError> {
 
 fn ours(buf: &[u8]) -> Outcome<HttpError> {
     ours_with(&mut RequestParser::default(), buf)
+}
+
+/// Our parser with `Limits::allow_bare_lf`: RFC 9112 §2.2's MAY taken, as httparse
+/// takes it.
+fn ours_lenient(buf: &[u8]) -> Outcome<HttpError> {
+    let limits = Limits {
+        allow_bare_lf: true,
+        ..Limits::default()
+    };
+    ours_with(&mut RequestParser::new(limits), buf)
 }
 
 fn theirs(buf: &[u8]) -> Outcome<httparse::Error> {
@@ -392,9 +408,28 @@ fn form_of(target: &[u8]) -> Option<Form> {
 /// The rules of RFC 9112 that a head httparse accepted breaks, each as the error we
 /// must answer with. Empty: we must accept the head too. (When several rules are
 /// broken, we may name any one of them: the first one met in the head.)
+/// The rules the default parser enforces that `head` (httparse's parse of `buf`)
+/// breaks.
 fn rules_broken(buf: &[u8], head: &Head) -> Vec<HttpError> {
+    rules_broken_by(buf, head, false)
+}
+
+/// The rules a parser enforces that `head` breaks; `allow_bare_lf` as in `Limits`.
+fn rules_broken_by(buf: &[u8], head: &Head, allow_bare_lf: bool) -> Vec<HttpError> {
     let h = head.fields(buf);
     let mut broken = Vec::new();
+
+    // RFC 9112 §2.1: each line of the head (the empty lines before the request
+    // line included) ends in CRLF; §2.2 only allows a recipient to take a bare LF.
+    let lines = &buf[..head.head_len.min(buf.len())];
+    if !allow_bare_lf
+        && lines
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'\n' && lines.get(i.wrapping_sub(1)) != Some(&b'\r'))
+    {
+        broken.push(HttpError::BareLf);
+    }
 
     // RFC 9112 §3.2: the request-target takes one of four forms, and the method
     // decides which: CONNECT uses authority-form and only it (§3.2.3, RFC 9110
@@ -494,6 +529,16 @@ fn rules_broken(buf: &[u8], head: &Head) -> Vec<HttpError> {
         if names.iter().any(|n| !is_chunked(n)) {
             broken.push(HttpError::UnsupportedTransferCoding);
         }
+        // RFC 9112 §7.1: chunked defines no parameters; their presence SHOULD be
+        // treated as an error.
+        if list_elements(&codings).into_iter().any(|element| {
+            let mut parts = element.split(|&b| b == b';');
+            let name = parts.next().unwrap_or_default();
+            matches!(words(name).as_slice(), [n] if n.eq_ignore_ascii_case(b"chunked"))
+                && parts.next().is_some()
+        }) {
+            broken.push(HttpError::ChunkedWithParameters);
+        }
     }
     broken
 }
@@ -501,16 +546,29 @@ fn rules_broken(buf: &[u8], head: &Head) -> Vec<HttpError> {
 /// The verdict on one input: `Ok` if the two parsers agree (up to the documented
 /// differences), or what went wrong.
 fn compare(buf: &[u8]) -> Result<(), String> {
-    judge(buf, ours(buf), theirs(&normalize(buf)))
+    let oracle = theirs(&normalize(buf));
+    judge(buf, ours(buf), oracle.clone())?;
+    judge_by(buf, ours_lenient(buf), oracle, true).map_err(|e| format!("allowing bare LF: {e}"))
 }
 
-/// [`compare`]'s verdict, given both outcomes on `buf`.
+/// [`compare`]'s verdict on the default parser, given both outcomes on `buf`.
 fn judge(
     buf: &[u8],
     mine: Outcome<HttpError>,
     oracle: Outcome<httparse::Error>,
 ) -> Result<(), String> {
+    judge_by(buf, mine, oracle, false)
+}
+
+/// [`compare`]'s verdict for a parser with `allow_bare_lf`.
+fn judge_by(
+    buf: &[u8],
+    mine: Outcome<HttpError>,
+    oracle: Outcome<httparse::Error>,
+    allow_bare_lf: bool,
+) -> Result<(), String> {
     let show = || format!("input {:?}", String::from_utf8_lossy(buf));
+    let rules_broken = |buf: &[u8], head: &Head| rules_broken_by(buf, head, allow_bare_lf);
     match (&mine, &oracle) {
         (Outcome::Complete(a), Outcome::Complete(b)) => {
             let broken = rules_broken(buf, b);
@@ -565,7 +623,12 @@ fn judge(
             // it is whole. Complete it, and we must reject it then.
             let mut whole = buf.to_vec();
             whole.extend_from_slice(b"\r\n\r\n");
-            match ours(&whole) {
+            let again = if allow_bare_lf {
+                ours_lenient(&whole)
+            } else {
+                ours(&whole)
+            };
+            match again {
                 Outcome::Error(_) => Ok(()),
                 other => Err(format!(
                     "httparse rejects {oracle:?}, we answer {other:?} once the head is complete: {}",
@@ -987,6 +1050,27 @@ fn documented_differences_hold() {
     assert!(matches!(theirs(no_host), Outcome::Complete(_)));
     assert_eq!(ours(no_host), Outcome::Error(HttpError::MissingHost));
     assert_eq!(compare(no_host), Ok(()));
+
+    // A bare LF: httparse takes RFC 9112 §2.2's MAY, we do only when allowed.
+    let bare_lf = b"GET / HTTP/1.1\nHost: a\n\n";
+    assert!(matches!(theirs(bare_lf), Outcome::Complete(_)));
+    assert_eq!(ours(bare_lf), Outcome::Error(HttpError::BareLf));
+    let (Outcome::Complete(lenient), Outcome::Complete(oracle)) =
+        (ours_lenient(bare_lf), theirs(bare_lf))
+    else {
+        panic!("both accept {bare_lf:?} when a bare LF is allowed")
+    };
+    assert_eq!(lenient, oracle);
+    assert_eq!(compare(bare_lf), Ok(()));
+
+    // chunked with parameters: httparse leaves Transfer-Encoding to its caller.
+    let params = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n";
+    assert!(matches!(theirs(params), Outcome::Complete(_)));
+    assert_eq!(
+        ours(params),
+        Outcome::Error(HttpError::ChunkedWithParameters)
+    );
+    assert_eq!(compare(params), Ok(()));
 }
 
 /// The verdict is able to fail: each kind of disagreement is reported, not waved
@@ -1093,7 +1177,7 @@ fn oracle_reads_hosts_targets_and_framing_fields_by_the_rfcs() {
         rules_broken(head, &parsed)
     };
     use HttpError::*;
-    let cases: [(&[u8], Vec<HttpError>); 14] = [
+    let cases: [(&[u8], Vec<HttpError>); 17] = [
         (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", vec![]),
         (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", vec![ConflictingContentLength]),
         (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,\r\n\r\n", vec![InvalidContentLength]),
@@ -1102,7 +1186,10 @@ fn oracle_reads_hosts_targets_and_framing_fields_by_the_rfcs() {
         (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", vec![UnsupportedTransferCoding]),
         (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", vec![ChunkedNotLast, UnsupportedTransferCoding]),
         (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", vec![ChunkedNotLast]),
-        (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , Chunked ;q=1\r\n\r\n", vec![]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , Chunked\r\n\r\n", vec![]),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , Chunked ;q=1\r\n\r\n", vec![ChunkedWithParameters]),
+        (b"GET / HTTP/1.1\nHost: a\r\n\r\n", vec![BareLf]),
+        (b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", vec![BareLf]),
         (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n", vec![ContentLengthWithTransferEncoding]),
         (b"CONNECT a:80 HTTP/1.1\r\nHost: a:80\r\n\r\n", vec![]),
         (b"CONNECT /a HTTP/1.1\r\nHost: a\r\n\r\n", vec![TargetFormMismatch]),

@@ -33,6 +33,36 @@
 //! bytes around them, and never needs to see a byte twice. Chunk extensions are
 //! skipped (their line is bounded); trailer fields are checked against the field
 //! grammar, kept, and bounded in size.
+//!
+//! # Strict framing
+//!
+//! Where a chunk ends is decided by these lines alone, so any byte two parsers read
+//! differently lets one of them see a chunk (or a whole request) the other does not:
+//! request smuggling. The 2025 "funky chunks" research found such disagreements in
+//! many servers and proxies, each from a leniency in the lines above. The decoder
+//! takes the grammar literally and answers anything else with 400:
+//!
+//! - **CRLF only** (§7.1): a chunk-size line, the line end after chunk-data, the last
+//!   chunk, each trailer line and the final empty line end in CRLF. A bare LF is
+//!   [`HttpError::BareLfInChunkedBody`]: the grammar says CRLF, and erratum 7633, which
+//!   asked to allow a bare LF here as §2.2 does for the head, was rejected.
+//!   [`Limits::allow_bare_lf`] does not apply to the body.
+//! - **Only `;` after BWS** (§7.1.1): `chunk-size [ chunk-ext ] CRLF`, and
+//!   `chunk-ext` starts with `BWS ";"`. So whitespace after the size is allowed only
+//!   before a `;` (`5 ;x` is accepted); `5 \r\n`, whitespace that no `;` follows, is
+//!   [`HttpError::WhitespaceAfterChunkSize`].
+//! - **No line break inside an extension** (§7.1.1): `chunk-ext-val` is a token or a
+//!   quoted-string (RFC 9110 §5.6.4), and neither holds a CR or LF. A parser that
+//!   skips a quoted-string blindly ends the line at a CRLF inside the quotes, another
+//!   reads past it: [`HttpError::LineBreakInChunkExtension`], quoted or not.
+//! - **At most 16 hex digits** (§7.1: prevent overflow): a longer chunk-size is
+//!   [`HttpError::ChunkSizeTooLong`], decided by counting digits before any
+//!   arithmetic, so `00000000000000001` is refused as surely as an overflow is.
+//! - **Exactly chunk-size bytes of data, then CRLF** (§7.1): data that runs past its
+//!   size into what should be the line end is [`HttpError::MissingChunkCrlf`].
+//! - **Trailer lines are field lines** (§7.1.2, §5.2): obs-fold (a line starting with
+//!   SP or HTAB) is [`HttpError::ObsoleteFold`], a malformed line
+//!   [`HttpError::InvalidTrailer`].
 
 use super::Limits;
 use super::error::HttpError;
@@ -79,6 +109,10 @@ struct SizeLine {
     in_whitespace: bool,
     /// Past a `;`: in the extensions, which are skipped.
     in_extension: bool,
+    /// Inside a quoted-string of an extension (RFC 9110 §5.6.4).
+    in_quotes: bool,
+    /// After a `\` inside a quoted-string: the next byte is a quoted-pair's.
+    escaped: bool,
     /// A CR was read; only LF may follow.
     saw_cr: bool,
     /// Bytes of this line so far, bounded by `Limits::max_chunk_line_bytes`.
@@ -199,11 +233,11 @@ impl BodyDecoder {
                 State::DataEnd { saw_cr } => {
                     let b = input[at];
                     at += 1;
-                    // RFC 9112 §7.1: chunk-data is followed by CRLF (a bare LF is
-                    // accepted as a line ending, as in the head, §2.2).
+                    // RFC 9112 §7.1: chunk-data is followed by CRLF, and only CRLF.
                     match (b, *saw_cr) {
                         (b'\r', false) => *saw_cr = true,
-                        (b'\n', _) => self.state = State::Size(SizeLine::default()),
+                        (b'\n', true) => self.state = State::Size(SizeLine::default()),
+                        (b'\n', false) => return Err(HttpError::BareLfInChunkedBody),
                         _ => return Err(HttpError::MissingChunkCrlf),
                     }
                 }
@@ -298,33 +332,36 @@ impl BodyDecoder {
     }
 
     /// One byte of the trailer section (RFC 9112 §7.1.2): field lines, then an empty
-    /// line.
+    /// line, each ended by CRLF (§7.1: not a bare LF).
     fn trailer_byte(&mut self, b: u8) -> Result<(), HttpError> {
         self.trailer_len += 1;
         if self.trailer_len > self.max_trailer {
             return Err(HttpError::TrailerTooLarge);
         }
-        if b != b'\n' {
-            // The CR of an empty line is not stored: the body's last line is
-            // usually just CRLF, and it should not cost an allocation.
-            if b == b'\r' && self.line.is_empty() && !self.line_cr {
-                self.line_cr = true;
-                return Ok(());
+        if !self.line_cr {
+            match b {
+                // The CR is not stored: the body's last line is usually just CRLF,
+                // and it should not cost an allocation.
+                b'\r' => self.line_cr = true,
+                b'\n' => return Err(HttpError::BareLfInChunkedBody),
+                _ => self.line.push(b),
             }
-            if self.line_cr {
-                return Err(HttpError::InvalidTrailer);
-            }
-            self.line.push(b);
             return Ok(());
         }
+        // After a CR, only LF (RFC 9112 §2.2: a bare CR is no line ending).
         self.line_cr = false;
-        let mut line = std::mem::take(&mut self.line);
-        if line.last() == Some(&b'\r') {
-            line.pop();
+        if b != b'\n' {
+            return Err(HttpError::InvalidTrailer);
         }
+        let mut line = std::mem::take(&mut self.line);
         if line.is_empty() {
             self.state = State::Done;
             return Ok(());
+        }
+        // RFC 9112 §5.2: a line starting with whitespace continues the previous one
+        // (obs-fold); in a trailer section, as in the head, it is rejected.
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            return Err(HttpError::ObsoleteFold);
         }
         self.trailers.push(parse_trailer_line(&line)?);
         line.clear();
@@ -347,21 +384,43 @@ fn size_line_byte(line: &mut SizeLine, b: u8, max_len: usize) -> Result<Option<u
     }
     if line.saw_cr {
         // RFC 9112 §2.2: a CR must be followed by LF.
-        return if b == b'\n' {
-            finish_size_line(line)
-        } else {
-            Err(HttpError::InvalidChunkSize)
+        return match b {
+            b'\n' => finish_size_line(line),
+            _ if line.in_extension => Err(HttpError::LineBreakInChunkExtension),
+            _ => Err(HttpError::InvalidChunkSize),
         };
     }
+    if line.in_quotes {
+        // quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE (RFC 9110 §5.6.4):
+        // no CR or LF, escaped or not. The line cannot end inside the quotes.
+        match b {
+            b'\r' | b'\n' => return Err(HttpError::LineBreakInChunkExtension),
+            _ if !FIELD_VALUE[b as usize] => return Err(HttpError::InvalidChunkExtension),
+            _ if line.escaped => line.escaped = false,
+            b'\\' => line.escaped = true,
+            b'"' => line.in_quotes = false,
+            _ => {}
+        }
+        return Ok(None);
+    }
     match b {
+        // RFC 9112 §7.1.1: BWS is allowed only before a ";".
+        b'\r' if line.in_whitespace && !line.in_extension => {
+            return Err(HttpError::WhitespaceAfterChunkSize);
+        }
         b'\r' => line.saw_cr = true,
-        b'\n' => return finish_size_line(line),
+        // An unquoted LF in an extension: a line break inside it (RFC 9112 §7.1.1).
+        b'\n' if line.in_extension => return Err(HttpError::LineBreakInChunkExtension),
+        // RFC 9112 §7.1: the line ends in CRLF, not a bare LF.
+        b'\n' => return Err(HttpError::BareLfInChunkedBody),
         _ if line.in_extension => {
             // chunk-ext is skipped: its bytes only have to be field characters
-            // (no controls), and the line is bounded.
+            // (no controls), a quoted-string is followed to its end, and the line
+            // is bounded.
             if !FIELD_VALUE[b as usize] {
                 return Err(HttpError::InvalidChunkExtension);
             }
+            line.in_quotes = b == b'"';
         }
         _ if line.in_whitespace => match b {
             b';' => line.in_extension = true,
@@ -371,9 +430,10 @@ fn size_line_byte(line: &mut SizeLine, b: u8, max_len: usize) -> Result<Option<u
         _ => match hex_value(b) {
             Some(v) => {
                 // chunk-size = 1*HEXDIG; RFC 9112 §7.1: a recipient MUST anticipate
-                // large hexadecimal numerals and prevent integer overflow.
-                if line.size > u64::MAX >> 4 {
-                    return Err(HttpError::InvalidChunkSize);
+                // large hexadecimal numerals and prevent integer overflow. 16 digits
+                // fill a u64: a 17th is refused before it is shifted in.
+                if line.digits >= 16 {
+                    return Err(HttpError::ChunkSizeTooLong);
                 }
                 line.size = (line.size << 4) | u64::from(v);
                 line.digits += 1;
@@ -387,16 +447,17 @@ fn size_line_byte(line: &mut SizeLine, b: u8, max_len: usize) -> Result<Option<u
     Ok(None)
 }
 
-/// A whole `1*HEXDIG CRLF` (or LF) line at the front of `input`, without extensions
-/// or whitespace, of at most 16 digits: its size and length. `None` for anything
-/// else, which the byte-by-byte path then decides.
+/// A whole `1*HEXDIG CRLF` line at the front of `input`, without extensions or
+/// whitespace, of at most 16 digits: its size and length. `None` for anything else
+/// (a bare LF included), which the byte-by-byte path, [`size_line_byte`], then
+/// decides: this is only its shortcut for the common line, and the tests check the
+/// two agree.
 #[inline]
 fn size_line_whole(input: &[u8]) -> Option<(u64, usize)> {
     let mut size = 0u64;
     for (i, &b) in input.iter().enumerate().take(17) {
         match b {
             b'\r' if i > 0 => return (input.get(i + 1) == Some(&b'\n')).then_some((size, i + 2)),
-            b'\n' if i > 0 => return Some((size, i + 1)),
             _ if i == 16 => return None,
             _ => size = (size << 4) | u64::from(hex_value(b)?),
         }
@@ -526,6 +587,7 @@ mod tests {
             b"-1\r\n",
             b"1 2\r\n",
             b"1\rX",
+            b" 1\r\n",
         ] {
             assert_eq!(
                 decode_all(Framing::Chunked, bad, 64),
@@ -537,12 +599,128 @@ mod tests {
     }
 
     #[test]
-    fn rfc9112_7_1_chunk_size_overflow_is_rejected() {
-        let input = b"10000000000000000\r\n";
+    fn rfc9112_7_1_chunk_size_of_more_than_16_digits_is_rejected() {
+        for input in [
+            &b"10000000000000000\r\n"[..],
+            b"00000000000000001\r\n",
+            b"ffffffffffffffffff\r\n",
+        ] {
+            for piece in [1, 3, 64] {
+                assert_eq!(
+                    decode_all(Framing::Chunked, input, piece),
+                    Err(HttpError::ChunkSizeTooLong)
+                );
+            }
+        }
+        // 16 digits are read (and then found too large for the body limit).
         assert_eq!(
-            decode_all(Framing::Chunked, input, 64),
-            Err(HttpError::InvalidChunkSize)
+            decode_all(Framing::Chunked, b"0000000000000001\r\na\r\n0\r\n\r\n", 64),
+            Ok((b"a".to_vec(), 26))
         );
+    }
+
+    /// The strict framing rules of the module docs, each with the error naming it,
+    /// at every split of the input: the byte-by-byte path (one byte per piece) and
+    /// the whole-line shortcut (large pieces) must give the same answer.
+    #[test]
+    fn rfc9112_7_1_strict_framing_rules_hold_at_every_split() {
+        use HttpError::*;
+        let cases: &[(&[u8], HttpError)] = &[
+            // Bare LF ending a chunk-size line, chunk data, the last chunk, a trailer
+            // line, the final empty line.
+            (b"5\nhello\r\n0\r\n\r\n", BareLfInChunkedBody),
+            (b"5\r\nhello\n0\r\n\r\n", BareLfInChunkedBody),
+            (b"5\r\nhello\r\n0\n\r\n", BareLfInChunkedBody),
+            (b"0\r\nX: y\n\r\n", BareLfInChunkedBody),
+            (b"0\r\n\n", BareLfInChunkedBody),
+            (b"5;a=b\nhello\r\n0\r\n\r\n", LineBreakInChunkExtension),
+            // Whitespace after the size that no ';' follows.
+            (b"5 \r\nhello\r\n0\r\n\r\n", WhitespaceAfterChunkSize),
+            (b"5\t\r\nhello\r\n0\r\n\r\n", WhitespaceAfterChunkSize),
+            (b"0 \r\n\r\n", WhitespaceAfterChunkSize),
+            // A line break inside an extension, quoted or not.
+            (
+                b"5;a=\"x\r\ny\"\r\nhello\r\n0\r\n\r\n",
+                LineBreakInChunkExtension,
+            ),
+            (
+                b"5;a=\"x\ny\"\r\nhello\r\n0\r\n\r\n",
+                LineBreakInChunkExtension,
+            ),
+            (
+                b"5;a=\"x\\\ry\"\r\nhello\r\n0\r\n\r\n",
+                LineBreakInChunkExtension,
+            ),
+            (b"5;a\rb\r\nhello\r\n0\r\n\r\n", LineBreakInChunkExtension),
+            // Chunk data longer than its size, spilling into the next line.
+            (b"5\r\nhelloXX\r\n0\r\n\r\n", MissingChunkCrlf),
+            // obs-fold in the trailer section.
+            (b"0\r\nX: a\r\n b\r\n\r\n", ObsoleteFold),
+            (b"0\r\n\tX: a\r\n\r\n", ObsoleteFold),
+        ];
+        for (input, want) in cases {
+            for piece in 1..=input.len() {
+                assert_eq!(
+                    decode_all(Framing::Chunked, input, piece).map(|(body, _)| body),
+                    Err(*want),
+                    "{:?}, pieces of {piece}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+    }
+
+    /// The whole-line shortcut agrees with the byte-by-byte reference on every line it
+    /// takes, and leaves every other line (bare LF included) to it.
+    #[test]
+    fn size_line_shortcut_agrees_with_the_byte_by_byte_path() {
+        let lines: &[&[u8]] = &[
+            b"0\r\n",
+            b"5\r\n",
+            b"aF\r\n",
+            b"ffffffffffffffff\r\n",
+            b"0000000000000001\r\n",
+            b"00000000000000001\r\n",
+            b"5\n",
+            b"5\rX",
+            b"5 \r\n",
+            b"5;a\r\n",
+            b"\r\n",
+            b"g\r\n",
+        ];
+        for line in lines {
+            let mut reference = SizeLine::default();
+            let mut by_byte = Ok(None);
+            let mut used = 0;
+            for &b in *line {
+                used += 1;
+                by_byte = size_line_byte(&mut reference, b, 4096);
+                if !matches!(by_byte, Ok(None)) {
+                    break;
+                }
+            }
+            match size_line_whole(line) {
+                Some((size, len)) => {
+                    assert_eq!(by_byte, Ok(Some(size)), "{line:?}");
+                    assert_eq!(len, used, "{line:?}");
+                }
+                None => assert!(
+                    !matches!(by_byte, Ok(Some(_))) || line.ends_with(b";a\r\n"),
+                    "shortcut declined a plain line {line:?}"
+                ),
+            }
+        }
+        assert_eq!(size_line_whole(b"5\n"), None);
+    }
+
+    #[test]
+    fn rfc9112_7_1_1_whitespace_before_semicolon_and_quoted_extensions_are_accepted() {
+        let input = b"5 ;a=b\r\nhello\r\n6\t; q=\"x;\\\"y\"\r\n world\r\n0 ;z\r\n\r\n";
+        for piece in 1..=input.len() {
+            let (body, used) = decode_all(Framing::Chunked, input, piece).unwrap();
+            assert_eq!(body, b"hello world", "pieces of {piece}");
+            assert_eq!(used, input.len());
+        }
     }
 
     #[test]

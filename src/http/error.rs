@@ -57,6 +57,13 @@ pub enum HttpError {
     /// A CR not followed by LF (RFC 9112 §2.2).
     #[error("bare CR: a CR must be followed by LF (RFC 9112 section 2.2)")]
     BareCr,
+    /// A line of the head (a leading empty line, the request line, a field line or
+    /// the empty line that ends the head) ended by a bare LF, without its CR. RFC 9112
+    /// §2.2 lets a recipient accept it; this parser refuses it unless
+    /// [`Limits::allow_bare_lf`](super::Limits::allow_bare_lf) is set, because a
+    /// front end that reads lines differently is how requests get smuggled.
+    #[error("bare LF: a line of the request head must end in CRLF (RFC 9112 section 2.2)")]
+    BareLf,
     /// A NUL byte in the head.
     #[error("NUL byte in the request head (RFC 9110 section 5.5)")]
     NulByte,
@@ -100,6 +107,35 @@ pub enum HttpError {
     /// A chunk-size that is not 1*HEXDIG, or overflows (RFC 9112 §7.1).
     #[error("invalid chunk size (RFC 9112 section 7.1)")]
     InvalidChunkSize,
+    /// A chunk-size of more than 16 hex digits: rejected before any arithmetic, so
+    /// neither leading zeros nor overflow can make two parsers read different sizes
+    /// (RFC 9112 §7.1: a recipient MUST anticipate large numerals and prevent
+    /// overflow).
+    #[error("chunk size longer than 16 hex digits (RFC 9112 section 7.1)")]
+    ChunkSizeTooLong,
+    /// Whitespace after a chunk-size that no `;` follows (`5 \r\n`): the grammar only
+    /// allows BWS before a chunk extension (RFC 9112 §7.1.1).
+    #[error(
+        "whitespace after a chunk size must lead to a ';' chunk extension (RFC 9112 section 7.1.1)"
+    )]
+    WhitespaceAfterChunkSize,
+    /// A CR or LF inside a chunk extension, quoted or not: chunk-ext-val is a token or
+    /// a quoted-string, and neither may hold a line break (RFC 9112 §7.1.1,
+    /// RFC 9110 §5.6.4).
+    #[error("CR or LF inside a chunk extension (RFC 9112 section 7.1.1)")]
+    LineBreakInChunkExtension,
+    /// A line of chunked framing (a chunk-size line, the line end after chunk data,
+    /// the last chunk, a trailer line or the final empty line) ended by a bare LF.
+    /// RFC 9112 §7.1 writes each as CRLF; erratum 7633, which asked to allow a bare
+    /// LF there, was rejected. [`Limits::allow_bare_lf`](super::Limits::allow_bare_lf)
+    /// does not change this.
+    #[error("bare LF in chunked framing: chunk lines end in CRLF only (RFC 9112 section 7.1)")]
+    BareLfInChunkedBody,
+    /// `Transfer-Encoding: chunked` with parameters (`chunked;foo=bar`): the chunked
+    /// coding defines none, and their presence SHOULD be treated as an error
+    /// (RFC 9112 §7.1).
+    #[error("the chunked transfer coding takes no parameters (RFC 9112 section 7.1)")]
+    ChunkedWithParameters,
     /// A chunk extension that does not parse, or a chunk-size line over the limit.
     #[error("invalid chunk extension or chunk line too long (RFC 9112 section 7.1.1)")]
     InvalidChunkExtension,

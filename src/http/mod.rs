@@ -91,6 +91,14 @@ pub struct Limits {
     /// Longest chunk-size line (size and extensions), in bytes. Over it: 400.
     /// Default 4 KiB.
     pub max_chunk_line_bytes: usize,
+    /// Accept a bare LF (no CR) as the end of a line of the head: a leading empty
+    /// line, the request line, a field line or the empty line that ends the head.
+    /// Default `false`: such a head is answered 400 ([`HttpError::BareLf`]). RFC 9112
+    /// §2.2 allows a recipient to accept it, but a proxy in front that ends lines only
+    /// at CRLF reads a different head than this server would, and that disagreement is
+    /// how requests get smuggled (see [`request`]'s module docs). Chunked framing is
+    /// CRLF-only whatever this says (RFC 9112 §7.1).
+    pub allow_bare_lf: bool,
 }
 
 impl Default for Limits {
@@ -102,6 +110,7 @@ impl Default for Limits {
             max_body_bytes: 8 * 1024 * 1024,
             max_trailer_bytes: 16 * 1024,
             max_chunk_line_bytes: 4 * 1024,
+            allow_bare_lf: false,
         }
     }
 }

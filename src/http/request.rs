@@ -35,10 +35,27 @@
 //!
 //! # Line endings
 //!
-//! RFC 9112 §2.2 lets a recipient accept a bare LF as a line terminator; this parser
-//! does (as httparse and most servers do). A bare CR, a CR not followed by LF, is
-//! rejected: it is a classic way to make two parsers disagree about where a line ends.
-//! Empty lines before the request line are skipped (§2.2: SHOULD ignore at least one).
+//! Every line of the head ends in CRLF (RFC 9112 §2.1). §2.2 lets a recipient also
+//! accept a bare LF as a line terminator, and many servers (and httparse) do. This
+//! parser does not, by default: a head with a line ended by a bare LF (a leading
+//! empty line, the request line, a field line or the empty line that ends the head)
+//! is answered 400 ([`HttpError::BareLf`]).
+//!
+//! The reason is request smuggling. A request usually passes through a proxy or load
+//! balancer before it reaches the server, and the two must agree on where each line,
+//! and so the head and the body, end. If the front end ends lines only at CRLF and
+//! the back end also at LF, a bare LF inside what the front end took for one field
+//! value is, to the back end, the start of another field line: a
+//! `Transfer-Encoding` or `Content-Length` the front end never saw, and with it a
+//! different body length and a second request hidden in the first one's body. A
+//! server that refuses a bare LF cannot be on the lenient side of that disagreement.
+//! Where no such front end exists and old clients send bare LFs, set
+//! [`Limits::allow_bare_lf`] (a MAY of §2.2, so still conforming).
+//!
+//! A bare CR, a CR not followed by LF, is rejected whatever the setting: it is the
+//! same kind of disagreement the other way round. Empty lines (CRLF) before the request
+//! line are skipped (§2.2: SHOULD ignore at least one). The chunked body's lines are
+//! CRLF-only whatever the setting (RFC 9112 §7.1, see [`super::body`]).
 
 use super::error::HttpError;
 use super::tables::{REG_NAME, is_tchar, swar};
@@ -402,9 +419,18 @@ fn parse_head(
     out.fields.clear();
     out.host = None;
     out.version = None;
+    let allow_bare_lf = limits.allow_bare_lf;
 
     let head = buf;
     let mut at = parse_request_line(head, start, limits, out)?;
+
+    // RFC 9112 §2.2: the empty lines skipped before the request line are CRLF too,
+    // unless a bare LF is allowed. Checked after the request line, so that a bad
+    // method gets the same answer here as from the early check of a head that is
+    // still arriving (`check_method_prefix`).
+    if !allow_bare_lf && has_bare_lf(buf.get(..start).unwrap_or_default()) {
+        return Err(HttpError::BareLf);
+    }
 
     // RFC 9112 §2.2: whitespace between the start line and the first field line
     // MUST be rejected (or those lines ignored). Here: rejected.
@@ -415,7 +441,9 @@ fn parse_head(
     let mut fields = FieldFacts::default();
     let end = loop {
         match head.get(at) {
-            Some(b'\n') => break at + 1,
+            // The empty line that ends the head (RFC 9112 §2.2).
+            Some(b'\n') if allow_bare_lf => break at + 1,
+            Some(b'\n') => return Err(HttpError::BareLf),
             Some(b'\r') => {
                 if head.get(at + 1) == Some(&b'\n') {
                     break at + 2;
@@ -431,7 +459,7 @@ fn parse_head(
         if out.fields.len() >= limits.max_headers {
             return Err(HttpError::HeadTooLarge);
         }
-        let (field, next) = parse_field_line(head, at)?;
+        let (field, next) = parse_field_line(head, at, allow_bare_lf)?;
         fields.note(head, &field, out.fields.len(), out)?;
         out.fields.push(field);
         at = next;
@@ -439,6 +467,14 @@ fn parse_head(
     out.head_len = end;
     fields.finish(out)?;
     Ok(end)
+}
+
+/// Whether `bytes` hold an LF that no CR comes right before (RFC 9112 §2.2).
+fn has_bare_lf(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
 }
 
 /// Where the request line starts: after any empty lines (RFC 9112 §2.2). `None` if
@@ -513,8 +549,10 @@ fn parse_request_line(
         _ => return Err(HttpError::InvalidVersion),
     };
     at += 8;
-    at = line_end(head, at).ok_or(match head.get(at) {
+    at = line_end(head, at, limits.allow_bare_lf).ok_or(match head.get(at) {
         Some(b'\r') => HttpError::BareCr,
+        // RFC 9112 §2.2: a bare LF ends the line only if allowed.
+        Some(b'\n') => HttpError::BareLf,
         Some(b' ' | b'\t') => HttpError::InvalidRequestLine,
         _ => HttpError::InvalidVersion,
     })?;
@@ -535,11 +573,12 @@ fn parse_request_line(
     Ok(at)
 }
 
-/// If `head[at..]` starts with CRLF or LF, the index just past it.
+/// If `head[at..]` starts with CRLF (or a bare LF, when `allow_bare_lf`), the index
+/// just past it.
 #[inline]
-fn line_end(head: &[u8], at: usize) -> Option<usize> {
+fn line_end(head: &[u8], at: usize, allow_bare_lf: bool) -> Option<usize> {
     match head.get(at) {
-        Some(b'\n') => Some(at + 1),
+        Some(b'\n') if allow_bare_lf => Some(at + 1),
         Some(b'\r') if head.get(at + 1) == Some(&b'\n') => Some(at + 2),
         _ => None,
     }
@@ -592,9 +631,14 @@ fn is_absolute_uri(target: &[u8]) -> bool {
 }
 
 /// Parses one `field-name ":" OWS field-value OWS` line starting at `head[at]`, and
-/// returns its spans and the index of the next line.
+/// returns its spans and the index of the next line. The line ends in CRLF, or in a
+/// bare LF only when `allow_bare_lf` (RFC 9112 §2.2).
 #[inline]
-fn parse_field_line(head: &[u8], at: usize) -> Result<(FieldSpan, usize), HttpError> {
+fn parse_field_line(
+    head: &[u8],
+    at: usize,
+    allow_bare_lf: bool,
+) -> Result<(FieldSpan, usize), HttpError> {
     // field-name = token (RFC 9110 §5.1)
     let name_start = at;
     let mut i = swar::token_end(head, at);
@@ -616,7 +660,8 @@ fn parse_field_line(head: &[u8], at: usize) -> Result<(FieldSpan, usize), HttpEr
     let value_start = i;
     let stop = swar::value_end(head, i);
     let next = match head.get(stop) {
-        Some(b'\n') => stop + 1,
+        Some(b'\n') if allow_bare_lf => stop + 1,
+        Some(b'\n') => return Err(HttpError::BareLf),
         Some(b'\r') if head.get(stop + 1) == Some(&b'\n') => stop + 2,
         Some(b'\r') => return Err(HttpError::BareCr),
         Some(0) => return Err(HttpError::NulByte),
@@ -712,8 +757,16 @@ impl FieldFacts {
                             continue;
                         }
                         // A coding may carry parameters ("gzip;q=1"): the name is first.
-                        let coding = trim_ows(item.split(|&b| b == b';').next().unwrap_or(item));
+                        let mut parts = item.split(|&b| b == b';');
+                        let coding = trim_ows(parts.next().unwrap_or(item));
                         if coding.eq_ignore_ascii_case(b"chunked") {
+                            // RFC 9112 §7.1: chunked defines no parameters, and their
+                            // presence SHOULD be treated as an error. A front end that
+                            // drops "chunked;x" as unknown while this server reads it
+                            // as chunked would frame the body differently: 400.
+                            if parts.next().is_some() {
+                                return Err(HttpError::ChunkedWithParameters);
+                            }
                             te.chunked_count += 1;
                             te.last_is_chunked = true;
                         } else {
@@ -1275,10 +1328,65 @@ mod tests {
     }
 
     #[test]
-    fn rfc9112_2_2_bare_lf_line_endings_are_accepted() {
-        with_parsed(b"GET / HTTP/1.1\nHost: a\n\n", |r| {
-            assert_eq!(r.host(), Some(&b"a"[..]));
-        });
+    fn rfc9112_2_2_bare_lf_line_endings_are_400_by_default() {
+        for head in [
+            &b"GET / HTTP/1.1\nHost: a\n\n"[..],
+            b"GET / HTTP/1.1\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+            b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert_eq!(
+                err(head),
+                HttpError::BareLf,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+            // The same answer when the head arrives one byte at a time.
+            let mut p = RequestParser::default();
+            let mut answer = Ok(false);
+            for end in 1..=head.len() {
+                answer = p.parse(&head[..end]).map(|s| s.is_complete());
+                if answer != Ok(false) {
+                    break;
+                }
+            }
+            assert_eq!(answer, Err(HttpError::BareLf));
+        }
+    }
+
+    #[test]
+    fn rfc9112_2_2_bare_lf_line_endings_are_accepted_when_allowed() {
+        let limits = Limits {
+            allow_bare_lf: true,
+            ..Limits::default()
+        };
+        for head in [
+            &b"GET / HTTP/1.1\nHost: a\n\n"[..],
+            b"\n\r\nGET / HTTP/1.1\r\nHost: a\n\r\n",
+        ] {
+            let mut p = RequestParser::new(limits);
+            match p.parse(head) {
+                Ok(Status::Complete(r)) => {
+                    assert_eq!(r.host(), Some(&b"a"[..]));
+                    assert_eq!(r.head_len(), head.len());
+                }
+                other => panic!("not complete: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rfc9112_7_1_chunked_with_parameters_is_400() {
+        for te in ["chunked;foo=bar", "chunked ; q=1", "gzip, chunked;x"] {
+            let head = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
+            assert_eq!(
+                err(head.as_bytes()),
+                HttpError::ChunkedWithParameters,
+                "{te}"
+            );
+        }
     }
 
     #[test]

@@ -99,6 +99,10 @@ use crate::ws::{
     WsError,
 };
 
+pub mod keepalive;
+
+pub use keepalive::{Keepalive, KeepaliveStep};
+
 /// The glue's settings: what it accepts, and its timeouts. Each has a default.
 #[derive(Debug, Clone)]
 pub struct WsConfig {
@@ -318,6 +322,11 @@ pub struct WsStats {
     pub dropped: u64,
     /// WebSockets closed with 1001 because the server was shutting down.
     pub closed_at_shutdown: u64,
+    /// Close handshakes cut short by [`WsConfig::close_timeout`]: after the
+    /// server's close frame, the peer neither answered in time nor read what was
+    /// queued, and its TCP connection was aborted ([`Context::abort`]). Each of
+    /// these WebSockets is also counted by how it ended.
+    pub close_timeouts: u64,
 }
 
 /// Something the glue handled, as told to its observer ([`WsServer::set_observer`]).
@@ -535,13 +544,10 @@ struct Session {
     /// A graceful close the application asked for while `busy`, started once the
     /// decoder is back.
     close_requested: Option<(CloseCode, String)>,
-    /// The last time bytes arrived: any frame proves the peer alive.
-    last_heard: Instant,
-    /// When the last ping went out (or the connection opened), for the interval.
-    last_ping: Instant,
-    /// A ping not yet answered: when it went out.
-    ping_sent: Option<Instant>,
-    /// The session's one timer (keepalive, or the close timeout while `Closing`).
+    /// The ping schedule, if pinging is on ([`WsConfig::ping_interval`]).
+    keepalive: Option<Keepalive>,
+    /// The session's one timer: the keepalive's while `Open`, the close timeout
+    /// once a close frame went out (`Closing`, `Done`).
     /// Timer ids are never reused, so this id alone tells the glue's timers from
     /// the application's.
     timer: Option<TimerId>,
@@ -559,18 +565,20 @@ struct Session {
 }
 
 impl Session {
-    /// A session just opened by a handshake at `now`.
-    fn open(id: ConnId, peer: SocketAddr, limits: Limits, now: Instant) -> Session {
+    /// A session just opened by a handshake at `now`, pinging on `config`'s
+    /// schedule.
+    fn open(id: ConnId, peer: SocketAddr, config: &WsConfig, now: Instant) -> Session {
+        let keepalive = config
+            .ping_interval
+            .map(|interval| Keepalive::new(interval, config.ping_timeout, now));
         Session {
             id,
             peer,
-            ws: Connection::new(limits),
+            ws: Connection::new(config.limits),
             state: WsState::Open,
             busy: false,
             close_requested: None,
-            last_heard: now,
-            last_ping: now,
-            ping_sent: None,
+            keepalive,
             timer: None,
             messages: 0,
             wire_pending: 0,
@@ -609,16 +617,31 @@ impl Sessions {
     }
 
     /// Marks a WebSocket ended and queues the application's `on_close`.
+    ///
+    /// Leaving `Open`, the keepalive stops and the close timeout starts: a close
+    /// frame went out (or is about to), and TCP is closed when the peer's answer
+    /// comes (`Closing`) or once the frame is written (`Done`), or at the latest
+    /// [`WsConfig::close_timeout`] from now, when the timer aborts it
+    /// (`WsServer::glue_timer`). A dead peer (ping timeout) is aborted at once: it
+    /// will read nothing more. A dropped one needs nothing: TCP is gone.
     fn end(&mut self, ctx: &mut Context<'_>, conn: ConnId, closed: WsClosed, state: WsState) {
+        let close_timeout = self.close_timeout;
         let Some(session) = self.get_mut(conn) else {
             return;
         };
         let was_open = session.state == WsState::Open;
         session.state = state;
-        if state == WsState::Done {
+        if was_open {
             if let Some(timer) = session.timer.take() {
                 ctx.cancel_timer(timer);
             }
+            match closed {
+                WsClosed::Dropped(_) => {}
+                WsClosed::PingTimeout => ctx.abort(conn),
+                _ => session.timer = Some(ctx.set_timer(close_timeout, glue_timer(conn))),
+            }
+        }
+        if state == WsState::Done {
             ctx.close(conn);
         }
         if !was_open {
@@ -714,10 +737,7 @@ impl<'b> WsContext<'_, 'b> {
     /// open.
     pub fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
         let Sessions {
-            by_index,
-            scratch,
-            close_timeout,
-            ..
+            by_index, scratch, ..
         } = &mut *self.sessions;
         let Some(session) = session_mut(by_index, conn) else {
             return;
@@ -725,10 +745,6 @@ impl<'b> WsContext<'_, 'b> {
         if session.state != WsState::Open {
             return;
         }
-        if let Some(timer) = session.timer.take() {
-            self.ctx.cancel_timer(timer);
-        }
-        session.timer = Some(self.ctx.set_timer(*close_timeout, glue_timer(conn)));
         if session.busy {
             session.close_requested = Some((code, reason.to_string()));
         } else {
@@ -970,25 +986,20 @@ impl<A: WsApp> WsServer<A> {
         }
     }
 
-    /// Arms a session's keepalive timer for its next check, if pinging is on.
+    /// Arms a session's keepalive timer for its next wake-up, if pinging is on.
     fn arm_keepalive(&mut self, ctx: &mut Context<'_>, conn: ConnId) {
-        let Some(interval) = self.config.ping_interval else {
-            return;
-        };
-        let timeout = self.config.ping_timeout;
         let Some(session) = self.sessions.get_mut(conn) else {
             return;
         };
-        // With a ping outstanding, the next thing to check is its timeout; the next
-        // ping goes out only once that one is settled.
-        let at = match session.ping_sent {
-            Some(sent) => sent + timeout,
-            None => session.last_ping + interval,
+        let Some(keepalive) = session.keepalive.as_ref() else {
+            return;
         };
         // Never due at once: a timer set for now from inside a timer callback would
         // fire again in the same pass, for ever (zero durations are possible in a
         // hand-made config).
-        let at = at.max(ctx.now() + Duration::from_millis(1));
+        let at = keepalive
+            .next_wake()
+            .max(ctx.now() + Duration::from_millis(1));
         let timer = ctx.set_timer_at(at, glue_timer(conn));
         // A session has one timer at a time: a replaced one must never fire, or it
         // would reach the application as one of its own.
@@ -997,7 +1008,8 @@ impl<A: WsApp> WsServer<A> {
         }
     }
 
-    /// A glue timer of the session at `index` fired.
+    /// A glue timer of the session at `index` fired: the keepalive's while the
+    /// WebSocket is open, the close timeout after a close frame went out.
     fn glue_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId, index: usize) {
         let Some(session) = self
             .sessions
@@ -1014,37 +1026,43 @@ impl<A: WsApp> WsServer<A> {
         let conn = session.id;
         let now = ctx.now();
         match session.state {
-            WsState::Done => {}
-            WsState::Closing => {
-                // §7.1.1: the peer did not answer our close in time; close TCP.
+            WsState::Done if ctx.queued_bytes(conn) == Some(0) => {
+                // Everything is written and FIN sent: the connection lingers, a
+                // close under way that the driver's linger timeout bounds.
+            }
+            WsState::Closing | WsState::Done => {
+                // §7.1.1: the peer did not answer our close in time (`Closing`),
+                // or it stopped reading, so that the close frame still waits in
+                // the queue (`Done`: §7.1.7 wants the connection closed, and
+                // waiting for a peer that does not read would keep it until the
+                // idle timeout). Close TCP now, dropping what is queued.
                 session.state = WsState::Done;
-                ctx.close(conn);
+                ctx.abort(conn);
+                self.sessions.stats.close_timeouts += 1;
             }
             WsState::Open => {
-                if let Some(sent) = session.ping_sent {
-                    if session.last_heard >= sent {
-                        session.ping_sent = None;
-                    } else if now >= sent + self.config.ping_timeout {
-                        // Nothing heard since the ping: the peer is gone. A close
-                        // frame would only wait in its queue: close TCP.
+                let Some(keepalive) = session.keepalive.as_mut() else {
+                    return;
+                };
+                match keepalive.on_timer(now) {
+                    KeepaliveStep::Wait => {}
+                    KeepaliveStep::Ping => {
+                        // §5.5.2: a ping may carry "Application data"; none is
+                        // needed, as any frame that comes back proves the peer
+                        // alive.
+                        self.replies.clear();
+                        ws::write_ping(&mut self.replies, b"");
+                        ctx.send_raw(conn, &self.replies);
+                        self.sessions.stats.pings_sent += 1;
+                        self.touch(conn);
+                    }
+                    KeepaliveStep::TimedOut => {
+                        // Nothing heard since a ping: the peer is gone. A close
+                        // frame would only wait in its queue: TCP is aborted.
                         self.sessions
                             .end(ctx, conn, WsClosed::PingTimeout, WsState::Done);
                         return;
                     }
-                }
-                let Some(interval) = self.config.ping_interval else {
-                    return;
-                };
-                if session.ping_sent.is_none() && now >= session.last_ping + interval {
-                    // §5.5.2: a ping may carry "Application data"; none is needed,
-                    // as any frame that comes back proves the peer alive.
-                    self.replies.clear();
-                    ws::write_ping(&mut self.replies, b"");
-                    ctx.send_raw(conn, &self.replies);
-                    session.ping_sent = Some(now);
-                    session.last_ping = now;
-                    self.sessions.stats.pings_sent += 1;
-                    self.touch(conn);
                 }
                 self.arm_keepalive(ctx, conn);
             }
@@ -1146,7 +1164,7 @@ impl<A: WsApp> WsServer<A> {
             self.sessions.by_index.resize_with(index + 1, || None);
         }
         if let Some(entry) = self.sessions.by_index.get_mut(index) {
-            *entry = Some(Session::open(conn, peer, self.config.limits, now));
+            *entry = Some(Session::open(conn, peer, &self.config, now));
         }
         self.sessions.stats.opened += 1;
         self.arm_keepalive(ctx, conn);
@@ -1183,7 +1201,9 @@ impl<A: WsApp> WsServer<A> {
         if session.state == WsState::Done {
             return data.len();
         }
-        session.last_heard = now;
+        if let Some(keepalive) = session.keepalive.as_mut() {
+            keepalive.on_peer_activity(now);
+        }
         let total = data.len();
         let mut decoder = mem::take(&mut session.ws);
         session.busy = true;
@@ -1563,7 +1583,7 @@ mod tests {
         let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
         Session {
             state,
-            ..Session::open(conn, peer, Limits::default(), now)
+            ..Session::open(conn, peer, &WsConfig::default(), now)
         }
     }
 

@@ -689,6 +689,20 @@ impl H1Conn {
         true
     }
 
+    /// Closes now, dropping what is queued: [`H1Conn::settle`] says close, with
+    /// [`CloseReason::Done`]. `false` if already lingering (everything written,
+    /// FIN sent: the linger timeout bounds what is left).
+    pub(crate) fn abort(&mut self) -> bool {
+        if !self.close_after_output() {
+            return false;
+        }
+        self.output.clear();
+        self.out_pos = 0;
+        self.output_grew();
+        self.close_now = Some(CloseReason::Done);
+        true
+    }
+
     /// The bytes on an upgraded connection, lent to the handler mutably (a
     /// WebSocket unmasks in place) while the connection table stays readable. Give
     /// them back with [`H1Conn::return_input`].

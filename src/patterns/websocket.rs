@@ -17,13 +17,20 @@
 //!    [`ws::Connection`], which unmasks them where they lie and yields whole
 //!    messages ([`WsApp::on_message`]) however TCP split them. The automatic
 //!    replies it writes (a pong for a ping, the answer to a close) are sent at once.
-//! 3. **Keepalive.** Every [`WsConfig::ping_interval`] the server pings. A peer
-//!    that sends nothing at all (no pong, no frame) within [`WsConfig::ping_timeout`]
-//!    of a ping is taken for dead: its TCP connection is closed and the application
-//!    told [`WsClosed::PingTimeout`]. This is how a server learns that a client
-//!    vanished without a FIN (a laptop lid closed, a NAT entry dropped): TCP alone
-//!    would keep writing into the void until its retransmissions give up, minutes
-//!    later.
+//! 3. **Keepalive** ([`keepalive`], RFC 6455 §5.5.2). With `interval` =
+//!    [`WsConfig::ping_interval`] and `timeout` = [`WsConfig::ping_timeout`], a
+//!    WebSocket opened at `t0` is pinged at `t0 + interval`, then `interval` after
+//!    each ping went out, whether or not the peer answered it. A ping sent while
+//!    none is unanswered sets a deadline `timeout` after it; anything at all from
+//!    the peer (a pong, any frame) clears it. A peer that sent nothing by the
+//!    deadline is taken for dead, exactly at `ping sent + timeout`: its TCP
+//!    connection is closed at once ([`Context::abort`]: a close frame would only
+//!    wait in its queue) and the application told [`WsClosed::PingTimeout`]. So a
+//!    peer that goes silent is closed `timeout` after the first ping it leaves
+//!    unanswered, at most `interval + timeout` after it was last heard. This is
+//!    how a server learns that a client vanished without a FIN (a laptop lid
+//!    closed, a NAT entry dropped): TCP alone would keep writing into the void
+//!    until its retransmissions give up, minutes later.
 //! 4. **Closing** (RFC 6455 §7). A close frame from the peer is answered (by the
 //!    core) and the server closes TCP first, as §7.1.1 asks. A frame that breaks a
 //!    rule fails the connection: a close frame with the error's code (1002, 1007,
@@ -32,6 +39,17 @@
 //!    [`WsConfig::close_timeout`] for the peer's) or at once ([`WsContext::fail`]:
 //!    a close frame, then TCP close, as a push hub does to a client that cannot keep
 //!    up).
+//!
+//!    Whichever way, once the server has sent a close frame, TCP is closed when
+//!    the peer's close arrives (or, when none is awaited, as soon as the frame is
+//!    written), and **at the latest [`WsConfig::close_timeout`] after the frame
+//!    was queued**: then the connection is aborted ([`Context::abort`]), dropping
+//!    what is still queued, the close frame included. This matters for a peer that
+//!    stopped reading: its close frame sits behind what it did not read and would
+//!    never be written, and without the bound the connection would stay until the
+//!    driver's idle timeout (60 s). Such cut-short closes are counted in
+//!    [`WsStats::close_timeouts`]; the application was told in `on_close` when the
+//!    close began, and is not told again.
 //!
 //! 5. **Shutdown.** When the server is asked to stop ([`Handler::on_shutdown`]),
 //!    the application hears it first ([`WsApp::on_shutdown`], to say goodbye), then
@@ -112,15 +130,21 @@ pub struct WsConfig {
     /// Frame and message size limits (default 16 MiB each; over them: close 1009).
     pub limits: Limits,
     /// How often to ping each connection. Default 20 s; `None` never pings (dead
-    /// peers are then found only by TCP errors). A ping goes out once the previous
-    /// one is settled, so pings are `max(ping_interval, ping_timeout)` apart at
-    /// most rates.
+    /// peers are then found only by TCP errors). The first ping goes out this long
+    /// after the handshake, each next one this long after the previous one,
+    /// answered or not (the schedule: [`keepalive`]).
     pub ping_interval: Option<Duration>,
     /// How long after a ping the peer has to send something (a pong or any frame)
-    /// before it is taken for dead. Default 20 s.
+    /// before it is taken for dead. Default 20 s. It is closed exactly this long
+    /// after the oldest ping it left unanswered.
     pub ping_timeout: Duration,
-    /// After the server sends a close frame ([`WsContext::close`]), how long it
-    /// waits for the peer's before closing TCP anyway. Default 5 s.
+    /// After the server sends a close frame (any: [`WsContext::close`],
+    /// [`WsContext::fail`], a protocol error's, the answer to the peer's, 1001 at
+    /// shutdown), the most time until its TCP connection is closed. Default 5 s.
+    /// A graceful close waits this long for the peer's close frame; a close that
+    /// waits for nothing but its frame to be written (a peer that stopped reading
+    /// keeps it queued) is aborted after this long, dropping what is queued
+    /// (RFC 6455 §7.1.1, §7.1.7).
     pub close_timeout: Duration,
 }
 
@@ -732,7 +756,8 @@ impl<'b> WsContext<'_, 'b> {
 
     /// Starts the close handshake (§7.1.2): sends a close frame with `code` and
     /// `reason` (cut to fit 123 bytes), then waits up to
-    /// [`WsConfig::close_timeout`] for the peer's close before closing TCP. The
+    /// [`WsConfig::close_timeout`] for the peer's close before closing TCP (then
+    /// aborting it, whatever is still queued). The
     /// application's `on_close` follows this callback. Nothing if `conn` is not
     /// open.
     pub fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
@@ -758,8 +783,10 @@ impl<'b> WsContext<'_, 'b> {
 
     /// Fails the connection at once (§7.1.7): sends a close frame with `code` and
     /// `reason` behind what is queued, closes TCP once that is written, and waits
-    /// for nothing. For a peer that is misbehaving or cannot keep up. Nothing if
-    /// `conn` is not open.
+    /// for nothing. For a peer that is misbehaving or cannot keep up. A peer that
+    /// does not read what is queued before the frame within
+    /// [`WsConfig::close_timeout`] has its connection aborted then, the rest of the
+    /// queue dropped. Nothing if `conn` is not open.
     pub fn fail(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
         if !self.can_send(conn) {
             return;
@@ -1549,7 +1576,8 @@ impl WsApp for WsEcho {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::actions::Action;
+    use crate::server::actions::{Action, Actions};
+    use crate::server::timer::{Expired, Timers};
 
     /// Remembers how each WebSocket ended, and says goodbye at shutdown.
     #[derive(Default)]
@@ -1653,6 +1681,222 @@ mod tests {
                 .sessions
                 .get(open)
                 .is_some_and(|s| s.state != WsState::Done)
+        );
+    }
+
+    /// What the glue asked the driver for, read off the action queue (which is
+    /// emptied).
+    #[derive(Debug, PartialEq, Eq)]
+    enum Did {
+        Sent(ConnId, Vec<u8>),
+        Close(ConnId),
+        Abort(ConnId),
+    }
+
+    fn did(actions: &mut Actions) -> Vec<Did> {
+        let out = actions
+            .list
+            .drain(..)
+            .filter_map(|a| match a {
+                Action::Raw(conn, range) => Some(Did::Sent(conn, actions.data[range].to_vec())),
+                Action::Close(conn) => Some(Did::Close(conn)),
+                Action::Abort(conn) => Some(Did::Abort(conn)),
+                _ => None,
+            })
+            .collect();
+        actions.data.clear();
+        out
+    }
+
+    /// Calls `f` with a context whose clock reads `now` (the driver's part,
+    /// played by hand: no connection table, no socket).
+    fn at<R>(
+        timers: &mut Timers,
+        actions: &mut Actions,
+        now: Instant,
+        f: impl FnOnce(&mut Context<'_>) -> R,
+    ) -> R {
+        let conns = Default::default();
+        let stats = ServerStats::default();
+        let mut ctx = Context {
+            now,
+            conns: &conns,
+            timers,
+            actions,
+            stats: &stats,
+        };
+        f(&mut ctx)
+    }
+
+    /// Fires into the glue every timer due at `now`, as the loop does.
+    fn fire<A: WsApp>(
+        server: &mut WsServer<A>,
+        timers: &mut Timers,
+        actions: &mut Actions,
+        now: Instant,
+    ) {
+        timers.begin_pass();
+        while let Some(expired) = timers.pop_expired(now) {
+            if let Expired::User(id, data) = expired {
+                at(timers, actions, now, |ctx| server.on_timer(ctx, id, data));
+            }
+        }
+        timers.end_pass();
+    }
+
+    /// A glue whose one WebSocket, `conn`, opened at `t0` with `config`.
+    fn opened(
+        config: WsConfig,
+        conn: ConnId,
+        t0: Instant,
+        timers: &mut Timers,
+    ) -> WsServer<Goodbye> {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+        let mut server = WsServer::new(config.clone(), Goodbye::default());
+        server.sessions.by_index = vec![Some(Session::open(conn, peer, &config, t0))];
+        let mut actions = Actions::default();
+        at(timers, &mut actions, t0, |ctx| {
+            server.arm_keepalive(ctx, conn)
+        });
+        server
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn keepalive_with_a_fake_clock_pings_every_interval_and_aborts_at_ping_plus_timeout() {
+        let t0 = Instant::now();
+        let conn = ConnId::new_for_tests(1, 0);
+        let config = WsConfig {
+            ping_interval: Some(ms(100)),
+            ping_timeout: ms(250),
+            ..WsConfig::default()
+        };
+        let mut timers = Timers::default();
+        let mut actions = Actions::default();
+        let mut server = opened(config, conn, t0, &mut timers);
+        let mut ping = Vec::new();
+        ws::write_ping(&mut ping, b"");
+        let mut pings_at = Vec::new();
+        let mut aborted_at = None;
+        for offset in 1..=1000 {
+            let now = t0 + ms(offset);
+            if offset == 120 {
+                // The peer answers the first ping (a masked, empty pong).
+                let mut pong = [0x8A, 0x80, 1, 2, 3, 4];
+                at(&mut timers, &mut actions, now, |ctx| {
+                    server.on_upgraded_data(ctx, conn, &mut pong)
+                });
+            }
+            fire(&mut server, &mut timers, &mut actions, now);
+            for d in did(&mut actions) {
+                match d {
+                    Did::Sent(c, bytes) if c == conn && bytes == ping => pings_at.push(offset),
+                    Did::Abort(c) if c == conn => aborted_at = Some(offset),
+                    Did::Close(c) if c == conn => {}
+                    other => panic!("unexpected {other:?} at {offset} ms"),
+                }
+            }
+            if aborted_at.is_some() {
+                break;
+            }
+        }
+        // Answered at 120: the ping at 200 is the first unanswered one, and the
+        // peer is aborted exactly 250 ms after it, pings going on meanwhile.
+        assert_eq!(pings_at, [100, 200, 300, 400]);
+        assert_eq!(aborted_at, Some(450));
+        assert_eq!(server.app().closed, [(conn, WsClosed::PingTimeout)]);
+        assert_eq!(server.stats().pings_sent, 4);
+        assert_eq!(server.stats().ping_timeouts, 1);
+        assert_eq!(server.stats().close_timeouts, 0);
+    }
+
+    #[test]
+    fn rfc6455_7_1_7_a_failed_connection_is_aborted_at_the_close_timeout_if_still_open() {
+        let t0 = Instant::now();
+        let conn = ConnId::new_for_tests(1, 0);
+        let config = WsConfig {
+            ping_interval: None,
+            close_timeout: ms(300),
+            ..WsConfig::default()
+        };
+        let mut timers = Timers::default();
+        let mut actions = Actions::default();
+        let mut server = opened(config, conn, t0, &mut timers);
+        at(&mut timers, &mut actions, t0, |ctx| {
+            let mut ws = WsContext {
+                ctx,
+                sessions: &mut server.sessions,
+            };
+            ws.fail(conn, CloseCode::POLICY_VIOLATION, "too slow");
+            server.notify_ended(ctx);
+        });
+        let mut close = Vec::new();
+        ws::write_close(
+            &mut close,
+            Some(CloseFrame {
+                code: CloseCode::POLICY_VIOLATION,
+                reason: "too slow",
+            }),
+        );
+        // The frame, then TCP close once it is written...
+        assert_eq!(
+            did(&mut actions),
+            [Did::Sent(conn, close), Did::Close(conn)]
+        );
+        assert_eq!(
+            server.app().closed,
+            [(conn, WsClosed::ByServer(CloseCode::POLICY_VIOLATION))]
+        );
+        // ... which a peer that stopped reading never lets happen: at the close
+        // timeout, and not before, the connection is aborted.
+        fire(&mut server, &mut timers, &mut actions, t0 + ms(299));
+        assert_eq!(did(&mut actions), []);
+        fire(&mut server, &mut timers, &mut actions, t0 + ms(300));
+        assert_eq!(did(&mut actions), [Did::Abort(conn)]);
+        fire(&mut server, &mut timers, &mut actions, t0 + ms(10_000));
+        assert_eq!(did(&mut actions), []);
+        assert_eq!(server.stats().close_timeouts, 1);
+        assert_eq!(server.stats().closed_by_server, 1);
+        assert_eq!(server.app().closed.len(), 1, "told once");
+    }
+
+    #[test]
+    fn rfc6455_7_1_1_an_unanswered_close_is_aborted_at_the_close_timeout() {
+        let t0 = Instant::now();
+        let conn = ConnId::new_for_tests(1, 0);
+        let config = WsConfig {
+            ping_interval: Some(ms(100)),
+            close_timeout: ms(300),
+            ..WsConfig::default()
+        };
+        let mut timers = Timers::default();
+        let mut actions = Actions::default();
+        let mut server = opened(config, conn, t0, &mut timers);
+        at(&mut timers, &mut actions, t0 + ms(50), |ctx| {
+            let mut ws = WsContext {
+                ctx,
+                sessions: &mut server.sessions,
+            };
+            ws.close(conn, CloseCode(4000), "bye");
+            server.notify_ended(ctx);
+        });
+        assert!(matches!(did(&mut actions)[..], [Did::Sent(..)]));
+        // No ping once closing (the keepalive's timer is gone), no TCP close
+        // before the peer answers or the timeout passes.
+        for offset in [100, 200, 349] {
+            fire(&mut server, &mut timers, &mut actions, t0 + ms(offset));
+            assert_eq!(did(&mut actions), [], "at {offset} ms");
+        }
+        fire(&mut server, &mut timers, &mut actions, t0 + ms(350));
+        assert_eq!(did(&mut actions), [Did::Abort(conn)]);
+        assert_eq!(server.stats().close_timeouts, 1);
+        assert_eq!(server.stats().pings_sent, 0);
+        assert_eq!(
+            server.app().closed,
+            [(conn, WsClosed::ByServer(CloseCode(4000)))]
         );
     }
 

@@ -266,8 +266,10 @@ impl Context<'_> {
     /// connection when it fails it, yet neither can happen through
     /// [`Context::close`] while a peer that stopped reading leaves the close frame
     /// unwritten. The glue's close timeout aborts such a connection
-    /// ([`crate::patterns::websocket::WsConfig::close_timeout`]). What the kernel
-    /// had already accepted is still sent, then FIN.
+    /// ([`crate::patterns::websocket::WsConfig::close_timeout`]). The socket is
+    /// closed as the kernel closes any: what it had already accepted is still
+    /// sent, then FIN (or a reset instead, if bytes from the peer were left
+    /// unread).
     ///
     /// A connection that already wrote everything and sent FIN (it lingers,
     /// reading what the peer still sends, see [`super::Config::linger_timeout`])

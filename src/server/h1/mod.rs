@@ -42,7 +42,9 @@
 //!   connection **lingers**: it reads and discards what the client still sends
 //!   until the client closes too or [`Config::linger_timeout`] passes. Closing a
 //!   socket with unread input makes the kernel send a reset, which can destroy the
-//!   response before the client reads it (RFC 9112 §9.6).
+//!   response before the client reads it (RFC 9112 §9.6). A handler that cannot
+//!   wait for a peer that stopped reading aborts instead ([`H1Conn::abort`]):
+//!   closed at once, the queue dropped, from any phase but Lingering.
 //!
 //! # Deadlines
 //!

@@ -346,10 +346,11 @@ pub struct WsStats {
     pub dropped: u64,
     /// WebSockets closed with 1001 because the server was shutting down.
     pub closed_at_shutdown: u64,
-    /// Close handshakes cut short by [`WsConfig::close_timeout`]: after the
-    /// server's close frame, the peer neither answered in time nor read what was
-    /// queued, and its TCP connection was aborted ([`Context::abort`]). Each of
-    /// these WebSockets is also counted by how it ended.
+    /// Closes cut short by [`WsConfig::close_timeout`]: after the server's close
+    /// frame, the peer did not answer it in time (a graceful close), or did not
+    /// read what was queued up to it (a close that waited only for its frame to
+    /// be written), and its TCP connection was aborted ([`Context::abort`]). Each
+    /// of these WebSockets is also counted by how it ended.
     pub close_timeouts: u64,
 }
 

@@ -19,7 +19,9 @@
 //! `--trace` (print a line for every request, handshake, refusal, message,
 //! broadcast and close, with what it cost), `--ping-interval SECS` (default 20;
 //! 0 never pings), `--ping-timeout SECS` (default 20; more than 0),
-//! `--allow-origin ORIGIN` (repeatable; accept WebSockets only from these origins,
+//! `--close-timeout SECS` (after the server's close frame, TCP is closed when the
+//! client answers or at most this much later, even if the client stopped reading;
+//! default 5; more than 0), `--allow-origin ORIGIN` (repeatable; accept WebSockets only from these origins,
 //! written as a browser sends them, such as `http://127.0.0.1:8080` with no
 //! trailing slash; by default any), `--max-queue BYTES` (a client with more than
 //! this waiting to be written is closed with 1008; default 1048576, at least 1024),
@@ -161,6 +163,7 @@ mod tests {
             "--max-queue 100: must be at least 1024"
         );
         assert!(refused(&["--ping-timeout", "0"]).starts_with("--ping-timeout 0: must be more"));
+        assert!(refused(&["--close-timeout", "0"]).starts_with("--close-timeout 0: must be more"));
         assert!(refused(&["--allow-origin", "http://127.0.0.1:8080/"]).contains("no path"));
         assert!(refused(&["--max-connections", "-3"]).contains("not a valid value"));
     }
@@ -176,6 +179,8 @@ mod tests {
             "http://127.0.0.1:8080",
             "--ping-interval",
             "0",
+            "--close-timeout",
+            "0.5",
         ]) else {
             panic!()
         };
@@ -186,5 +191,6 @@ mod tests {
             Some(vec!["http://127.0.0.1:8080".to_string()])
         );
         assert_eq!(ws.ping_interval, None);
+        assert_eq!(ws.close_timeout, std::time::Duration::from_millis(500));
     }
 }

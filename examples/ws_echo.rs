@@ -13,7 +13,10 @@
 //! Flags: `--addr HOST:PORT` (default 127.0.0.1:9001; port 0 picks a free port),
 //! `--trace` (print a line for every request, handshake, refusal, message and
 //! close, with what it cost), `--ping-interval SECS` (default 20;
-//! 0 never pings), `--ping-timeout SECS` (default 20), `--help`.
+//! 0 never pings), `--ping-timeout SECS` (default 20; more than 0),
+//! `--close-timeout SECS` (after the server's close frame, TCP is closed when the
+//! client answers or at most this much later, even if the client stopped reading;
+//! default 5; more than 0), `--help`.
 //! The server prints one line, `listening on http://ADDR`, once it accepts
 //! connections. Ctrl-C stops it gracefully (every client gets a 1001 close) and
 //! prints the server's totals; a second Ctrl-C quits at once. Fragmentation, pings, the close handshake, limits and every error

@@ -265,8 +265,9 @@ impl Spec {
     }
 }
 
-/// Adds the keepalive flags every WebSocket example takes to `spec`:
-/// `--ping-interval SECS` and `--ping-timeout SECS`. [`ws_config`] reads them.
+/// Adds the timing flags every WebSocket example takes to `spec`:
+/// `--ping-interval SECS`, `--ping-timeout SECS` and `--close-timeout SECS`.
+/// [`ws_config`] reads them.
 pub fn ws_flags(spec: Spec) -> Spec {
     spec.option(
         "--ping-interval",
@@ -278,22 +279,30 @@ pub fn ws_flags(spec: Spec) -> Spec {
         "SECS",
         "drop a peer that sends nothing this long after a ping (default 20; more than 0)",
     )
+    .option(
+        "--close-timeout",
+        "SECS",
+        "close TCP at most this long after sending a close frame (default 5; more than 0)",
+    )
 }
 
-/// [`WsConfig::default`] with the keepalive flags of [`ws_flags`] applied:
-/// `--ping-interval 0` never pings; `--ping-timeout` must be more than 0 (a peer
-/// cannot answer in no time); negative, infinite or unparsable values are refused.
+/// [`WsConfig::default`] with the timing flags of [`ws_flags`] applied:
+/// `--ping-interval 0` never pings; `--ping-timeout` and `--close-timeout` must be
+/// more than 0 (a peer cannot answer in no time); negative, infinite or
+/// unparsable values are refused.
 ///
 /// ```
 /// use std::time::Duration;
 /// use wirepatterns::cli::{self, Parsed, Spec};
 ///
 /// let spec = cli::ws_flags(Spec::new("demo", "A demo.", "127.0.0.1:9001"));
-/// let args = ["--ping-interval", "0.2", "--ping-timeout=0.3"].map(String::from);
+/// let args = ["--ping-interval", "0.2", "--ping-timeout=0.3", "--close-timeout", "1.5"]
+///     .map(String::from);
 /// let Ok(Parsed::Run(args)) = spec.parse(args) else { panic!() };
 /// let config = cli::ws_config(&args).unwrap();
 /// assert_eq!(config.ping_interval, Some(Duration::from_millis(200)));
 /// assert_eq!(config.ping_timeout, Duration::from_millis(300));
+/// assert_eq!(config.close_timeout, Duration::from_millis(1500));
 ///
 /// let args = ["--ping-timeout", "0"].map(String::from);
 /// let Ok(Parsed::Run(args)) = spec.parse(args) else { panic!() };
@@ -313,6 +322,16 @@ pub fn ws_config(args: &Args) -> Result<WsConfig, CliError> {
             ));
         }
         config.ping_timeout = secs;
+    }
+    if let Some(secs) = args.seconds("--close-timeout")? {
+        if secs.is_zero() {
+            return Err(CliError::OutOfRange(
+                "--close-timeout",
+                args.value("--close-timeout").unwrap_or("0").to_string(),
+                "must be more than 0 seconds (the close frame needs time to be written)".into(),
+            ));
+        }
+        config.close_timeout = secs;
     }
     Ok(config)
 }
@@ -642,12 +661,17 @@ mod tests {
         let spec = ws_flags(Spec::new("demo", "A demo.", "127.0.0.1:9001"));
         let config = ws_config(&run_args(&spec, &[])).unwrap();
         assert_eq!(config.ping_interval, WsConfig::default().ping_interval);
+        assert_eq!(config.close_timeout, Duration::from_secs(5));
         let config = ws_config(&run_args(&spec, &["--ping-interval", "0"])).unwrap();
         assert_eq!(config.ping_interval, None);
+        let config = ws_config(&run_args(&spec, &["--close-timeout", "0.3"])).unwrap();
+        assert_eq!(config.close_timeout, Duration::from_millis(300));
         for bad in [
             &["--ping-timeout", "0"][..],
             &["--ping-timeout", "-2"],
             &["--ping-interval", "-1"],
+            &["--close-timeout", "0"],
+            &["--close-timeout", "-1"],
         ] {
             let err = ws_config(&run_args(&spec, bad)).unwrap_err();
             assert!(matches!(err, CliError::OutOfRange(..)), "{bad:?}: {err}");
@@ -656,6 +680,11 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("--ping-timeout 0: must be more than 0")
+        );
+        let err = ws_config(&run_args(&spec, &["--close-timeout", "0"])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--close-timeout 0: must be more than 0")
         );
     }
 

@@ -1,6 +1,7 @@
 //! The four shapes of answer the handler trait allows, through the real loop over
 //! TCP: at once, later (long polling), in parts (streaming), and by taking the
-//! connection over (upgrade). Plus the costs and close reasons handed to handlers.
+//! connection over (upgrade). Plus the costs and close reasons handed to handlers,
+//! and closing a connection now whatever is queued (abort).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -15,6 +16,8 @@ use wirepatterns::server::{
 };
 
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Blocks of 64 KiB an upgraded connection queues on "flood": 16 MiB.
+const FLOOD_BLOCKS: usize = 256;
 
 /// What the test application saw, shared with the test thread.
 #[derive(Default)]
@@ -35,6 +38,8 @@ enum Due {
     Timeout(ConnId),
     /// Answer this deferred request with a whole stream at once.
     LateStream(ConnId),
+    /// Close this connection now, whatever is still queued.
+    Abort(ConnId),
 }
 
 /// A small application exercising every kind of reply.
@@ -133,6 +138,18 @@ impl Handler for App {
     }
 
     fn on_upgraded_data(&mut self, ctx: &mut Context<'_>, conn: ConnId, data: &mut [u8]) -> usize {
+        if data.windows(5).any(|w| w == b"flood") {
+            // More than the kernel's buffers hold for a client that does not
+            // read, then a close that waits for it all to be written: bounded
+            // by an abort 200 ms later.
+            let block = vec![b'x'; 64 * 1024];
+            for _ in 0..FLOOD_BLOCKS {
+                ctx.send_raw(conn, &block);
+            }
+            ctx.close(conn);
+            self.after(ctx, 200, Due::Abort(conn));
+            return data.len();
+        }
         ctx.send_raw(conn, data);
         if data.windows(3).any(|w| w == b"bye") {
             ctx.close(conn);
@@ -162,6 +179,7 @@ impl Handler for App {
                 ctx.send_chunk(conn, b"parts");
                 ctx.end_stream(conn);
             }
+            Some(Due::Abort(conn)) => ctx.abort(conn),
             None => {}
         }
     }
@@ -461,6 +479,49 @@ fn upgrade_hands_raw_bytes_to_the_handler_and_back() {
     server.stop().unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(seen.closes, vec![(1, CloseReason::Done)]);
+}
+
+#[test]
+fn abort_closes_a_connection_whose_peer_stopped_reading_dropping_its_queue() {
+    let (server, seen) = start();
+    let mut client = connect(server.addr);
+    client
+        .write_all(
+            b"GET /upgrade HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n",
+        )
+        .unwrap();
+    let mut buf = Vec::new();
+    let head = read_head(&mut client, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    let asked = Instant::now();
+    client.write_all(b"flood").unwrap();
+    // The client reads nothing: the close after output could never happen; the
+    // abort 200 ms later closes the connection all the same.
+    wait_until(&seen, "the handler hearing of the abort", |s| {
+        !s.closes.is_empty()
+    });
+    let took = asked.elapsed();
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    assert_eq!(seen.lock().unwrap().closes, vec![(1, CloseReason::Done)]);
+    let deadline = Instant::now() + READ_TIMEOUT;
+    while server.handle.stats().connections_open > 0 {
+        assert!(Instant::now() < deadline, "the server still counts it open");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Reading at last, the client gets what the kernel had taken, then the end:
+    // the rest of the queue was dropped.
+    buf.clear();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match client.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read failed: {e}"),
+        }
+    }
+    assert!(buf.len() < FLOOD_BLOCKS * 64 * 1024, "{} bytes", buf.len());
+    server.stop().unwrap();
 }
 
 #[test]

@@ -106,7 +106,14 @@ fn push_slow_consumer_is_closed_1008_while_others_get_every_broadcast() {
     let hub = HubConfig {
         max_queue: 512 * 1024,
     };
-    let server = start_chat(no_pings(), hub);
+    // The slow client reads only once the broadcast is over: its close frame
+    // must still be there then, so the close timeout (which would cut its
+    // connection, queue and all, RFC 6455 §7.1.1) is longer than the test.
+    let config = WsConfig {
+        close_timeout: Duration::from_secs(60),
+        ..no_pings()
+    };
+    let server = start_chat(config, hub);
     // A client that completes the handshake and then never reads.
     let mut slow = RawWs::connect(server.addr);
     let slow_port = slow.port;

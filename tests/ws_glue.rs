@@ -23,7 +23,9 @@ struct Seen {
 }
 
 /// Records everything; a message "close" starts the close handshake with 4000,
-/// "fail" fails the connection with 1008.
+/// "fail" fails the connection with 1008. "flood close" and "flood fail" first
+/// queue [`FLOOD_FRAMES`] binary messages of 64 KiB, more than the kernel's
+/// buffers between the server and a client that does not read can hold.
 struct Recorder(Arc<Mutex<Seen>>);
 
 impl WsApp for Recorder {
@@ -42,7 +44,17 @@ impl WsApp for Recorder {
         if let Ok(mut seen) = self.0.lock() {
             seen.messages.push(text.to_string());
         }
-        match text {
+        let then = match text.strip_prefix("flood ") {
+            Some(then) => {
+                let block = vec![0u8; 64 * 1024];
+                for _ in 0..FLOOD_FRAMES {
+                    ws.send_binary(conn, &block);
+                }
+                then
+            }
+            None => text,
+        };
+        match then {
             "close" => ws.close(conn, CloseCode(4000), "asked to"),
             "fail" => ws.fail(conn, CloseCode::POLICY_VIOLATION, "asked to"),
             _ => {}
@@ -55,6 +67,11 @@ impl WsApp for Recorder {
         }
     }
 }
+
+/// Binary messages of 64 KiB queued by "flood ...": 16 MiB, about four times
+/// what the loopback buffers took from a client that does not read, when
+/// measured.
+const FLOOD_FRAMES: usize = 256;
 
 fn start(config: WsConfig) -> (Running<WsServer<Recorder>>, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -187,4 +204,69 @@ fn on_close_comes_once_per_websocket_whichever_way_it_ends() {
         closed.iter().any(|c| matches!(c, WsClosed::Dropped(_))),
         "{closed:?}"
     );
+}
+
+/// A client that stopped reading while the server queued 16 MiB for it, then
+/// asked it (`command`) to close: its TCP connection must end at the close
+/// timeout (300 ms), not at the driver's idle timeout (60 s). Checks what the
+/// client finds when it reads at last: part of the messages, no close frame (it
+/// was dropped with the rest of the queue), then the end of the connection.
+/// Returns how the application was told the WebSocket ended.
+fn stalled_client_is_cut_off_at_the_close_timeout(command: &str) -> WsClosed {
+    let close_timeout = Duration::from_millis(300);
+    let config = WsConfig {
+        close_timeout,
+        ..no_pings()
+    };
+    let (server, seen) = start(config);
+    let mut raw = RawWs::connect(server.addr);
+    let asked = Instant::now();
+    raw.send_text(command);
+    seen_when(&seen, |s| !s.closed.is_empty());
+    // The server's own count of open connections: it drops when TCP is closed.
+    let deadline = asked + Duration::from_secs(5);
+    while server.handle.stats().connections_open > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "still open {:?} after the close: {:?}",
+            asked.elapsed(),
+            server.handle.stats()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = asked.elapsed();
+    assert!(
+        took >= close_timeout,
+        "closed before the close timeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+
+    let mut messages = 0;
+    while let Some(frame) = raw.read_frame() {
+        assert_eq!(
+            frame.opcode, 0x2,
+            "only the binary messages, no close frame"
+        );
+        messages += 1;
+    }
+    assert!(messages < FLOOD_FRAMES, "the queue was dropped: {messages}");
+
+    let app = server.stop().expect("stops");
+    assert_eq!(app.stats().close_timeouts, 1, "{:?}", app.stats());
+    assert_eq!(app.stats().closed_by_server, 1);
+    let closed = seen.lock().expect("lock").closed.clone();
+    assert_eq!(closed.len(), 1, "told once: {closed:?}");
+    closed[0]
+}
+
+#[test]
+fn rfc6455_7_1_7_failed_client_that_stopped_reading_is_closed_at_the_close_timeout() {
+    let closed = stalled_client_is_cut_off_at_the_close_timeout("flood fail");
+    assert_eq!(closed, WsClosed::ByServer(CloseCode::POLICY_VIOLATION));
+}
+
+#[test]
+fn rfc6455_7_1_1_closed_client_that_stopped_reading_is_closed_at_the_close_timeout() {
+    let closed = stalled_client_is_cut_off_at_the_close_timeout("flood close");
+    assert_eq!(closed, WsClosed::ByServer(CloseCode(4000)));
 }

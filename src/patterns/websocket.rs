@@ -17,13 +17,20 @@
 //!    [`ws::Connection`], which unmasks them where they lie and yields whole
 //!    messages ([`WsApp::on_message`]) however TCP split them. The automatic
 //!    replies it writes (a pong for a ping, the answer to a close) are sent at once.
-//! 3. **Keepalive.** Every [`WsConfig::ping_interval`] the server pings. A peer
-//!    that sends nothing at all (no pong, no frame) within [`WsConfig::ping_timeout`]
-//!    of a ping is taken for dead: its TCP connection is closed and the application
-//!    told [`WsClosed::PingTimeout`]. This is how a server learns that a client
-//!    vanished without a FIN (a laptop lid closed, a NAT entry dropped): TCP alone
-//!    would keep writing into the void until its retransmissions give up, minutes
-//!    later.
+//! 3. **Keepalive** ([`keepalive`], RFC 6455 §5.5.2). With `interval` =
+//!    [`WsConfig::ping_interval`] and `timeout` = [`WsConfig::ping_timeout`], a
+//!    WebSocket opened at `t0` is pinged at `t0 + interval`, then `interval` after
+//!    each ping went out, whether or not the peer answered it. A ping sent while
+//!    none is unanswered sets a deadline `timeout` after it; anything at all from
+//!    the peer (a pong, any frame) clears it. A peer that sent nothing by the
+//!    deadline is taken for dead, exactly at `ping sent + timeout`: its TCP
+//!    connection is closed at once ([`Context::abort`]: a close frame would only
+//!    wait in its queue) and the application told [`WsClosed::PingTimeout`]. So a
+//!    peer that goes silent is closed `timeout` after the first ping it leaves
+//!    unanswered, at most `interval + timeout` after it was last heard. This is
+//!    how a server learns that a client vanished without a FIN (a laptop lid
+//!    closed, a NAT entry dropped): TCP alone would keep writing into the void
+//!    until its retransmissions give up, minutes later.
 //! 4. **Closing** (RFC 6455 §7). A close frame from the peer is answered (by the
 //!    core) and the server closes TCP first, as §7.1.1 asks. A frame that breaks a
 //!    rule fails the connection: a close frame with the error's code (1002, 1007,
@@ -32,6 +39,17 @@
 //!    [`WsConfig::close_timeout`] for the peer's) or at once ([`WsContext::fail`]:
 //!    a close frame, then TCP close, as a push hub does to a client that cannot keep
 //!    up).
+//!
+//!    Whichever way, once the server has sent a close frame, TCP is closed when
+//!    the peer's close arrives (or, when none is awaited, as soon as the frame is
+//!    written), and **at the latest [`WsConfig::close_timeout`] after the frame
+//!    was queued**: then the connection is aborted ([`Context::abort`]), dropping
+//!    what is still queued, the close frame included. This matters for a peer that
+//!    stopped reading: its close frame sits behind what it did not read and would
+//!    never be written, and without the bound the connection would stay until the
+//!    driver's idle timeout (60 s). Such cut-short closes are counted in
+//!    [`WsStats::close_timeouts`]; the application was told in `on_close` when the
+//!    close began, and is not told again.
 //!
 //! 5. **Shutdown.** When the server is asked to stop ([`Handler::on_shutdown`]),
 //!    the application hears it first ([`WsApp::on_shutdown`], to say goodbye), then
@@ -99,6 +117,10 @@ use crate::ws::{
     WsError,
 };
 
+pub mod keepalive;
+
+pub use keepalive::{Keepalive, KeepaliveStep};
+
 /// The glue's settings: what it accepts, and its timeouts. Each has a default.
 #[derive(Debug, Clone)]
 pub struct WsConfig {
@@ -108,15 +130,21 @@ pub struct WsConfig {
     /// Frame and message size limits (default 16 MiB each; over them: close 1009).
     pub limits: Limits,
     /// How often to ping each connection. Default 20 s; `None` never pings (dead
-    /// peers are then found only by TCP errors). A ping goes out once the previous
-    /// one is settled, so pings are `max(ping_interval, ping_timeout)` apart at
-    /// most rates.
+    /// peers are then found only by TCP errors). The first ping goes out this long
+    /// after the handshake, each next one this long after the previous one,
+    /// answered or not (the schedule: [`keepalive`]).
     pub ping_interval: Option<Duration>,
     /// How long after a ping the peer has to send something (a pong or any frame)
-    /// before it is taken for dead. Default 20 s.
+    /// before it is taken for dead. Default 20 s. It is closed exactly this long
+    /// after the oldest ping it left unanswered.
     pub ping_timeout: Duration,
-    /// After the server sends a close frame ([`WsContext::close`]), how long it
-    /// waits for the peer's before closing TCP anyway. Default 5 s.
+    /// After the server sends a close frame (any: [`WsContext::close`],
+    /// [`WsContext::fail`], a protocol error's, the answer to the peer's, 1001 at
+    /// shutdown), the most time until its TCP connection is closed. Default 5 s.
+    /// A graceful close waits this long for the peer's close frame; a close that
+    /// waits for nothing but its frame to be written (a peer that stopped reading
+    /// keeps it queued) is aborted after this long, dropping what is queued
+    /// (RFC 6455 §7.1.1, §7.1.7).
     pub close_timeout: Duration,
 }
 
@@ -318,6 +346,12 @@ pub struct WsStats {
     pub dropped: u64,
     /// WebSockets closed with 1001 because the server was shutting down.
     pub closed_at_shutdown: u64,
+    /// Closes cut short by [`WsConfig::close_timeout`]: after the server's close
+    /// frame, the peer did not answer it in time (a graceful close), or did not
+    /// read what was queued up to it (a close that waited only for its frame to
+    /// be written), and its TCP connection was aborted ([`Context::abort`]). Each
+    /// of these WebSockets is also counted by how it ended.
+    pub close_timeouts: u64,
 }
 
 /// Something the glue handled, as told to its observer ([`WsServer::set_observer`]).
@@ -535,13 +569,10 @@ struct Session {
     /// A graceful close the application asked for while `busy`, started once the
     /// decoder is back.
     close_requested: Option<(CloseCode, String)>,
-    /// The last time bytes arrived: any frame proves the peer alive.
-    last_heard: Instant,
-    /// When the last ping went out (or the connection opened), for the interval.
-    last_ping: Instant,
-    /// A ping not yet answered: when it went out.
-    ping_sent: Option<Instant>,
-    /// The session's one timer (keepalive, or the close timeout while `Closing`).
+    /// The ping schedule, if pinging is on ([`WsConfig::ping_interval`]).
+    keepalive: Option<Keepalive>,
+    /// The session's one timer: the keepalive's while `Open`, the close timeout
+    /// once a close frame went out (`Closing`, `Done`).
     /// Timer ids are never reused, so this id alone tells the glue's timers from
     /// the application's.
     timer: Option<TimerId>,
@@ -559,18 +590,20 @@ struct Session {
 }
 
 impl Session {
-    /// A session just opened by a handshake at `now`.
-    fn open(id: ConnId, peer: SocketAddr, limits: Limits, now: Instant) -> Session {
+    /// A session just opened by a handshake at `now`, pinging on `config`'s
+    /// schedule.
+    fn open(id: ConnId, peer: SocketAddr, config: &WsConfig, now: Instant) -> Session {
+        let keepalive = config
+            .ping_interval
+            .map(|interval| Keepalive::new(interval, config.ping_timeout, now));
         Session {
             id,
             peer,
-            ws: Connection::new(limits),
+            ws: Connection::new(config.limits),
             state: WsState::Open,
             busy: false,
             close_requested: None,
-            last_heard: now,
-            last_ping: now,
-            ping_sent: None,
+            keepalive,
             timer: None,
             messages: 0,
             wire_pending: 0,
@@ -609,16 +642,31 @@ impl Sessions {
     }
 
     /// Marks a WebSocket ended and queues the application's `on_close`.
+    ///
+    /// Leaving `Open`, the keepalive stops and the close timeout starts: a close
+    /// frame went out (or is about to), and TCP is closed when the peer's answer
+    /// comes (`Closing`) or once the frame is written (`Done`), or at the latest
+    /// [`WsConfig::close_timeout`] from now, when the timer aborts it
+    /// (`WsServer::glue_timer`). A dead peer (ping timeout) is aborted at once: it
+    /// will read nothing more. A dropped one needs nothing: TCP is gone.
     fn end(&mut self, ctx: &mut Context<'_>, conn: ConnId, closed: WsClosed, state: WsState) {
+        let close_timeout = self.close_timeout;
         let Some(session) = self.get_mut(conn) else {
             return;
         };
         let was_open = session.state == WsState::Open;
         session.state = state;
-        if state == WsState::Done {
+        if was_open {
             if let Some(timer) = session.timer.take() {
                 ctx.cancel_timer(timer);
             }
+            match closed {
+                WsClosed::Dropped(_) => {}
+                WsClosed::PingTimeout => ctx.abort(conn),
+                _ => session.timer = Some(ctx.set_timer(close_timeout, glue_timer(conn))),
+            }
+        }
+        if state == WsState::Done {
             ctx.close(conn);
         }
         if !was_open {
@@ -709,15 +757,13 @@ impl<'b> WsContext<'_, 'b> {
 
     /// Starts the close handshake (§7.1.2): sends a close frame with `code` and
     /// `reason` (cut to fit 123 bytes), then waits up to
-    /// [`WsConfig::close_timeout`] for the peer's close before closing TCP. The
+    /// [`WsConfig::close_timeout`] for the peer's close before closing TCP (then
+    /// aborting it, whatever is still queued). The
     /// application's `on_close` follows this callback. Nothing if `conn` is not
     /// open.
     pub fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
         let Sessions {
-            by_index,
-            scratch,
-            close_timeout,
-            ..
+            by_index, scratch, ..
         } = &mut *self.sessions;
         let Some(session) = session_mut(by_index, conn) else {
             return;
@@ -725,10 +771,6 @@ impl<'b> WsContext<'_, 'b> {
         if session.state != WsState::Open {
             return;
         }
-        if let Some(timer) = session.timer.take() {
-            self.ctx.cancel_timer(timer);
-        }
-        session.timer = Some(self.ctx.set_timer(*close_timeout, glue_timer(conn)));
         if session.busy {
             session.close_requested = Some((code, reason.to_string()));
         } else {
@@ -742,8 +784,10 @@ impl<'b> WsContext<'_, 'b> {
 
     /// Fails the connection at once (§7.1.7): sends a close frame with `code` and
     /// `reason` behind what is queued, closes TCP once that is written, and waits
-    /// for nothing. For a peer that is misbehaving or cannot keep up. Nothing if
-    /// `conn` is not open.
+    /// for nothing. For a peer that is misbehaving or cannot keep up. A peer that
+    /// does not read what is queued before the frame within
+    /// [`WsConfig::close_timeout`] has its connection aborted then, the rest of the
+    /// queue dropped. Nothing if `conn` is not open.
     pub fn fail(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
         if !self.can_send(conn) {
             return;
@@ -970,25 +1014,20 @@ impl<A: WsApp> WsServer<A> {
         }
     }
 
-    /// Arms a session's keepalive timer for its next check, if pinging is on.
+    /// Arms a session's keepalive timer for its next wake-up, if pinging is on.
     fn arm_keepalive(&mut self, ctx: &mut Context<'_>, conn: ConnId) {
-        let Some(interval) = self.config.ping_interval else {
-            return;
-        };
-        let timeout = self.config.ping_timeout;
         let Some(session) = self.sessions.get_mut(conn) else {
             return;
         };
-        // With a ping outstanding, the next thing to check is its timeout; the next
-        // ping goes out only once that one is settled.
-        let at = match session.ping_sent {
-            Some(sent) => sent + timeout,
-            None => session.last_ping + interval,
+        let Some(keepalive) = session.keepalive.as_ref() else {
+            return;
         };
         // Never due at once: a timer set for now from inside a timer callback would
         // fire again in the same pass, for ever (zero durations are possible in a
         // hand-made config).
-        let at = at.max(ctx.now() + Duration::from_millis(1));
+        let at = keepalive
+            .next_wake()
+            .max(ctx.now() + Duration::from_millis(1));
         let timer = ctx.set_timer_at(at, glue_timer(conn));
         // A session has one timer at a time: a replaced one must never fire, or it
         // would reach the application as one of its own.
@@ -997,7 +1036,8 @@ impl<A: WsApp> WsServer<A> {
         }
     }
 
-    /// A glue timer of the session at `index` fired.
+    /// A glue timer of the session at `index` fired: the keepalive's while the
+    /// WebSocket is open, the close timeout after a close frame went out.
     fn glue_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId, index: usize) {
         let Some(session) = self
             .sessions
@@ -1014,37 +1054,43 @@ impl<A: WsApp> WsServer<A> {
         let conn = session.id;
         let now = ctx.now();
         match session.state {
-            WsState::Done => {}
-            WsState::Closing => {
-                // §7.1.1: the peer did not answer our close in time; close TCP.
+            WsState::Done if ctx.queued_bytes(conn) == Some(0) => {
+                // Everything is written and FIN sent: the connection lingers, a
+                // close under way that the driver's linger timeout bounds.
+            }
+            WsState::Closing | WsState::Done => {
+                // §7.1.1: the peer did not answer our close in time (`Closing`),
+                // or it stopped reading, so that the close frame still waits in
+                // the queue (`Done`: §7.1.7 wants the connection closed, and
+                // waiting for a peer that does not read would keep it until the
+                // idle timeout). Close TCP now, dropping what is queued.
                 session.state = WsState::Done;
-                ctx.close(conn);
+                ctx.abort(conn);
+                self.sessions.stats.close_timeouts += 1;
             }
             WsState::Open => {
-                if let Some(sent) = session.ping_sent {
-                    if session.last_heard >= sent {
-                        session.ping_sent = None;
-                    } else if now >= sent + self.config.ping_timeout {
-                        // Nothing heard since the ping: the peer is gone. A close
-                        // frame would only wait in its queue: close TCP.
+                let Some(keepalive) = session.keepalive.as_mut() else {
+                    return;
+                };
+                match keepalive.on_timer(now) {
+                    KeepaliveStep::Wait => {}
+                    KeepaliveStep::Ping => {
+                        // §5.5.2: a ping may carry "Application data"; none is
+                        // needed, as any frame that comes back proves the peer
+                        // alive.
+                        self.replies.clear();
+                        ws::write_ping(&mut self.replies, b"");
+                        ctx.send_raw(conn, &self.replies);
+                        self.sessions.stats.pings_sent += 1;
+                        self.touch(conn);
+                    }
+                    KeepaliveStep::TimedOut => {
+                        // Nothing heard since a ping: the peer is gone. A close
+                        // frame would only wait in its queue: TCP is aborted.
                         self.sessions
                             .end(ctx, conn, WsClosed::PingTimeout, WsState::Done);
                         return;
                     }
-                }
-                let Some(interval) = self.config.ping_interval else {
-                    return;
-                };
-                if session.ping_sent.is_none() && now >= session.last_ping + interval {
-                    // §5.5.2: a ping may carry "Application data"; none is needed,
-                    // as any frame that comes back proves the peer alive.
-                    self.replies.clear();
-                    ws::write_ping(&mut self.replies, b"");
-                    ctx.send_raw(conn, &self.replies);
-                    session.ping_sent = Some(now);
-                    session.last_ping = now;
-                    self.sessions.stats.pings_sent += 1;
-                    self.touch(conn);
                 }
                 self.arm_keepalive(ctx, conn);
             }
@@ -1146,7 +1192,7 @@ impl<A: WsApp> WsServer<A> {
             self.sessions.by_index.resize_with(index + 1, || None);
         }
         if let Some(entry) = self.sessions.by_index.get_mut(index) {
-            *entry = Some(Session::open(conn, peer, self.config.limits, now));
+            *entry = Some(Session::open(conn, peer, &self.config, now));
         }
         self.sessions.stats.opened += 1;
         self.arm_keepalive(ctx, conn);
@@ -1183,7 +1229,9 @@ impl<A: WsApp> WsServer<A> {
         if session.state == WsState::Done {
             return data.len();
         }
-        session.last_heard = now;
+        if let Some(keepalive) = session.keepalive.as_mut() {
+            keepalive.on_peer_activity(now);
+        }
         let total = data.len();
         let mut decoder = mem::take(&mut session.ws);
         session.busy = true;
@@ -1529,7 +1577,8 @@ impl WsApp for WsEcho {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::actions::Action;
+    use crate::server::actions::{Action, Actions};
+    use crate::server::timer::{Expired, Timers};
 
     /// Remembers how each WebSocket ended, and says goodbye at shutdown.
     #[derive(Default)]
@@ -1563,7 +1612,7 @@ mod tests {
         let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
         Session {
             state,
-            ..Session::open(conn, peer, Limits::default(), now)
+            ..Session::open(conn, peer, &WsConfig::default(), now)
         }
     }
 
@@ -1633,6 +1682,222 @@ mod tests {
                 .sessions
                 .get(open)
                 .is_some_and(|s| s.state != WsState::Done)
+        );
+    }
+
+    /// What the glue asked the driver for, read off the action queue (which is
+    /// emptied).
+    #[derive(Debug, PartialEq, Eq)]
+    enum Did {
+        Sent(ConnId, Vec<u8>),
+        Close(ConnId),
+        Abort(ConnId),
+    }
+
+    fn did(actions: &mut Actions) -> Vec<Did> {
+        let out = actions
+            .list
+            .drain(..)
+            .filter_map(|a| match a {
+                Action::Raw(conn, range) => Some(Did::Sent(conn, actions.data[range].to_vec())),
+                Action::Close(conn) => Some(Did::Close(conn)),
+                Action::Abort(conn) => Some(Did::Abort(conn)),
+                _ => None,
+            })
+            .collect();
+        actions.data.clear();
+        out
+    }
+
+    /// Calls `f` with a context whose clock reads `now` (the driver's part,
+    /// played by hand: no connection table, no socket).
+    fn at<R>(
+        timers: &mut Timers,
+        actions: &mut Actions,
+        now: Instant,
+        f: impl FnOnce(&mut Context<'_>) -> R,
+    ) -> R {
+        let conns = Default::default();
+        let stats = ServerStats::default();
+        let mut ctx = Context {
+            now,
+            conns: &conns,
+            timers,
+            actions,
+            stats: &stats,
+        };
+        f(&mut ctx)
+    }
+
+    /// Fires into the glue every timer due at `now`, as the loop does.
+    fn fire<A: WsApp>(
+        server: &mut WsServer<A>,
+        timers: &mut Timers,
+        actions: &mut Actions,
+        now: Instant,
+    ) {
+        timers.begin_pass();
+        while let Some(expired) = timers.pop_expired(now) {
+            if let Expired::User(id, data) = expired {
+                at(timers, actions, now, |ctx| server.on_timer(ctx, id, data));
+            }
+        }
+        timers.end_pass();
+    }
+
+    /// A glue whose one WebSocket, `conn`, opened at `t0` with `config`.
+    fn opened(
+        config: WsConfig,
+        conn: ConnId,
+        t0: Instant,
+        timers: &mut Timers,
+    ) -> WsServer<Goodbye> {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+        let mut server = WsServer::new(config.clone(), Goodbye::default());
+        server.sessions.by_index = vec![Some(Session::open(conn, peer, &config, t0))];
+        let mut actions = Actions::default();
+        at(timers, &mut actions, t0, |ctx| {
+            server.arm_keepalive(ctx, conn)
+        });
+        server
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn keepalive_with_a_fake_clock_pings_every_interval_and_aborts_at_ping_plus_timeout() {
+        let t0 = Instant::now();
+        let conn = ConnId::new_for_tests(1, 0);
+        let config = WsConfig {
+            ping_interval: Some(ms(100)),
+            ping_timeout: ms(250),
+            ..WsConfig::default()
+        };
+        let mut timers = Timers::default();
+        let mut actions = Actions::default();
+        let mut server = opened(config, conn, t0, &mut timers);
+        let mut ping = Vec::new();
+        ws::write_ping(&mut ping, b"");
+        let mut pings_at = Vec::new();
+        let mut aborted_at = None;
+        for offset in 1..=1000 {
+            let now = t0 + ms(offset);
+            if offset == 120 {
+                // The peer answers the first ping (a masked, empty pong).
+                let mut pong = [0x8A, 0x80, 1, 2, 3, 4];
+                at(&mut timers, &mut actions, now, |ctx| {
+                    server.on_upgraded_data(ctx, conn, &mut pong)
+                });
+            }
+            fire(&mut server, &mut timers, &mut actions, now);
+            for d in did(&mut actions) {
+                match d {
+                    Did::Sent(c, bytes) if c == conn && bytes == ping => pings_at.push(offset),
+                    Did::Abort(c) if c == conn => aborted_at = Some(offset),
+                    Did::Close(c) if c == conn => {}
+                    other => panic!("unexpected {other:?} at {offset} ms"),
+                }
+            }
+            if aborted_at.is_some() {
+                break;
+            }
+        }
+        // Answered at 120: the ping at 200 is the first unanswered one, and the
+        // peer is aborted exactly 250 ms after it, pings going on meanwhile.
+        assert_eq!(pings_at, [100, 200, 300, 400]);
+        assert_eq!(aborted_at, Some(450));
+        assert_eq!(server.app().closed, [(conn, WsClosed::PingTimeout)]);
+        assert_eq!(server.stats().pings_sent, 4);
+        assert_eq!(server.stats().ping_timeouts, 1);
+        assert_eq!(server.stats().close_timeouts, 0);
+    }
+
+    #[test]
+    fn rfc6455_7_1_7_a_failed_connection_is_aborted_at_the_close_timeout_if_still_open() {
+        let t0 = Instant::now();
+        let conn = ConnId::new_for_tests(1, 0);
+        let config = WsConfig {
+            ping_interval: None,
+            close_timeout: ms(300),
+            ..WsConfig::default()
+        };
+        let mut timers = Timers::default();
+        let mut actions = Actions::default();
+        let mut server = opened(config, conn, t0, &mut timers);
+        at(&mut timers, &mut actions, t0, |ctx| {
+            let mut ws = WsContext {
+                ctx,
+                sessions: &mut server.sessions,
+            };
+            ws.fail(conn, CloseCode::POLICY_VIOLATION, "too slow");
+            server.notify_ended(ctx);
+        });
+        let mut close = Vec::new();
+        ws::write_close(
+            &mut close,
+            Some(CloseFrame {
+                code: CloseCode::POLICY_VIOLATION,
+                reason: "too slow",
+            }),
+        );
+        // The frame, then TCP close once it is written...
+        assert_eq!(
+            did(&mut actions),
+            [Did::Sent(conn, close), Did::Close(conn)]
+        );
+        assert_eq!(
+            server.app().closed,
+            [(conn, WsClosed::ByServer(CloseCode::POLICY_VIOLATION))]
+        );
+        // ... which a peer that stopped reading never lets happen: at the close
+        // timeout, and not before, the connection is aborted.
+        fire(&mut server, &mut timers, &mut actions, t0 + ms(299));
+        assert_eq!(did(&mut actions), []);
+        fire(&mut server, &mut timers, &mut actions, t0 + ms(300));
+        assert_eq!(did(&mut actions), [Did::Abort(conn)]);
+        fire(&mut server, &mut timers, &mut actions, t0 + ms(10_000));
+        assert_eq!(did(&mut actions), []);
+        assert_eq!(server.stats().close_timeouts, 1);
+        assert_eq!(server.stats().closed_by_server, 1);
+        assert_eq!(server.app().closed.len(), 1, "told once");
+    }
+
+    #[test]
+    fn rfc6455_7_1_1_an_unanswered_close_is_aborted_at_the_close_timeout() {
+        let t0 = Instant::now();
+        let conn = ConnId::new_for_tests(1, 0);
+        let config = WsConfig {
+            ping_interval: Some(ms(100)),
+            close_timeout: ms(300),
+            ..WsConfig::default()
+        };
+        let mut timers = Timers::default();
+        let mut actions = Actions::default();
+        let mut server = opened(config, conn, t0, &mut timers);
+        at(&mut timers, &mut actions, t0 + ms(50), |ctx| {
+            let mut ws = WsContext {
+                ctx,
+                sessions: &mut server.sessions,
+            };
+            ws.close(conn, CloseCode(4000), "bye");
+            server.notify_ended(ctx);
+        });
+        assert!(matches!(did(&mut actions)[..], [Did::Sent(..)]));
+        // No ping once closing (the keepalive's timer is gone), no TCP close
+        // before the peer answers or the timeout passes.
+        for offset in [100, 200, 349] {
+            fire(&mut server, &mut timers, &mut actions, t0 + ms(offset));
+            assert_eq!(did(&mut actions), [], "at {offset} ms");
+        }
+        fire(&mut server, &mut timers, &mut actions, t0 + ms(350));
+        assert_eq!(did(&mut actions), [Did::Abort(conn)]);
+        assert_eq!(server.stats().close_timeouts, 1);
+        assert_eq!(server.stats().pings_sent, 0);
+        assert_eq!(
+            server.app().closed,
+            [(conn, WsClosed::ByServer(CloseCode(4000)))]
         );
     }
 

@@ -34,6 +34,8 @@ pub(crate) enum Action {
     Shared(ConnId, Bytes),
     /// Close the connection once its queued output is written.
     Close(ConnId),
+    /// Close the connection now, dropping its queued output.
+    Abort(ConnId),
 }
 
 impl Action {
@@ -47,7 +49,8 @@ impl Action {
             | Action::EndStream(id)
             | Action::Raw(id, _)
             | Action::Shared(id, _)
-            | Action::Close(id) => *id,
+            | Action::Close(id)
+            | Action::Abort(id) => *id,
         }
     }
 }

@@ -249,9 +249,34 @@ impl Context<'_> {
         self.actions.list.push(Action::Shared(conn, data));
     }
 
-    /// Closes a connection once what is queued for it has been written.
+    /// Closes a connection once what is queued for it has been written. A peer
+    /// that stops reading keeps that from ever happening: the connection then
+    /// stays until the idle timeout ([`super::Config::idle_timeout`]), unless
+    /// [`Context::abort`] cuts it short.
     pub fn close(&mut self, conn: ConnId) {
         self.actions.list.push(Action::Close(conn));
+    }
+
+    /// Closes a connection now, dropping whatever is queued for it and not yet
+    /// written. [`Handler::on_close`] follows with [`CloseReason::Done`].
+    ///
+    /// This is the bound on a close that waits for its peer. A WebSocket server
+    /// that sent its close frame must not wait for ever: RFC 6455 §7.1.1 has it
+    /// close TCP once the close handshake is done, and §7.1.7 has it close the
+    /// connection when it fails it, yet neither can happen through
+    /// [`Context::close`] while a peer that stopped reading leaves the close frame
+    /// unwritten. The glue's close timeout aborts such a connection
+    /// ([`crate::patterns::websocket::WsConfig::close_timeout`]). The socket is
+    /// closed as the kernel closes any: what it had already accepted is still
+    /// sent, then FIN (or a reset instead, if bytes from the peer were left
+    /// unread).
+    ///
+    /// A connection that already wrote everything and sent FIN (it lingers,
+    /// reading what the peer still sends, see [`super::Config::linger_timeout`])
+    /// is left to end on its own: its close is under way and bounded already.
+    /// Ignored if the connection has closed.
+    pub fn abort(&mut self, conn: ConnId) {
+        self.actions.list.push(Action::Abort(conn));
     }
 
     /// Calls [`Handler::on_timer`] with `data` after `after`.

@@ -139,6 +139,7 @@ impl<H: Handler> Server<H> {
                 Action::Raw(_, range) => h1.send_raw(data.get(range).unwrap_or_default()),
                 Action::Shared(_, bytes) => h1.send_raw(&bytes),
                 Action::Close(_) => h1.close_after_output(),
+                Action::Abort(_) => h1.abort(),
             };
             // An action that no longer fits the connection's phase is dropped.
             if applied {

@@ -42,7 +42,9 @@
 //!   connection **lingers**: it reads and discards what the client still sends
 //!   until the client closes too or [`Config::linger_timeout`] passes. Closing a
 //!   socket with unread input makes the kernel send a reset, which can destroy the
-//!   response before the client reads it (RFC 9112 §9.6).
+//!   response before the client reads it (RFC 9112 §9.6). A handler that cannot
+//!   wait for a peer that stopped reading aborts instead ([`H1Conn::abort`]):
+//!   closed at once, the queue dropped, from any phase but Lingering.
 //!
 //! # Deadlines
 //!
@@ -686,6 +688,20 @@ impl H1Conn {
         self.ledger.abandon_inflight();
         self.decoder = None;
         self.input.clear();
+        true
+    }
+
+    /// Closes now, dropping what is queued: [`H1Conn::settle`] says close, with
+    /// [`CloseReason::Done`]. `false` if already lingering (everything written,
+    /// FIN sent: the linger timeout bounds what is left).
+    pub(crate) fn abort(&mut self) -> bool {
+        if !self.close_after_output() {
+            return false;
+        }
+        self.output.clear();
+        self.out_pos = 0;
+        self.output_grew();
+        self.close_now = Some(CloseReason::Done);
         true
     }
 

@@ -250,6 +250,37 @@ fn close_after_output_from_an_upgraded_connection_lingers_after_the_last_byte() 
 }
 
 #[test]
+fn abort_closes_at_once_dropping_what_is_queued_unless_already_lingering() {
+    let t0 = Instant::now();
+    let mut c = new_conn(t0);
+    feed(&mut c, GET, t0);
+    step(&mut c, t0);
+    respond(&mut c, Reply::Upgrade, "", t0);
+    drain(&mut c, t0);
+    // A close frame queued behind data the peer never reads.
+    assert!(c.send_raw(b"data the peer never reads, then a close frame"));
+    assert!(c.close_after_output());
+    assert!(!settle(&mut c, t0).send_fin, "nothing written: no FIN yet");
+    let later = t0 + Duration::from_millis(300);
+    assert!(c.abort());
+    assert_eq!(c.queued(), 0, "the queue is dropped");
+    assert!(!c.wants_read(&config(), MAX_INPUT));
+    assert_eq!(step(&mut c, later), Step::Idle);
+    assert_eq!(settle(&mut c, later).close, Some(CloseReason::Done));
+
+    // Everything written and FIN sent: lingering is bounded on its own.
+    let mut c = new_conn(t0);
+    feed(&mut c, GET, t0);
+    step(&mut c, t0);
+    respond(&mut c, Reply::Upgrade, "", t0);
+    assert!(c.close_after_output());
+    drain(&mut c, t0);
+    assert!(settle(&mut c, t0).send_fin);
+    assert!(!c.abort());
+    assert_eq!(settle(&mut c, t0).close, None);
+}
+
+#[test]
 fn an_upgrade_hands_the_bytes_to_the_handler() {
     let t0 = Instant::now();
     let mut c = new_conn(t0);

@@ -67,7 +67,7 @@ use wirepatterns::ws::client::{self, ClientDecoder, ClientHandshake};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{ClientArg, Rng};
+use support::{ClientArg, Memory, Rng, read_memory};
 
 const USAGE: &str = "\
 idle_conns: open N idle WebSocket connections and read the server's memory before and after
@@ -207,38 +207,6 @@ struct Conn {
     /// Bytes to send (the request, then pongs), from `out_pos` on.
     out: Vec<u8>,
     out_pos: usize,
-}
-
-/// The server's memory, from `/proc/PID/status`, in KiB.
-#[derive(Debug, Clone, Copy, Default)]
-struct Memory {
-    /// Resident now.
-    rss: u64,
-    /// Resident and anonymous (heap, stacks): what connections add to.
-    anon: u64,
-    /// The peak of `rss` over the process's life.
-    hwm: u64,
-}
-
-fn read_memory(pid: u32) -> io::Result<Memory> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path)
-        .map_err(|e| io::Error::new(e.kind(), format!("server memory: cannot read {path}: {e}")))?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        line.get(name.len()..)?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()
-    };
-    match (field("VmRSS:"), field("RssAnon:"), field("VmHWM:")) {
-        (Some(rss), Some(anon), Some(hwm)) => Ok(Memory { rss, anon, hwm }),
-        _ => Err(io::Error::other(format!(
-            "/proc/{pid}/status has no VmRSS, RssAnon or VmHWM"
-        ))),
-    }
 }
 
 /// The process that listens on `addr`'s port on this machine, found as `ss -ltnp`
@@ -485,7 +453,7 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
     };
     let start = Instant::now();
     let deadline = start + opts.timeout;
-    let before = pid.map(read_memory).transpose()?;
+    let before = pid.map(read_memory).transpose().map_err(io::Error::other)?;
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut conns: Vec<Conn> = Vec::with_capacity(opts.clients);
@@ -600,7 +568,7 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
     let connect_s = secs(all_done_at);
     let last_message_s = secs(tally.last_message);
     let measured_s = start.elapsed().as_secs_f64();
-    let after = pid.map(read_memory).transpose()?;
+    let after = pid.map(read_memory).transpose().map_err(io::Error::other)?;
 
     // Hold, answering pings, and measure again.
     let hold_end = Instant::now() + opts.hold;
@@ -622,7 +590,7 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
     let held = if opts.hold.is_zero() {
         None
     } else {
-        pid.map(read_memory).transpose()?
+        pid.map(read_memory).transpose().map_err(io::Error::other)?
     };
     let open = conns
         .iter()

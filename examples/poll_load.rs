@@ -78,7 +78,7 @@ use mio::{Events, Interest, Poll, Token};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::ClientArg;
+use support::{ClientArg, Memory, read_memory};
 
 const USAGE: &str = "\
 poll_load: hold N long polls or N SSE streams on the jobs server and read its memory and CPU
@@ -242,35 +242,6 @@ fn parse_options(args: impl IntoIterator<Item = String>) -> Result<Option<Option
 }
 
 // --- the server's process, from /proc ------------------------------------------
-
-/// The server's memory, from `/proc/PID/status`, in KiB.
-#[derive(Debug, Clone, Copy)]
-struct Memory {
-    /// Resident now.
-    rss: u64,
-    /// Resident and anonymous (heap, stacks): what connections add to.
-    anon: u64,
-    /// The peak of `rss` over the process's life.
-    hwm: u64,
-}
-
-fn read_memory(pid: u32) -> Result<Memory, String> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        line.get(name.len()..)?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()
-    };
-    match (field("VmRSS:"), field("RssAnon:"), field("VmHWM:")) {
-        (Some(rss), Some(anon), Some(hwm)) => Ok(Memory { rss, anon, hwm }),
-        _ => Err(format!("{path} has no VmRSS, RssAnon or VmHWM")),
-    }
-}
 
 /// The server's CPU time so far, in ticks (1/100 s).
 #[derive(Debug, Clone, Copy)]

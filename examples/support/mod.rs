@@ -267,3 +267,35 @@ pub fn secs(flag: &str, value: &str, zero_ok: bool) -> Result<Duration, String> 
     }
     Ok(d)
 }
+
+/// A server's memory, from `/proc/PID/status`, in KiB: what the load clients
+/// (`idle_conns`, `poll_load`) read before and after opening their connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// Resident now.
+    pub rss: u64,
+    /// Resident and anonymous (heap, stacks): what connections add to.
+    pub anon: u64,
+    /// The peak of `rss` over the process's life.
+    pub hwm: u64,
+}
+
+/// Reads process `pid`'s memory from `/proc/PID/status`.
+pub fn read_memory(pid: u32) -> Result<Memory, String> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path)
+        .map_err(|e| format!("server memory: cannot read {path}: {e}"))?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.get(name.len()..)?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    match (field("VmRSS:"), field("RssAnon:"), field("VmHWM:")) {
+        (Some(rss), Some(anon), Some(hwm)) => Ok(Memory { rss, anon, hwm }),
+        _ => Err(format!("{path} has no VmRSS, RssAnon or VmHWM")),
+    }
+}

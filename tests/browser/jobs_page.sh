@@ -29,27 +29,11 @@ export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 # The server's step: longer than the page's short poll interval (100 ms), so that
 # short polling asks several times per update.
 export STEP_MS=400
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1" >&2; }
-# Ends the run now: a step the rest depends on failed.
-give_up() {
-  fail "$1"
-  echo "$passed passed, $failed failed"
-  exit 1
-}
-
 work=$(mktemp -d "${TMPDIR:-/tmp}/jobs_page.XXXXXX")
+# shellcheck source=tests/browser/lib.sh
+. "$here/lib.sh"
+
 server_pid=""
-stop_pid() { # PID
-  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
-    kill "$1" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$1" 2>/dev/null || true
-  fi
-}
 cleanup() {
   stop_pid "$server_pid"
   rm -rf "$work"
@@ -58,86 +42,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- installs (not counted in the 3 minutes) --------------------------------------
-if [ ! -x "$CHROMIUM" ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "== installing Debian's chromium"
-  export DEBIAN_FRONTEND=noninteractive
-  timeout 300 $sudo apt-get update -q >/dev/null ||
-    give_up "apt-get update"
-  timeout 600 $sudo apt-get install -y -q chromium >/dev/null ||
-    give_up "apt-get install -y chromium"
-fi
-[ -x "$CHROMIUM" ] || give_up "chromium at $CHROMIUM"
-pass "chromium: $("$CHROMIUM" --version 2>/dev/null | head -n1)"
-
-# playwright-core's version pinned in package-lock.json, and the one installed.
-locked=$(cd "$here" && node -p "require('./package-lock.json').packages['node_modules/playwright-core'].version")
-installed=$(cd "$here" && node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null || true)
-if [ -n "$installed" ] && [ "$installed" = "$locked" ]; then
-  echo "== playwright-core $installed already installed (package-lock.json): no npm ci"
-else
-  echo "== npm ci (playwright-core $locked, pinned in package-lock.json; needs the npm registry)"
-  (cd "$here" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) ||
-    give_up "npm ci in tests/browser (it needs the npm registry)"
-fi
-pass "playwright-core $(node -p "require('$here/node_modules/playwright-core/package.json').version")"
-
-echo "== cargo build --example jobs"
-(cd "$repo" && timeout 600 cargo build --quiet --example jobs) ||
-  give_up "cargo build --example jobs"
-target=${CARGO_TARGET_DIR:-$repo/target}
-case "$target" in /*) ;; *) target="$repo/$target" ;; esac
-server_bin="$target/debug/examples/jobs"
-[ -x "$server_bin" ] || give_up "built server at $server_bin"
+install_browser
+build_example jobs
 
 # --- the run (bounded: 3 minutes at most) -------------------------------------------
 deadline=$((SECONDS + 180))
 
 log="$work/server.log"
-"$server_bin" --addr 127.0.0.1:0 --step-ms "$STEP_MS" >"$log" 2>&1 &
-server_pid=$!
-addr=""
-for _ in $(seq 100); do
-  addr=$(sed -n 's|^listening on http://\([0-9.]*:[0-9]*\)$|\1|p' "$log" | head -n1)
-  [ -n "$addr" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$addr" ]; then
-  cat "$log" >&2
-  give_up "jobs prints 'listening on http://ADDR' within 10 s"
-fi
-pass "jobs --step-ms $STEP_MS listening on $addr"
+start_example "$log" "jobs --step-ms $STEP_MS" --step-ms "$STEP_MS"
+server_pid=$started_pid
+addr=$started_addr
 
 echo "== headless Chromium on http://$addr/"
-left=$((deadline - SECONDS))
-set +e
-timeout --kill-after=5 "$left" node "$here/jobs_page.js" "http://$addr/" "$server_bin" | tee "$work/page.log"
-node_rc=${PIPESTATUS[0]}
-set -e
-result=$(sed -n 's/^RESULT passed=\([0-9]*\) failed=\([0-9]*\)$/\1 \2/p' "$work/page.log" | tail -n1)
-if [ -n "$result" ]; then
-  passed=$((passed + ${result% *}))
-  failed=$((failed + ${result#* }))
-fi
-if [ "$node_rc" -ne 0 ] && [ -z "$result" ]; then
-  fail "page checks ran to the end (node exited $node_rc$([ "$node_rc" -eq 124 ] && echo ', timed out'))"
-elif [ "$node_rc" -ne 0 ] && [ "${result#* }" = 0 ]; then
-  fail "node exited $node_rc with no failed check"
-fi
+run_page_checks "$here/jobs_page.js" "http://$addr/" "$server_bin"
 
-if kill -0 "$server_pid" 2>/dev/null; then
-  pass "jobs still running after the browser left"
-else
-  fail "jobs still running after the browser left (it exited)"
-fi
-if grep -q "panicked" "$log"; then
-  fail "jobs log has no panic"
-  cat "$log" >&2
-else
-  pass "jobs log has no panic"
-fi
-
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish jobs "$server_pid" "$log"

@@ -79,6 +79,7 @@ fn main() -> ExitCode {
                 let _ = writeln!(out, "{line}");
             }
             JobsReport::Line(_) => {}
+            JobsReport::Warning(text) => eprintln!("warning: {text}"),
             JobsReport::Costs(costs) => {
                 let _ = writeln!(out, "costs per pattern:");
                 for line in costs.to_string().lines() {

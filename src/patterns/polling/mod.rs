@@ -162,6 +162,10 @@ pub enum JobsReport<'a> {
     Line(TraceLine),
     /// The costs so far, at shutdown.
     Costs(&'a PollingCosts),
+    /// Something went wrong that a person must hear of, trace or not: the
+    /// journal could not be written or synced (the jobs go on in memory, but a
+    /// restart would not know what was lost).
+    Warning(&'a str),
 }
 
 /// Who hears of what happens.
@@ -365,6 +369,15 @@ impl JobsApp {
         &self.config
     }
 
+    /// Tells the observer of a failure, whether or not it wants trace lines.
+    pub(super) fn warn(&mut self, text: &str) {
+        if let Some((_, observer)) = &mut self.observer {
+            observer(JobsReport::Warning(text));
+        }
+    }
+
+    /// Tells the observer of an event, as a trace line, if it wants lines; the
+    /// line is built only then.
     pub(super) fn trace(&mut self, line: impl FnOnce(Instant) -> TraceLine) {
         if let Some((start, observer)) = &mut self.observer
             && self.trace_lines

@@ -45,8 +45,7 @@ impl JobsApp {
             journal.flush_if_due(now)
         };
         if let Err(e) = synced {
-            let text = format!("journal sync failed: {e}");
-            self.trace(|start| TraceLine::new(start, Instant::now(), None, "journal").what(text));
+            self.warn(&format!("journal sync failed: {e}"));
         }
     }
 
@@ -71,8 +70,7 @@ impl JobsApp {
             if let Some(journal) = &mut self.journal
                 && let Err(e) = journal.progressed(job, progress, update.at_ms)
             {
-                let text = format!("journal append failed: {e}");
-                self.trace(|start| TraceLine::new(start, now, None, "journal").what(text));
+                self.warn(&format!("journal append failed: {e}"));
             }
             self.wake(ws, *job, progress);
         }

@@ -330,6 +330,17 @@ pub trait WsApp {
     fn source_written(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, n: usize) {
         let _ = (ws, conn, n);
     }
+
+    /// `conn`'s TCP connection is gone: its [`WsApp::source`] is asked no more,
+    /// so its cursor can be dropped. This comes after [`WsApp::on_close`], which
+    /// is told as soon as nothing more can be *sent*: until then the source must
+    /// still answer for `conn`, as the end of a frame a short write cut is
+    /// written before the close frame. (A source that drops the cursor in
+    /// `on_close` instead leaves such a frame unfinished, and the close frame
+    /// inside it.)
+    fn source_done(&mut self, conn: ConnId) {
+        let _ = conn;
+    }
 }
 
 /// The answer to a plain HTTP request at a WebSocket-only endpoint: 426, with the
@@ -1557,6 +1568,7 @@ impl<A: WsApp> Handler for WsServer<A> {
             }
             *entry = None;
         }
+        self.app.source_done(conn);
     }
 
     fn source(&self, conn: ConnId) -> Source<'_> {

@@ -100,6 +100,20 @@
 //!
 //! [`WsEcho`], the `ws_echo` example's application, is the smallest real one; the
 //! push chat ([`super::push::ChatPush`]) is built on a broadcast hub.
+//!
+//! # Broadcasting from one log
+//!
+//! Sending a message to many WebSockets with [`WsContext::send_shared`] still
+//! copies it into each connection's output buffer. An application that keeps its
+//! frames, encoded once, in a shared log ([`super::frame_log::FrameLog`], each
+//! WebSocket a byte cursor) can have the loop write them from there instead
+//! ([`Handler::source`], whose module docs tell how): it returns each
+//! connection's pending bytes from [`WsApp::source`], advances the cursor in
+//! [`WsApp::source_written`], calls [`WsContext::wake_writer`] after appending,
+//! and drops the cursor in [`WsApp::source_done`]. The glue keeps the protocol
+//! whole: its own frames (pongs, close frames) are written only between the log's
+//! frames, and once a close frame is queued nothing from the log follows it but
+//! the end of a frame a short write cut. (The push hub adopts it next.)
 
 use std::fmt;
 use std::mem;

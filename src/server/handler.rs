@@ -42,7 +42,11 @@
 //! copied per connection and no reference count is taken per message. Every
 //! source write counts in the connection's and the server's counters
 //! ([`Context::io`], [`ServerStats`]) and as activity; what the source still has
-//! to write counts as queued ([`Context::queued_bytes`]). Connections without a
+//! to write counts as queued ([`Context::queued_bytes`], the server's queued and
+//! peak queued output), and the connection asks for WRITABLE events while any is
+//! left, but it does not pause reading from the connection as its own backlog
+//! does ([`super::Config::max_queued_output`]): the log is bounded by the
+//! application, which paces or cuts off a reader that falls behind. Connections without a
 //! source (the default) are written as before. Once a connection closes its
 //! output ([`Context::close`]), only the source's `frame_rest` is still written,
 //! so that its private output does not land inside a frame. (The push hub

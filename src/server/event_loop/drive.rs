@@ -8,8 +8,9 @@
 //! queued output (its private frames), then the rest of the source, so that a
 //! private frame never lands inside a frame of the application's log. What the
 //! kernel took of the source goes to [`Handler::source_written`]. Other
-//! connections are written by `Server::flush` as before: one `write()` of the
-//! output buffer at a time.
+//! connections, and upgraded ones whose source is empty (one call to
+//! [`Handler::source`] says so), are written by `Server::flush` as before: one
+//! `write()` of the output buffer at a time.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::mem;
@@ -132,9 +133,17 @@ impl<H: Handler> Server<H> {
         let Some(conn) = core.conns.get_index_mut(index) else {
             return Ok(());
         };
-        if conn.h1.source_use() != SourceUse::None {
+        let has_source = match conn.h1.source_use() {
+            SourceUse::None => false,
+            SourceUse::All => !handler.source(conn.id).is_empty(),
+            SourceUse::FrameRest => handler.source(conn.id).frame_rest() > 0,
+        };
+        if has_source {
             return self.flush_source(index);
         }
+        // Nothing from a source: the connection's own output, one `write()` at a
+        // time.
+        conn.h1.set_source_pending(0);
         while !conn.h1.output().is_empty() {
             let result = conn.socket.write(conn.h1.output());
             core.stats.write_calls += 1;

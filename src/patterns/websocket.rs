@@ -100,6 +100,20 @@
 //!
 //! [`WsEcho`], the `ws_echo` example's application, is the smallest real one; the
 //! push chat ([`super::push::ChatPush`]) is built on a broadcast hub.
+//!
+//! # Broadcasting from one log
+//!
+//! Sending a message to many WebSockets with [`WsContext::send_shared`] still
+//! copies it into each connection's output buffer. An application that keeps its
+//! frames, encoded once, in a shared log ([`super::frame_log::FrameLog`], each
+//! WebSocket a byte cursor) can have the loop write them from there instead
+//! ([`Handler::source`], whose module docs tell how): it returns each
+//! connection's pending bytes from [`WsApp::source`], advances the cursor in
+//! [`WsApp::source_written`], calls [`WsContext::wake_writer`] after appending,
+//! and drops the cursor in [`WsApp::source_done`]. The glue keeps the protocol
+//! whole: its own frames (pongs, close frames) are written only between the log's
+//! frames, and once a close frame is queued nothing from the log follows it but
+//! the end of a frame a short write cut. (The push hub adopts it next.)
 
 use std::fmt;
 use std::mem;
@@ -110,7 +124,9 @@ use bytes::Bytes;
 
 use crate::cost::{IoCounters, Label, RequestCost};
 use crate::http::Response;
-use crate::server::{CloseReason, ConnId, Context, Handler, Incoming, Reply, ServerStats, TimerId};
+use crate::server::{
+    CloseReason, ConnId, Context, Handler, Incoming, Reply, ServerStats, Source, TimerId,
+};
 use crate::trace::{LineCost, SharedWith, Span, TraceLine};
 use crate::ws::{
     self, CloseCode, CloseFrame, Connection, Event, HandshakeConfig, HandshakeError, Limits,
@@ -306,6 +322,38 @@ pub trait WsApp {
     /// the sockets took it (see [`Handler::on_turn_end`]).
     fn on_turn_end(&mut self, ws: &mut WsContext<'_, '_>) {
         let _ = ws;
+    }
+
+    /// The encoded frames a WebSocket writes straight from the application's
+    /// storage, a shared log of frames where `conn` is a cursor
+    /// ([`Handler::source`], [`crate::patterns::frame_log::FrameLog`]). By default
+    /// none. The glue passes it on while the WebSocket is open; once a close frame
+    /// is queued, only the rest of a frame a short write cut
+    /// ([`Source::frame_rest_only`]), so that nothing from the log follows the
+    /// close frame and the close frame never lands inside a log frame. The glue's
+    /// own frames (pongs, close answers) are private output, written between log
+    /// frames. Frames written this way are the application's to count (they are
+    /// not in [`WsStats::messages_out`]).
+    fn source(&self, conn: ConnId) -> Source<'_> {
+        let _ = conn;
+        Source::NONE
+    }
+
+    /// The kernel took the first `n` bytes of what [`WsApp::source`] returned for
+    /// `conn`: advance its cursor ([`Handler::source_written`]).
+    fn source_written(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, n: usize) {
+        let _ = (ws, conn, n);
+    }
+
+    /// `conn`'s TCP connection is gone: its [`WsApp::source`] is asked no more,
+    /// so its cursor can be dropped. This comes after [`WsApp::on_close`], which
+    /// is told as soon as nothing more can be *sent*: until then the source must
+    /// still answer for `conn`, as the end of a frame a short write cut is
+    /// written before the close frame. (A source that drops the cursor in
+    /// `on_close` instead leaves such a frame unfinished, and the close frame
+    /// inside it.)
+    fn source_done(&mut self, conn: ConnId) {
+        let _ = conn;
     }
 }
 
@@ -802,8 +850,16 @@ impl<'b> WsContext<'_, 'b> {
             .end(self.ctx, conn, WsClosed::ByServer(code), WsState::Done);
     }
 
+    /// Offers `conn` to its socket in this turn, so that what was just appended
+    /// to the log its [`WsApp::source`] reads is written ([`Context::wake_writer`]:
+    /// each connection is woken once however often it is asked).
+    pub fn wake_writer(&mut self, conn: ConnId) {
+        self.ctx.wake_writer(conn);
+    }
+
     /// Bytes queued for `conn` and not yet written to its socket, this callback's
-    /// sends included (see [`Context::queued_bytes`]); `None` once it has closed.
+    /// sends included, and what its [`WsApp::source`] still had to write (see
+    /// [`Context::queued_bytes`]); `None` once it has closed.
     pub fn queued_bytes(&self, conn: ConnId) -> Option<usize> {
         self.ctx.queued_bytes(conn)
     }
@@ -1526,6 +1582,24 @@ impl<A: WsApp> Handler for WsServer<A> {
             }
             *entry = None;
         }
+        self.app.source_done(conn);
+    }
+
+    fn source(&self, conn: ConnId) -> Source<'_> {
+        match self.sessions.get(conn).map(|s| s.state) {
+            Some(WsState::Open) => self.app.source(conn),
+            Some(_) => self.app.source(conn).frame_rest_only(),
+            None => Source::NONE,
+        }
+    }
+
+    fn source_written(&mut self, ctx: &mut Context<'_>, conn: ConnId, n: usize) {
+        let mut ws = WsContext {
+            ctx,
+            sessions: &mut self.sessions,
+        };
+        self.app.source_written(&mut ws, conn, n);
+        self.notify_ended(ctx);
     }
 
     fn on_turn_end(&mut self, ctx: &mut Context<'_>) {

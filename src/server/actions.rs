@@ -70,6 +70,13 @@ pub(crate) struct Actions {
     pending: Vec<usize>,
     /// The slots with a non-zero `pending` entry, to reset them cheaply.
     touched: Vec<usize>,
+    /// Connections to offer to their sockets ([`Context::wake_writer`]), each
+    /// once however often it was woken.
+    ///
+    /// [`Context::wake_writer`]: super::Context::wake_writer
+    pub(crate) wakes: Vec<ConnId>,
+    /// Per slot index: already in `wakes`.
+    woken: Vec<bool>,
 }
 
 impl Actions {
@@ -95,6 +102,40 @@ impl Actions {
         }
     }
 
+    /// Queues `conn` to be offered to its socket, unless it already is.
+    #[inline]
+    pub(crate) fn wake(&mut self, conn: ConnId) {
+        let index = conn.index();
+        if self.woken.len() <= index {
+            self.woken.resize(index + 1, false);
+        }
+        if let Some(flag) = self.woken.get_mut(index)
+            && !*flag
+        {
+            *flag = true;
+            self.wakes.push(conn);
+        }
+    }
+
+    /// Takes the woken connections (the list's storage is given back with
+    /// [`Actions::return_wakes`]); each may be woken again afterwards.
+    pub(crate) fn take_wakes(&mut self) -> Vec<ConnId> {
+        for conn in &self.wakes {
+            if let Some(flag) = self.woken.get_mut(conn.index()) {
+                *flag = false;
+            }
+        }
+        std::mem::take(&mut self.wakes)
+    }
+
+    /// Gives the wake list's storage back, emptied.
+    pub(crate) fn return_wakes(&mut self, mut wakes: Vec<ConnId>) {
+        if self.wakes.is_empty() {
+            wakes.clear();
+            self.wakes = wakes;
+        }
+    }
+
     /// Bytes asked for on the connection in slot `index` and not yet queued.
     #[inline]
     pub(crate) fn pending(&self, index: usize) -> usize {
@@ -103,7 +144,10 @@ impl Actions {
 
     /// Bytes of storage held by the queue (its list and its byte buffer).
     pub(crate) fn capacity(&self) -> usize {
-        self.list.capacity() * std::mem::size_of::<Action>() + self.data.capacity()
+        self.list.capacity() * std::mem::size_of::<Action>()
+            + self.data.capacity()
+            + self.wakes.capacity() * std::mem::size_of::<ConnId>()
+            + self.woken.capacity()
     }
 
     /// Gives the queue's storage back after a burst (the loop calls it once the
@@ -117,6 +161,10 @@ impl Actions {
         }
         self.pending = Vec::new();
         self.touched = Vec::new();
+        if self.wakes.is_empty() {
+            self.wakes = Vec::new();
+            self.woken = Vec::new();
+        }
     }
 
     /// The actions were carried out: nothing is pending any more.
@@ -149,5 +197,27 @@ mod tests {
         assert_eq!(actions.pending(3), 0);
         assert_eq!(actions.pending(0), 0);
         assert!(actions.touched.is_empty());
+    }
+
+    #[test]
+    fn waking_connections_many_times_queues_each_once() {
+        let mut actions = Actions::default();
+        let conns: Vec<ConnId> = (0..1000)
+            .map(|i| ConnId::new_for_tests(i as u64 + 1, i))
+            .collect();
+        for _ in 0..1000 {
+            for &conn in &conns {
+                actions.wake(conn);
+            }
+        }
+        assert_eq!(actions.wakes.len(), 1000);
+        let taken = actions.take_wakes();
+        assert_eq!(taken, conns);
+        actions.return_wakes(taken);
+        assert!(actions.wakes.is_empty());
+        // Carried out: each can be woken again, once.
+        actions.wake(conns[7]);
+        actions.wake(conns[7]);
+        assert_eq!(actions.wakes, vec![conns[7]]);
     }
 }

@@ -16,6 +16,41 @@
 //! the handler returns, in the order asked. Responses on one connection always go
 //! out in the order of the requests: while a request is waiting for its answer,
 //! requests pipelined after it wait in the connection's buffer, unparsed.
+//!
+//! # Writing from the application's own buffer: [`Source`]
+//!
+//! [`Context::send_raw`] and [`Context::send_shared`] copy the bytes into the
+//! connection's output buffer, where they wait for the socket. A broadcast to N
+//! connections then holds N copies of each message. An upgraded connection can
+//! instead be written *from the application's storage*: a shared, append-only log
+//! of encoded frames ([`crate::patterns::frame_log::FrameLog`]) where each
+//! connection is a byte cursor. Three parts make it work:
+//!
+//! - [`Handler::source`]: when the connection is writable, the loop asks for the
+//!   bytes it has to write, as up to two slices (a ring that wraps), and how many
+//!   of them finish a frame a short write cut ([`Source::frame_rest`]).
+//! - [`Handler::source_written`]: after each write the loop says how many of those
+//!   bytes the kernel took, so the application advances the cursor.
+//! - [`Context::wake_writer`]: after appending to its log, the application asks the
+//!   loop to offer the connection to its socket in this turn (deduplicated: waking
+//!   a connection many times in one callback costs one entry).
+//!
+//! The loop writes, in one `writev` where it can: first the source's
+//! `frame_rest`, then the connection's own queued output (its private frames:
+//! a pong, a close frame, sent with [`Context::send_raw`]), then the rest of the
+//! source. So a private frame is never written inside a log frame. No bytes are
+//! copied per connection and no reference count is taken per message. Every
+//! source write counts in the connection's and the server's counters
+//! ([`Context::io`], [`ServerStats`]) and as activity; what the source still has
+//! to write counts as queued ([`Context::queued_bytes`], the server's queued and
+//! peak queued output), and the connection asks for WRITABLE events while any is
+//! left, but it does not pause reading from the connection as its own backlog
+//! does ([`super::Config::max_queued_output`]): the log is bounded by the
+//! application, which paces or cuts off a reader that falls behind. Connections without a
+//! source (the default) are written as before. Once a connection closes its
+//! output ([`Context::close`]), only the source's `frame_rest` is still written,
+//! so that its private output does not land inside a frame. (The push hub
+//! ([`crate::patterns::push`]) is the next to adopt it.)
 
 use std::time::{Duration, Instant};
 
@@ -163,6 +198,26 @@ pub trait Handler {
         let _ = cost;
     }
 
+    /// The bytes an upgraded connection writes straight from the application's
+    /// storage (see [the module docs](self#writing-from-the-applications-own-buffer-source)).
+    /// Asked each time the loop writes to an upgraded connection: when it is
+    /// writable again, and when it was woken ([`Context::wake_writer`]) or had
+    /// other output. Must be cheap; by default there is none ([`Source::NONE`]).
+    /// Bytes returned stay the application's: the loop only writes them and says
+    /// how many went out ([`Handler::source_written`]); the next call must start
+    /// where those ended.
+    fn source(&self, conn: ConnId) -> Source<'_> {
+        let _ = conn;
+        Source::NONE
+    }
+
+    /// The kernel took the first `n` bytes of what [`Handler::source`] returned
+    /// for `conn` (called once per write that took any): advance the cursor.
+    /// What the context is asked here is carried out at once.
+    fn source_written(&mut self, ctx: &mut Context<'_>, conn: ConnId, n: usize) {
+        let _ = (ctx, conn, n);
+    }
+
     /// One turn of the loop is over: every connection with work was driven, and
     /// everything queued during the turn was written as far as each socket took it
     /// (what a full socket did not take stays queued: [`Context::queued_bytes`]).
@@ -171,6 +226,95 @@ pub trait Handler {
     /// long a broadcast took to reach every client.
     fn on_turn_end(&mut self, ctx: &mut Context<'_>) {
         let _ = ctx;
+    }
+}
+
+/// The bytes a connection's [`Handler::source`] has to write: up to two slices,
+/// written in order (a ring buffer's two halves; either may be empty), and how
+/// many of them, from the start, finish a frame that a short write cut.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Source<'a> {
+    /// The first bytes to write.
+    first: &'a [u8],
+    /// The bytes after them.
+    second: &'a [u8],
+    /// How many bytes from the start finish a frame already started.
+    frame_rest: usize,
+}
+
+impl<'a> Source<'a> {
+    /// Nothing to write.
+    pub const NONE: Source<'static> = Source {
+        first: &[],
+        second: &[],
+        frame_rest: 0,
+    };
+
+    /// `first` then `second` to write; the first `frame_rest` bytes (at most all of
+    /// them) finish a frame that was cut, and must go before any private output
+    /// of the connection. `frame_rest` is 0 when the cursor is between frames.
+    pub fn new(first: &'a [u8], second: &'a [u8], frame_rest: usize) -> Source<'a> {
+        let frame_rest = frame_rest.min(first.len().saturating_add(second.len()));
+        Source {
+            first,
+            second,
+            frame_rest,
+        }
+    }
+
+    /// The two slices, in order.
+    pub fn slices(&self) -> (&'a [u8], &'a [u8]) {
+        (self.first, self.second)
+    }
+
+    /// The bytes that finish a frame already started (0 at a boundary).
+    pub fn frame_rest(&self) -> usize {
+        self.frame_rest
+    }
+
+    /// All the bytes to write.
+    pub fn len(&self) -> usize {
+        self.first.len() + self.second.len()
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.first.is_empty() && self.second.is_empty()
+    }
+
+    /// Only the bytes that finish the frame already started: what a connection
+    /// that sent its close frame, or is about to, may still write.
+    pub fn frame_rest_only(self) -> Source<'a> {
+        self.take(self.frame_rest)
+    }
+
+    /// The first `n` bytes at most.
+    pub fn take(self, n: usize) -> Source<'a> {
+        let in_first = n.min(self.first.len());
+        let in_second = (n - in_first).min(self.second.len());
+        Source {
+            first: self.first.get(..in_first).unwrap_or_default(),
+            second: self.second.get(..in_second).unwrap_or_default(),
+            frame_rest: self.frame_rest.min(n),
+        }
+    }
+
+    /// What is left after the first `n` bytes.
+    pub fn skip(self, n: usize) -> Source<'a> {
+        let in_first = n.min(self.first.len());
+        let in_second = (n - in_first).min(self.second.len());
+        match self.first.get(in_first..) {
+            Some(rest) if !rest.is_empty() => Source {
+                first: rest,
+                second: self.second,
+                frame_rest: self.frame_rest.saturating_sub(n),
+            },
+            _ => Source {
+                first: self.second.get(in_second..).unwrap_or_default(),
+                second: &[],
+                frame_rest: self.frame_rest.saturating_sub(n),
+            },
+        }
     }
 }
 
@@ -311,11 +455,23 @@ impl Context<'_> {
 
     /// Bytes produced for a connection but not yet written to it (a slow reader's
     /// backlog): what was queued before this callback, plus what this callback
-    /// asked to send on it so far; `None` if it has closed.
+    /// asked to send on it so far, plus what its [`Handler::source`] still had
+    /// to write when the loop last wrote to it (bytes appended to the
+    /// application's log since are the application's to count); `None` if it has
+    /// closed.
     pub fn queued_bytes(&self, conn: ConnId) -> Option<usize> {
         self.conns
             .get(conn)
-            .map(|c| c.h1.queued() + self.actions.pending(conn.index()))
+            .map(|c| c.h1.queued() + c.h1.source_pending() + self.actions.pending(conn.index()))
+    }
+
+    /// Offers the connection to its socket in this turn: the loop asks its
+    /// [`Handler::source`] for bytes and writes them (or, if the socket is full,
+    /// waits for it to be writable). Call it after appending to the log a
+    /// connection reads. Waking a connection again before the callback returns
+    /// costs nothing: each is woken once. Ignored if the connection has closed.
+    pub fn wake_writer(&mut self, conn: ConnId) {
+        self.actions.wake(conn);
     }
 
     /// What the connection has cost so far in system calls and bytes; `None` if it

@@ -53,6 +53,11 @@
 //!   parsing its buffered requests (it drops READABLE interest), until the client
 //!   has read enough. Memory per connection stays bounded by that bound plus the
 //!   read buffer's maximum (and a body being received, up to its limit).
+//! - **One copy of a broadcast.** An upgraded connection can be written straight
+//!   from the application's storage, a shared log of encoded frames where each
+//!   connection is a byte cursor ([`Handler::source`], [`Context::wake_writer`]):
+//!   no copy per connection, and the connection's private frames (a pong, a close)
+//!   are written only between the log's frames. See [`handler`].
 //! - **Idle connections hold little.** A read buffer belongs to a connection only
 //!   while it has bytes not yet consumed; then it goes back to the loop for the
 //!   next connection that reads ([`Config::read_buffer_bytes`]). A WebSocket
@@ -128,7 +133,7 @@ pub use crate::cost::{IoCounters, ServerStats};
 pub use config::{Config, ConfigError};
 pub use event_loop::Server;
 pub use handle::{Running, ServerHandle};
-pub use handler::{CloseReason, Context, Handler, Incoming, Reply};
+pub use handler::{CloseReason, Context, Handler, Incoming, Reply, Source};
 pub use timer::TimerId;
 
 /// A connection, as the application knows it. Ids are never reused, so an id kept

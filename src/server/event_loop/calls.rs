@@ -118,6 +118,16 @@ impl<H: Handler> Server<H> {
     /// Carries out what the handler asked for through its context.
     pub(super) fn apply_actions(&mut self) {
         let core = &mut self.core;
+        if !core.actions.wakes.is_empty() {
+            core.last_busy = core.now;
+            let wakes = core.actions.take_wakes();
+            for &id in &wakes {
+                if core.conns.get(id).is_some() {
+                    mark_dirty(core, id.index());
+                }
+            }
+            core.actions.return_wakes(wakes);
+        }
         if core.actions.list.is_empty() {
             return;
         }

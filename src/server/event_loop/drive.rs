@@ -1,8 +1,18 @@
 //! One connection's system calls: drive it (write, read, let it parse, write
 //! again), read until `WouldBlock`, write until `WouldBlock`, and settle it (close,
 //! FIN, poll interest, deadline) as its state machine says.
+//!
+//! An upgraded connection whose handler has a source ([`Handler::source`]) is
+//! written by `Server::flush_source`: each `writev` takes the source's
+//! `frame_rest` (the end of a frame a short write cut), then the connection's own
+//! queued output (its private frames), then the rest of the source, so that a
+//! private frame never lands inside a frame of the application's log. What the
+//! kernel took of the source goes to [`Handler::source_written`]. Other
+//! connections, and upgraded ones whose source is empty (one call to
+//! [`Handler::source`] says so), are written by `Server::flush` as before: one
+//! `write()` of the output buffer at a time.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::mem;
 use std::net::Shutdown;
 use std::time::Instant;
@@ -10,8 +20,8 @@ use std::time::Instant;
 use mio::{Interest, Token};
 
 use super::{MAX_ROUNDS, SPARE_READ_BUFFERS, Server, count_capacity, mark_dirty, set_deadline};
-use crate::server::h1::WriteCall;
-use crate::server::handler::{CloseReason, Handler};
+use crate::server::h1::{SourceUse, WriteCall};
+use crate::server::handler::{CloseReason, Context, Handler, Source};
 use crate::server::ledger::ReadCall;
 
 impl<H: Handler> Server<H> {
@@ -123,6 +133,17 @@ impl<H: Handler> Server<H> {
         let Some(conn) = core.conns.get_index_mut(index) else {
             return Ok(());
         };
+        let has_source = match conn.h1.source_use() {
+            SourceUse::None => false,
+            SourceUse::All => !handler.source(conn.id).is_empty(),
+            SourceUse::FrameRest => handler.source(conn.id).frame_rest() > 0,
+        };
+        if has_source {
+            return self.flush_source(index);
+        }
+        // Nothing from a source: the connection's own output, one `write()` at a
+        // time.
+        conn.h1.set_source_pending(0);
         while !conn.h1.output().is_empty() {
             let result = conn.socket.write(conn.h1.output());
             core.stats.write_calls += 1;
@@ -152,6 +173,85 @@ impl<H: Handler> Server<H> {
             }
         }
         Ok(())
+    }
+
+    /// Writes an upgraded connection's output and its handler's source (see the
+    /// module docs for the order) until both are written or `WouldBlock`.
+    fn flush_source(&mut self, index: usize) -> Result<(), CloseReason> {
+        let mut rounds = 0;
+        loop {
+            let Server { core, handler, .. } = self;
+            let Some(conn) = core.conns.get_index_mut(index) else {
+                return Ok(());
+            };
+            let id = conn.id;
+            let source = match conn.h1.source_use() {
+                SourceUse::All => handler.source(id),
+                SourceUse::FrameRest => handler.source(id).frame_rest_only(),
+                SourceUse::None => Source::NONE,
+            };
+            let output = conn.h1.output();
+            if source.is_empty() && output.is_empty() {
+                conn.h1.set_source_pending(0);
+                return Ok(());
+            }
+            if rounds == MAX_ROUNDS {
+                // A source that does not advance with what was written must not
+                // hold the loop: come back after the others.
+                conn.h1.set_source_pending(source.len());
+                mark_dirty(core, index);
+                return Ok(());
+            }
+            rounds += 1;
+            let source_len = source.len();
+            let rest_len = source.frame_rest();
+            let output_len = output.len();
+            let (r1, r2) = source.take(rest_len).slices();
+            let (a1, a2) = source.skip(rest_len).slices();
+            let slices = [r1, r2, output, a1, a2].map(IoSlice::new);
+            let result = conn.socket.write_vectored(&slices);
+            core.stats.write_calls += 1;
+            let (n, blocked) = match result {
+                Ok(0) => return Err(CloseReason::Error),
+                Ok(n) => (n, false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => (0, true),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(CloseReason::Error),
+            };
+            core.stats.bytes_out += n as u64;
+            // Split what the kernel took: the frame's rest, the private bytes,
+            // then the source's next bytes.
+            let before = n.min(rest_len);
+            let private = (n - before).min(output_len);
+            let from_source = (n - private).min(source_len);
+            let now = Instant::now();
+            let counted = output_len > 0;
+            if counted {
+                let call = if blocked {
+                    WriteCall::WouldBlock
+                } else {
+                    WriteCall::Wrote(private)
+                };
+                let stats = &mut core.stats;
+                let resumed = conn.h1.on_write(call, &core.config, now, |cost| {
+                    stats.responses += 1;
+                    handler.on_request_done(cost);
+                });
+                if resumed {
+                    conn.read_ready = true;
+                }
+            }
+            conn.h1.on_source_write(from_source, counted, now);
+            conn.h1.set_source_pending(source_len - from_source);
+            if from_source > 0 {
+                let mut ctx = context!(core);
+                handler.source_written(&mut ctx, id, from_source);
+                self.apply_actions();
+            }
+            if blocked {
+                return Ok(());
+            }
+        }
     }
 
     /// After a drive: close or send FIN if the connection says so, set the poll
@@ -184,7 +284,7 @@ impl<H: Handler> Server<H> {
         let Some(conn) = core.conns.get_index_mut(index) else {
             return;
         };
-        let queued = conn.h1.queued() as u64;
+        let queued = (conn.h1.queued() + conn.h1.source_pending()) as u64;
         core.stats.peak_queued_output_bytes = core.stats.peak_queued_output_bytes.max(queued);
         let want = match (settled.read, settled.write) {
             (true, true) => Interest::READABLE | Interest::WRITABLE,

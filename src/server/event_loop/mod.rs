@@ -32,8 +32,9 @@
 //! mio's events are edge-triggered: an event means "something changed", and no new
 //! event comes for bytes left unread, so a connection is read until `WouldBlock`
 //! (its `read_ready` flag stays set until then). WRITABLE interest is asked for only
-//! while output is queued: asking while nothing is queued would wake the loop for
-//! nothing.
+//! while output is queued (the connection's own, or bytes its handler's
+//! [`Handler::source`] had left when the socket said `WouldBlock`): asking while
+//! nothing is queued would wake the loop for nothing.
 
 use std::io::{self, Write};
 use std::mem;

@@ -244,6 +244,12 @@ pub(crate) struct H1Conn {
     requests: u64,
     /// System calls and bytes, for [`super::Context::io`].
     io: IoCounters,
+    /// The connection was upgraded: the handler's source may hold the rest of
+    /// a frame it started.
+    upgraded: bool,
+    /// What the handler's source (`Handler::source`) still had to write when
+    /// the driver last wrote: output queued outside this connection.
+    source_pending: usize,
     /// Events for the server's totals since the last settle.
     tally: Tally,
     /// Which request each call and byte is charged to.
@@ -276,6 +282,8 @@ impl H1Conn {
             linger_since: now,
             requests: 0,
             io: IoCounters::default(),
+            upgraded: false,
+            source_pending: 0,
             tally: Tally::default(),
             ledger: Ledger::new(serial, now),
         }
@@ -583,6 +591,7 @@ impl H1Conn {
                 self.output_grew();
                 self.ledger.response_complete(self.out_total);
                 self.phase = Phase::Upgraded;
+                self.upgraded = true;
             }
             Reply::Stream if res.status_allows_body() => {
                 // RFC 9112 §7.1: chunked for HTTP/1.1. An HTTP/1.0 client does not
@@ -701,6 +710,7 @@ impl H1Conn {
         self.output.clear();
         self.out_pos = 0;
         self.output_grew();
+        self.source_pending = 0;
         self.close_now = Some(CloseReason::Done);
         true
     }
@@ -773,6 +783,45 @@ impl H1Conn {
         false
     }
 
+    /// How much of the handler's source the driver may write now; see
+    /// [`SourceUse`].
+    #[inline]
+    pub(crate) fn source_use(&self) -> SourceUse {
+        match self.phase {
+            _ if self.close_now.is_some() || !self.upgraded => SourceUse::None,
+            Phase::Upgraded => SourceUse::All,
+            Phase::Closing => SourceUse::FrameRest,
+            _ => SourceUse::None,
+        }
+    }
+
+    /// A write that included `n` bytes of the handler's source returned at
+    /// `now`; `counted`: the call itself was counted already (by
+    /// [`H1Conn::on_write`], for the connection's own bytes in the same call).
+    pub(crate) fn on_source_write(&mut self, n: usize, counted: bool, now: Instant) {
+        if !counted {
+            self.io.write_calls += 1;
+        }
+        if n > 0 {
+            self.io.bytes_out += n as u64;
+            self.last_activity = now;
+        }
+    }
+
+    /// What the handler's source still has to write, as of the driver's last
+    /// write: counted as queued by [`H1Conn::settle`] (FIN and WRITABLE
+    /// interest wait for it).
+    #[inline]
+    pub(crate) fn set_source_pending(&mut self, n: usize) {
+        self.source_pending = n;
+    }
+
+    /// See [`H1Conn::set_source_pending`].
+    #[inline]
+    pub(crate) fn source_pending(&self) -> usize {
+        self.source_pending
+    }
+
     /// Appends bytes to the output.
     #[inline]
     fn push_output(&mut self, bytes: &[u8]) {
@@ -826,6 +875,18 @@ impl H1Conn {
         self.phase = Phase::Closing;
         self.close_reason = reason;
     }
+}
+
+/// How much of the handler's source (`Handler::source`) the driver may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceUse {
+    /// None: not an upgraded connection, or closing at once.
+    None,
+    /// Only the rest of a frame a short write cut: the connection is closing
+    /// (its close frame may follow, nothing else from the source).
+    FrameRest,
+    /// All of it: an open upgraded connection.
+    All,
 }
 
 /// What the connection needs from a parsed head once the parser's borrow ends.

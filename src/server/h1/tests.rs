@@ -646,3 +646,48 @@ fn pipelined_requests_share_one_read_and_one_write_in_their_costs() {
     assert_eq!((io.read_calls, io.write_calls), (2, 1));
     assert_eq!(io.bytes_in, three.len() as u64);
 }
+
+#[test]
+fn a_source_is_written_only_when_upgraded_and_only_its_frame_rest_once_closing() {
+    let t0 = Instant::now();
+    let mut c = new_conn(t0);
+    assert_eq!(c.source_use(), SourceUse::None, "plain HTTP has no source");
+    feed(&mut c, GET, t0);
+    assert_eq!(step(&mut c, t0), Step::Request);
+    respond(&mut c, Reply::Upgrade, "", t0);
+    assert_eq!(c.source_use(), SourceUse::All);
+    drain(&mut c, t0);
+    assert!(c.close_after_output());
+    assert_eq!(c.source_use(), SourceUse::FrameRest);
+    assert!(c.abort());
+    assert_eq!(c.source_use(), SourceUse::None, "aborted: nothing more");
+}
+
+#[test]
+fn source_bytes_left_keep_write_interest_and_hold_back_fin() {
+    let t0 = Instant::now();
+    let mut c = new_conn(t0);
+    feed(&mut c, GET, t0);
+    assert_eq!(step(&mut c, t0), Step::Request);
+    respond(&mut c, Reply::Upgrade, "", t0);
+    drain(&mut c, t0);
+    let t1 = t0 + Duration::from_secs(1);
+    let before = c.io().bytes_out;
+    c.on_source_write(100, false, t1);
+    assert_eq!(c.io().bytes_out, before + 100);
+    assert_eq!(c.io().write_calls, 2, "the 101's write and the source's");
+    c.set_source_pending(50);
+    let s = settle(&mut c, t1);
+    assert!(s.write, "WRITABLE while the source has bytes left");
+    // Closing with the rest of a cut frame still to write: no FIN yet.
+    assert!(c.close_after_output());
+    assert!(!settle(&mut c, t1).send_fin);
+    c.on_source_write(50, true, t1);
+    c.set_source_pending(0);
+    assert_eq!(
+        c.io().write_calls,
+        2,
+        "a call counted already is not counted again"
+    );
+    assert!(settle(&mut c, t1).send_fin);
+}

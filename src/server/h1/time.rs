@@ -155,7 +155,8 @@ impl H1Conn {
         if settled.close.is_some() {
             return settled;
         }
-        let queued = self.queued();
+        // The handler's source counts: FIN and WRITABLE interest wait for it.
+        let queued = self.queued() + self.source_pending;
         if queued == 0 && !more_work {
             match self.phase {
                 Phase::Closing if self.read_closed => {

@@ -23,8 +23,10 @@
 //! client answers or at most this much later, even if the client stopped reading;
 //! default 5; more than 0), `--allow-origin ORIGIN` (repeatable; accept WebSockets only from these origins,
 //! written as a browser sends them, such as `http://127.0.0.1:8080` with no
-//! trailing slash; by default any), `--max-queue BYTES` (a client with more than
-//! this waiting to be written is closed with 1008; default 1048576, at least 1024),
+//! trailing slash; by default any), `--max-queue BYTES` (the size of the hub's
+//! broadcast log, which every client writes from: a client that falls this far
+//! behind is closed with 1008, and a message too big for it is refused with 1009;
+//! default 4194304, at least 1024),
 //! `--max-connections N` (more are refused with 503; default 10000, at least 1),
 //! `--help`. A value that makes no sense (`--max-connections 0`) is refused with
 //! the usage, exit code 2.
@@ -47,7 +49,7 @@ use wirepatterns::trace::TraceLine;
 #[path = "support/mod.rs"]
 mod support;
 
-/// The smallest `--max-queue`: a queue that cannot hold a few chat lines drops
+/// The smallest `--max-queue`: a log that cannot hold a few chat lines drops
 /// every member at the first broadcast that meets a full socket.
 const MIN_QUEUE: usize = 1024;
 
@@ -66,7 +68,8 @@ fn main() -> ExitCode {
     .option(
         "--max-queue",
         "BYTES",
-        "close a client with 1008 past this much unwritten output (default 1048576; at least 1024)",
+        "size of the broadcast log: close a client with 1008 once it is this far behind \
+         (default 4194304; at least 1024)",
     )
     .option(
         "--max-connections",
@@ -116,7 +119,7 @@ fn configs(args: &Args) -> Result<(WsConfig, HubConfig, Config), CliError> {
     }
     let mut hub = HubConfig::default();
     if let Some(max) = args.at_least("--max-queue", MIN_QUEUE)? {
-        hub.max_queue = max;
+        hub.log_bytes = max;
     }
     let mut config = Config::new(args.addr);
     if let Some(max) = args.at_least("--max-connections", 1)? {
@@ -185,7 +188,7 @@ mod tests {
             panic!()
         };
         assert_eq!(config.max_connections, 1);
-        assert_eq!(hub.max_queue, 1024);
+        assert_eq!(hub.log_bytes, 1024);
         assert_eq!(
             ws.handshake.allowed_origins,
             Some(vec!["http://127.0.0.1:8080".to_string()])

@@ -104,7 +104,7 @@ fn collect(
 #[test]
 fn push_slow_consumer_is_closed_1008_while_others_get_every_broadcast() {
     let hub = HubConfig {
-        max_queue: 512 * 1024,
+        log_bytes: 512 * 1024,
     };
     // The slow client reads only once the broadcast is over: its close frame
     // must still be there then, so the close timeout (which would cut its

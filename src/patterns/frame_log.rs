@@ -262,6 +262,33 @@ impl FrameLog {
         Some(new)
     }
 
+    /// The tail [`FrameLog::force_append`] would leave if it appended a frame of
+    /// `len` bytes now: the readers whose cursor is before it would fall off. (A
+    /// frame larger than the whole log is refused and leaves the tail as it is.)
+    pub fn tail_after_forcing(&self, len: usize) -> u64 {
+        if len > self.capacity {
+            return self.tail;
+        }
+        let free = self.capacity - self.bytes.len();
+        let Some(need) = len.checked_sub(free).filter(|&n| n > 0) else {
+            return self.tail;
+        };
+        let need = need as u64;
+        self.starts
+            .iter()
+            .copied()
+            .find(|&start| start - self.tail >= need)
+            .unwrap_or(self.head())
+    }
+
+    /// The readers whose cursor is before `pos`, slowest first, with their
+    /// cursors (readers that fell off already included).
+    pub fn readers_behind(&self, pos: u64) -> impl Iterator<Item = (ReaderId, u64)> + '_ {
+        self.order
+            .range(..(pos, ReaderId(0)))
+            .map(|&(cursor, id)| (id, cursor))
+    }
+
     /// Appends one frame, if it fits in what the slowest reader leaves free.
     /// Returns the frame's start position. A frame larger than the whole log
     /// never fits.
@@ -378,6 +405,27 @@ mod tests {
         assert_eq!(log.tail(), 3);
         assert_eq!(pending(&log, b), b"two!");
         assert_eq!(pending(&log, a), b"o!");
+    }
+
+    #[test]
+    fn tail_after_forcing_predicts_who_falls() {
+        let mut log = FrameLog::new(10);
+        let slow = log.add_reader();
+        let mid = log.add_reader();
+        log.append(b"aaaa").expect("fits");
+        log.append(b"bbbb").expect("fits");
+        log.consume(mid, 5); // inside "bbbb"
+        assert_eq!(log.tail_after_forcing(2), 0, "fits without dropping");
+        assert_eq!(log.tail_after_forcing(3), 4, "drops the first frame");
+        assert_eq!(log.tail_after_forcing(7), 8, "drops both");
+        assert_eq!(log.tail_after_forcing(11), 0, "refused: too large");
+        let behind: Vec<ReaderId> = log.readers_behind(8).map(|(id, _)| id).collect();
+        assert_eq!(behind, vec![slow, mid]);
+        let tail = log.tail_after_forcing(7);
+        let mut fallen = Vec::new();
+        log.force_append(b"ccccccc", &mut fallen).expect("forced");
+        assert_eq!(log.tail(), tail);
+        assert_eq!(fallen, vec![slow, mid]);
     }
 
     #[test]

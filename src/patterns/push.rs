@@ -21,60 +21,83 @@
 //!   others `User<port> left.`.
 //! - **The server does not know what happened to the pushed data.** A successful
 //!   `write()` means the kernel took the bytes, not that the client read them. The
-//!   hub can only see how much is still waiting on its side
-//!   ([`WsContext::queued_bytes`]).
+//!   hub can only see how much is still waiting on its side: how far each
+//!   client's cursor is behind the log's head ([`FrameLog::lag`]).
 //! - **A client may not be able to keep up.** A client that reads slower than
-//!   messages arrive makes its queue grow without bound, and an unbounded queue per
-//!   client is how one slow phone takes a server's memory. So each client's queue is
-//!   bounded ([`HubConfig::max_queue`], 1 MiB by default): a client whose queued
-//!   output would pass it is failed with close code 1008 (policy violation) and
-//!   counted ([`HubStats::dropped_slow`]), and the broadcast goes on to the others
-//!   without waiting for it. (Kafka chose long polling, where each consumer pulls at
-//!   its own pace, for exactly this reason.) The 1008 close frame waits behind
-//!   the bytes already queued: a client that never reads again never sees it, and
-//!   the driver drops its connection at the idle timeout
-//!   ([`crate::server::Config::idle_timeout`]); meanwhile it gets nothing more.
+//!   messages arrive falls behind, and an unbounded backlog per client is how one
+//!   slow phone takes a server's memory. Here there is no backlog per client at
+//!   all: the broadcasts live in one bounded log ([`HubConfig::log_bytes`],
+//!   4 MiB by default), and how far behind a client is is its cursor's distance
+//!   from the log's head. **Senders are not paced yet: a reader that falls a
+//!   whole log behind is closed with 1008** (policy violation) and counted
+//!   ([`HubStats::dropped_slow`]), and the broadcast goes on to the others
+//!   without waiting for it. (Kafka chose long polling, where each consumer
+//!   pulls at its own pace, for exactly this reason; the log's own
+//!   [`FrameLog::append`] refuses instead of dropping, which is what pacing the
+//!   senders will use.) If the slow client's last write stopped in the middle
+//!   of a frame, the rest of that one frame is kept for it (the only bytes ever
+//!   copied per client), so that its stream stays valid: the frames it had, the
+//!   end of the cut one, the 1008 close frame. The close frame waits behind what
+//!   its socket already holds: a client that never reads again never sees it,
+//!   and the glue aborts its connection at the close timeout
+//!   ([`super::websocket::WsConfig::close_timeout`]); meanwhile it gets nothing
+//!   more and holds nothing of the log back.
 //!
 //! # What a broadcast costs
 //!
-//! A message is encoded into a frame **once** ([`ws::text_frame`] to [`Bytes`]) and
-//! the same bytes are queued for every member: no per-client encoding, no
-//! per-client allocation. Then the loop writes each client's queue, one `write()`
-//! per client at least (several broadcasts queued in one turn go out in one write).
-//! [`BroadcastCost`] records, for each broadcast: the frame bytes encoded once, the
-//! clients reached, the bytes queued in total, and, at the end of the loop turn, the
-//! write system calls and bytes written during the turn and how long it took until
-//! every client's copy had been handed to the kernel (see
-//! [`BroadcastCost::time_to_all`] for exactly what is measured).
+//! A message is encoded into a frame **once** and appended **once** to the shared
+//! log ([`FrameLog`]); each member is only a byte cursor into it (a byte, not a
+//! frame, so that a write the kernel cut short resumes mid-frame). The broadcast
+//! then wakes every member's writer ([`WsContext::wake_writer`], deduplicated by
+//! the driver), and at the end of the callback the loop writes each member's
+//! pending span straight from the log ([`WsApp::source`]): one `write`/`writev`
+//! per member per turn, several broadcasts at once, with no copy per member and
+//! no reference count per message. Memory is the log, whatever the number of
+//! members ([`HubStats::log_peak_bytes`]).
+//!
+//! [`BroadcastCost`] records, for each broadcast: the frame bytes encoded once,
+//! the clients reached (members whose cursor the frame was appended in front
+//! of), the bytes queued as a logical figure (`frame x clients`: what the clients
+//! have to write between them, not memory, which is the frame once), and, at the
+//! end of the loop turn, the write system calls and bytes written during the
+//! turn and how long it took until every client's copy had been handed to the
+//! kernel (see [`BroadcastCost::time_to_all`] for exactly what is measured).
+//! Before the log, `bytes_queued` was also memory (a shared reference per client
+//! in each client's queue); now it is not. Frames written from the log are not
+//! in the glue's [`super::websocket::WsStats::messages_out`]: the hub counts
+//! them ([`HubStats::deliveries`], [`HubStats::bytes_written`]).
 //!
 //! A client that disconnects during a broadcast does not break it: closes are
 //! carried out after the callback, and a member that can no longer be sent to is
 //! skipped.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
+use super::frame_log::{FrameLog, Pending, ReaderId};
 use super::websocket::{Message, Opened, WsApp, WsClosed, WsContext};
 use crate::cost::Label;
 use crate::http::Response;
-use crate::server::{CloseReason, ConnId, Context, Incoming, Reply};
+use crate::server::{CloseReason, ConnId, Context, Incoming, Reply, Source};
 use crate::trace::{Count, Dur, LineCost, SharedWith, Span, TraceLine};
-use crate::ws::{self, CloseCode, FrameHeader, OpCode};
+use crate::ws::{CloseCode, FrameHeader, OpCode};
 
 /// The hub's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubConfig {
-    /// Most bytes that may wait in one client's outbound queue. A broadcast that
-    /// would take a client past it fails that client with 1008 instead. Default
-    /// 1 MiB.
-    pub max_queue: usize,
+    /// Size of the broadcast log, in bytes: the most memory the broadcasts take
+    /// however many members there are, and how far behind the newest broadcast a
+    /// member may be; a broadcast that would take a member further fails it with
+    /// 1008 instead. (It plays the part the per-client queue bound played before
+    /// the log.) A frame larger than the whole log is not broadcast
+    /// ([`HubStats::too_large`]). Default 4 MiB.
+    pub log_bytes: usize,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
-            max_queue: 1024 * 1024,
+            log_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -84,14 +107,23 @@ impl Default for HubConfig {
 pub struct HubStats {
     /// Broadcasts made.
     pub broadcasts: u64,
-    /// Frames queued to clients, over all broadcasts.
+    /// Frames given to clients to write, over all broadcasts: each broadcast's
+    /// clients reached. (Frames written from the log are not in the glue's
+    /// [`super::websocket::WsStats::messages_out`].)
     pub deliveries: u64,
-    /// Bytes encoded: each broadcast's frame, once.
+    /// Bytes encoded and appended to the log: each broadcast's frame, once.
     pub bytes_encoded: u64,
-    /// Bytes queued to clients: each frame times the clients it reached.
+    /// Bytes for clients to write: each frame times the clients it reached. A
+    /// logical figure: the log holds each frame once.
     pub bytes_queued: u64,
-    /// Clients failed with 1008 because their queue was full.
+    /// Bytes of the log the kernel took, over all clients' sockets.
+    pub bytes_written: u64,
+    /// Clients failed with 1008 because they fell a whole log behind.
     pub dropped_slow: u64,
+    /// Broadcasts not made because their frame was larger than the whole log.
+    pub too_large: u64,
+    /// The most bytes the log held at once.
+    pub log_peak_bytes: u64,
     /// Members removed because they did not answer a ping in time.
     pub dead_peers: u64,
 }
@@ -109,11 +141,14 @@ pub struct BroadcastCost {
     pub text: Label,
     /// Size of the frame, encoded once (header and payload).
     pub frame_bytes: usize,
-    /// Members the frame was queued to.
+    /// Members that got the frame: those whose cursor it was appended in front
+    /// of, still open.
     pub clients: usize,
-    /// Members failed with 1008 by this broadcast, their queue being full.
+    /// Members failed with 1008 by this broadcast, having fallen a whole log
+    /// behind.
     pub dropped_slow: usize,
-    /// Bytes queued in total: `frame_bytes * clients`.
+    /// Bytes for the clients to write between them, `frame_bytes * clients`: a
+    /// logical figure (the frame is stored once).
     pub bytes_queued: u64,
     /// The start of the loop turn in which the broadcast was made: just after
     /// `poll()` returned with the event that led to it (for a chat message, before
@@ -129,11 +164,11 @@ pub struct BroadcastCost {
     /// included), whose output went out in the same writes.
     pub turn_group: (u64, u64),
     /// Members whose output was not all taken by the kernel by the end of the turn
-    /// (their socket buffer was full): their copy waits in their queue, and is
-    /// written when the socket has room.
+    /// (their socket buffer was full): their cursor is behind the log's head, and
+    /// the rest is written from the log when the socket has room.
     pub backlogged: usize,
     /// From `started` to the end of the turn, when the loop had offered every
-    /// member's queue to its socket: the time for the frame to reach every client's
+    /// member's pending span of the log to its socket: the time for the frame to reach every client's
     /// kernel buffer, except the `backlogged` ones. It does not include the network
     /// or the client reading.
     pub time_to_all: Duration,
@@ -219,12 +254,39 @@ struct Turn {
     costs: Vec<BroadcastCost>,
 }
 
-/// A broadcast hub: members join and leave, and a broadcast sends one message to
-/// all of them.
-#[derive(Default)]
+/// A member's cursor into the log. It outlives the membership: after `on_close`
+/// the end of a frame a short write cut is still to be written, so the cursor is
+/// dropped only in [`PushHub::source_done`].
+#[derive(Debug)]
+struct Reader {
+    /// The connection.
+    conn: ConnId,
+    /// Its cursor in the log.
+    id: ReaderId,
+    /// The end of the frame its last write cut, kept when it fell off the log's
+    /// tail so that its stream stays whole up to the 1008 close frame. Empty
+    /// otherwise.
+    rest: Vec<u8>,
+}
+
+/// A broadcast hub: members join and leave, and a broadcast appends one frame to
+/// a shared log that every member writes from. See the [module
+/// documentation](self).
 pub struct PushHub {
     /// The settings.
     config: HubConfig,
+    /// The broadcasts, encoded once; each member is a cursor into it.
+    log: FrameLog,
+    /// The cursors, by the connection's slot index.
+    readers: Vec<Option<Reader>>,
+    /// Which connection each cursor belongs to.
+    by_reader: HashMap<ReaderId, ConnId>,
+    /// The frame being encoded; reused from broadcast to broadcast.
+    frame: Vec<u8>,
+    /// Readers about to fall off the log's tail, with their cursors; reused.
+    falling: Vec<(ReaderId, u64)>,
+    /// Readers that fell off it; reused.
+    fallen: Vec<ReaderId>,
     /// The members, in no particular order: a broadcast walks this dense list.
     members: Vec<ConnId>,
     /// Each member's place in `members`, by the connection's slot index, so that
@@ -238,12 +300,28 @@ pub struct PushHub {
     observer: Option<BroadcastObserver>,
 }
 
+impl Default for PushHub {
+    fn default() -> Self {
+        PushHub::new(HubConfig::default())
+    }
+}
+
 impl PushHub {
     /// An empty hub.
     pub fn new(config: HubConfig) -> PushHub {
         PushHub {
             config,
-            ..PushHub::default()
+            log: FrameLog::new(config.log_bytes),
+            readers: Vec::new(),
+            by_reader: HashMap::new(),
+            frame: Vec::new(),
+            falling: Vec::new(),
+            fallen: Vec::new(),
+            members: Vec::new(),
+            positions: Vec::new(),
+            stats: HubStats::default(),
+            turn: Turn::default(),
+            observer: None,
         }
     }
 
@@ -252,11 +330,14 @@ impl PushHub {
         self.observer = Some(Box::new(observer));
     }
 
-    /// Adds a member; `false` if it was one already.
+    /// Adds a member; `false` if it was one already. Its cursor starts at the
+    /// log's head: it gets every broadcast from now on (a join notice made next
+    /// included).
     pub fn join(&mut self, conn: ConnId) -> bool {
         if self.contains(conn) {
             return false;
         }
+        self.attach(conn);
         let index = conn.index();
         if self.positions.len() <= index {
             self.positions.resize(index + 1, None);
@@ -268,7 +349,9 @@ impl PushHub {
         true
     }
 
-    /// Removes a member; `false` if it was not one. (To count dead peers, use
+    /// Removes a member; `false` if it was not one. It gets no more broadcasts,
+    /// but its cursor stays until [`PushHub::source_done`], so that the end of a
+    /// frame a short write cut is still written. (To count dead peers, use
     /// [`PushHub::leave_because`].)
     pub fn leave(&mut self, conn: ConnId) -> bool {
         let Some(at) = self.position(conn) else {
@@ -285,6 +368,49 @@ impl PushHub {
             *slot = Some(at);
         }
         true
+    }
+
+    /// Gives `conn` a cursor at the log's head, unless it has one.
+    fn attach(&mut self, conn: ConnId) {
+        let index = conn.index();
+        if self.readers.len() <= index {
+            self.readers.resize_with(index + 1, || None);
+        }
+        let Some(slot) = self.readers.get_mut(index) else {
+            return;
+        };
+        if slot.as_ref().is_some_and(|r| r.conn == conn) {
+            return;
+        }
+        // A cursor left by an earlier connection in the same slot (its
+        // `source_done` never came): it holds the log back for nobody.
+        if let Some(old) = slot.take() {
+            self.log.remove_reader(old.id);
+            self.by_reader.remove(&old.id);
+        }
+        let id = self.log.add_reader();
+        self.by_reader.insert(id, conn);
+        *slot = Some(Reader {
+            conn,
+            id,
+            rest: Vec::new(),
+        });
+    }
+
+    /// `conn`'s cursor, if it has one.
+    fn reader(&self, conn: ConnId) -> Option<&Reader> {
+        self.readers
+            .get(conn.index())?
+            .as_ref()
+            .filter(|r| r.conn == conn)
+    }
+
+    /// `conn`'s cursor, if it has one.
+    fn reader_mut(&mut self, conn: ConnId) -> Option<&mut Reader> {
+        self.readers
+            .get_mut(conn.index())?
+            .as_mut()
+            .filter(|r| r.conn == conn)
     }
 
     /// Where `conn` is in `members`, if it is a member.
@@ -323,9 +449,73 @@ impl PushHub {
         &self.config
     }
 
-    /// Sends `text` to every member: encoded once, queued to each.
+    /// The broadcast log: its size now ([`FrameLog::len`]) is the memory the
+    /// broadcasts take, at most [`HubConfig::log_bytes`].
+    pub fn log(&self) -> &FrameLog {
+        &self.log
+    }
+
+    /// Whether a text message of `len` bytes fits in the log once encoded.
+    pub fn fits(&self, len: usize) -> bool {
+        let header = FrameHeader::server(true, OpCode::Text, len as u64);
+        header.encoded_len().saturating_add(len) <= self.log.capacity()
+    }
+
+    /// What `conn` has to write from the log ([`WsApp::source`]): its pending
+    /// span, or, once it fell off the tail, the end of the frame it was cut in.
+    pub fn source(&self, conn: ConnId) -> Source<'_> {
+        let Some(reader) = self.reader(conn) else {
+            return Source::NONE;
+        };
+        if !reader.rest.is_empty() {
+            return Source::new(&reader.rest, &[], reader.rest.len());
+        }
+        match self.log.pending(reader.id) {
+            Pending::Bytes(first, second) => {
+                let cursor = self.log.cursor(reader.id).unwrap_or(0);
+                let rest = self
+                    .log
+                    .frame_end(reader.id)
+                    .map_or(0, |end| end.saturating_sub(cursor));
+                Source::new(first, second, usize::try_from(rest).unwrap_or(usize::MAX))
+            }
+            Pending::Fallen | Pending::Unknown => Source::NONE,
+        }
+    }
+
+    /// The kernel took `n` bytes of what [`PushHub::source`] gave for `conn`
+    /// ([`WsApp::source_written`]): its cursor moves on.
+    pub fn source_written(&mut self, conn: ConnId, n: usize) {
+        self.stats.bytes_written += n as u64;
+        let Some(reader) = self.reader_mut(conn) else {
+            return;
+        };
+        if reader.rest.is_empty() {
+            let id = reader.id;
+            self.log.consume(id, n);
+        } else {
+            let n = n.min(reader.rest.len());
+            reader.rest.drain(..n);
+        }
+    }
+
+    /// `conn`'s connection is gone ([`WsApp::source_done`]): its cursor is
+    /// dropped, and with it what only it held back in the log.
+    pub fn source_done(&mut self, conn: ConnId) {
+        let Some(slot) = self.readers.get_mut(conn.index()) else {
+            return;
+        };
+        if slot.as_ref().is_some_and(|r| r.conn == conn)
+            && let Some(reader) = slot.take()
+        {
+            self.log.remove_reader(reader.id);
+            self.by_reader.remove(&reader.id);
+        }
+    }
+
+    /// Sends `text` to every member: encoded once, appended to the log once.
     pub fn broadcast_text(&mut self, ws: &mut WsContext<'_, '_>, text: &str) -> BroadcastCost {
-        self.broadcast(ws, ws::text_frame(text), None, Label::new(text.as_bytes()))
+        self.broadcast_text_parts(ws, None, &[text])
     }
 
     /// Sends a text message made of `parts` joined, encoded straight into one frame
@@ -339,28 +529,70 @@ impl PushHub {
     ) -> BroadcastCost {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let header = FrameHeader::server(true, OpCode::Text, len as u64);
-        let mut frame = Vec::with_capacity(header.encoded_len() + len);
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
         header.write(&mut frame);
         let mut text = Label::EMPTY;
         for part in parts {
             frame.extend_from_slice(part.as_bytes());
             text.push(part.as_bytes());
         }
-        self.broadcast(ws, Bytes::from(frame), from, text)
+        let cost = self.broadcast(ws, &frame, from, text);
+        self.frame = frame;
+        cost
     }
 
-    /// Sends a frame encoded beforehand to every member. A member whose queue would
-    /// pass [`HubConfig::max_queue`] is failed with 1008 instead (its `on_close`
-    /// follows the callback); a member that can no longer be sent to is skipped.
-    pub fn broadcast_frame(&mut self, ws: &mut WsContext<'_, '_>, frame: Bytes) -> BroadcastCost {
+    /// Sends a frame encoded beforehand ([`crate::ws::text_frame`], [`crate::ws::binary_frame`])
+    /// to every member: appended once to the log, every member's writer woken. A
+    /// member that falls a whole log behind for it is failed with 1008 (its
+    /// `on_close` follows the callback); a member that can no longer be sent to
+    /// is skipped. A frame larger than the whole log reaches nobody
+    /// ([`HubStats::too_large`]).
+    pub fn broadcast_frame(&mut self, ws: &mut WsContext<'_, '_>, frame: &[u8]) -> BroadcastCost {
         self.broadcast(ws, frame, None, Label::EMPTY)
+    }
+
+    /// Before a forced append moves the tail to `new_tail`: a reader behind it
+    /// whose last write cut a frame keeps the end of that frame, so that its
+    /// stream stays whole up to its close frame.
+    fn keep_cut_frames(&mut self, new_tail: u64) {
+        self.falling.clear();
+        self.falling.extend(self.log.readers_behind(new_tail));
+        for &(id, cursor) in &self.falling {
+            let Some(end) = self.log.frame_end(id) else {
+                continue; // between frames, or fell off before
+            };
+            let Some(&conn) = self.by_reader.get(&id) else {
+                continue;
+            };
+            let Pending::Bytes(first, second) = self.log.pending(id) else {
+                continue;
+            };
+            let want = usize::try_from(end.saturating_sub(cursor)).unwrap_or(usize::MAX);
+            let Some(reader) = self
+                .readers
+                .get_mut(conn.index())
+                .and_then(Option::as_mut)
+                .filter(|r| r.conn == conn && r.rest.is_empty())
+            else {
+                continue;
+            };
+            let from_first = want.min(first.len());
+            reader
+                .rest
+                .extend_from_slice(first.get(..from_first).unwrap_or_default());
+            let from_second = (want - from_first).min(second.len());
+            reader
+                .rest
+                .extend_from_slice(second.get(..from_second).unwrap_or_default());
+        }
     }
 
     /// [`PushHub::broadcast_frame`], saying who caused it and what it says.
     fn broadcast(
         &mut self,
         ws: &mut WsContext<'_, '_>,
-        frame: Bytes,
+        frame: &[u8],
         from: Option<ConnId>,
         text: Label,
     ) -> BroadcastCost {
@@ -369,25 +601,38 @@ impl PushHub {
             self.turn.write_calls = server.write_calls;
             self.turn.bytes_out = server.bytes_out;
         }
-        let max_queue = self.config.max_queue;
         let size = frame.len();
         let mut clients = 0;
         let mut dropped = 0;
-        for &member in &self.members {
-            let Some(queued) = ws.queued_bytes(member) else {
-                continue; // closed; its on_close removes it
-            };
-            if queued.saturating_add(size) > max_queue {
-                if ws.can_send(member) {
+        if size > self.log.capacity() {
+            self.stats.too_large += 1;
+        } else {
+            self.keep_cut_frames(self.log.tail_after_forcing(size));
+            let mut fallen = std::mem::take(&mut self.fallen);
+            fallen.clear();
+            if self.log.force_append(frame, &mut fallen).is_ok() {
+                self.stats.log_peak_bytes = self.stats.log_peak_bytes.max(self.log.len() as u64);
+            }
+            for &id in &fallen {
+                let Some(&conn) = self.by_reader.get(&id) else {
+                    continue;
+                };
+                if ws.can_send(conn) {
                     ws.fail(
-                        member,
+                        conn,
                         CloseCode::POLICY_VIOLATION,
-                        "slow consumer: outbound queue full",
+                        "slow consumer: fell a whole broadcast log behind",
                     );
+                    ws.wake_writer(conn);
                     dropped += 1;
                 }
-            } else if ws.send_shared(member, &frame) {
-                clients += 1;
+            }
+            self.fallen = fallen;
+            for &member in &self.members {
+                if ws.can_send(member) && self.reader(member).is_some() {
+                    ws.wake_writer(member);
+                    clients += 1;
+                }
             }
         }
         self.stats.broadcasts += 1;
@@ -458,7 +703,9 @@ pub const CHAT_PAGE: &str = include_str!("chat.html");
 /// joins (the newcomer too), `User<port> says: <text>` for every text message (the
 /// sender too), and `User<port> left.` when someone leaves, where `<port>` is that
 /// user's remote TCP port. `GET /` serves [`CHAT_PAGE`]; other plain requests get
-/// 404.
+/// 404. Every broadcast goes through the hub's one log ([`PushHub`]); a message
+/// too big for the log once framed ([`HubConfig::log_bytes`]) fails its sender
+/// with 1009 instead.
 #[derive(Default)]
 pub struct ChatPush {
     /// The members and the broadcasts.
@@ -526,6 +773,14 @@ impl WsApp for ChatPush {
 
     fn on_message(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, msg: Message<'_>) {
         match msg {
+            // `User65535 says: ` and the text must fit in the broadcast log;
+            // RFC 6455 §7.4.1: 1009 is for "a message that is too big for it to
+            // process".
+            Message::Text(text) if !self.hub.fits(text.len().saturating_add(16)) => ws.fail(
+                conn,
+                CloseCode::TOO_BIG,
+                "message too big for the broadcast log",
+            ),
             Message::Text(text) => self.announce(ws, conn, &[" says: ", text]),
             // The chat carries text. RFC 6455 §7.4.1: 1003 "indicates that an
             // endpoint is terminating the connection because it has received a
@@ -579,6 +834,18 @@ impl WsApp for ChatPush {
 
     fn on_turn_end(&mut self, ws: &mut WsContext<'_, '_>) {
         self.hub.turn_end(ws);
+    }
+
+    fn source(&self, conn: ConnId) -> Source<'_> {
+        self.hub.source(conn)
+    }
+
+    fn source_written(&mut self, _ws: &mut WsContext<'_, '_>, conn: ConnId, n: usize) {
+        self.hub.source_written(conn, n);
+    }
+
+    fn source_done(&mut self, conn: ConnId) {
+        self.hub.source_done(conn);
     }
 }
 
@@ -643,7 +910,7 @@ mod tests {
         assert!(hub.leave_because(a, WsClosed::PingTimeout));
         assert!(!hub.leave(a));
         assert_eq!(hub.stats().dead_peers, 1);
-        assert_eq!(hub.config().max_queue, 1024 * 1024);
+        assert_eq!(hub.config().log_bytes, 4 * 1024 * 1024);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 mod ws_support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,15 +16,21 @@ use wirepatterns::patterns::push::HubConfig;
 use wirepatterns::patterns::websocket::WsConfig;
 use ws_support::*;
 
-/// Reads `raw` until `count` chat messages (`says`) arrived, counting them in
-/// `received`; returns the texts and the connection (kept open, so that its
-/// leaving is not broadcast).
+/// Once `go` is set, reads `raw` until `count` chat messages (`says`) arrived,
+/// counting them in `received`; returns the texts and the connection (kept open,
+/// so that its leaving is not broadcast).
 fn keep_reading(
     mut raw: RawWs,
     count: usize,
     received: Arc<AtomicUsize>,
+    go: Arc<AtomicBool>,
 ) -> thread::JoinHandle<(Vec<String>, RawWs)> {
     thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !go.load(Ordering::Acquire) {
+            assert!(Instant::now() < deadline, "never told to read");
+            thread::sleep(Duration::from_millis(1));
+        }
         let mut texts = Vec::new();
         let mut says = 0;
         while says < count {
@@ -46,31 +52,40 @@ fn keep_reading(
 
 #[test]
 fn a_burst_larger_than_the_socket_buffers_reaches_every_reader_whole_and_in_order() {
-    const LOG: usize = 16 << 20;
-    const COUNT: usize = 750;
+    const LOG: usize = 32 << 20;
+    const COUNT: usize = 1250;
     const READERS: usize = 4;
     let server = start_chat(no_pings(), HubConfig { log_bytes: LOG });
     let sender = RawWs::connect(server.addr);
     let sender_port = sender.port;
     let mut writer = sender.stream.try_clone().expect("clone");
     let received = Arc::new(AtomicUsize::new(0));
-    let mut readers = vec![keep_reading(sender, COUNT, Arc::clone(&received))];
+    let go = Arc::new(AtomicBool::new(false));
+    let mut readers = vec![keep_reading(
+        sender,
+        COUNT,
+        Arc::clone(&received),
+        Arc::clone(&go),
+    )];
     for _ in 1..READERS {
         readers.push(keep_reading(
             RawWs::connect(server.addr),
             COUNT,
             Arc::clone(&received),
+            Arc::clone(&go),
         ));
     }
-    // 750 messages of 16 kB sent at once, unpaced: 12 MB for each reader, more
-    // than the kernel's buffers between the server and a reader hold, all of it
-    // within the 16 MiB log.
+    // 1250 messages of 16 kB sent at once: 20 MB for each reader, more than the
+    // kernel's buffers between the server and a reader hold, all of it within
+    // the 32 MiB log. The readers start only once the server has taken the whole
+    // burst: what their sockets could not take waits in the log.
     let body = "z".repeat(16_000);
     let mut burst = Vec::new();
     for i in 0..COUNT {
         burst.extend_from_slice(&masked_text(&format!("{i:04} {body}")));
     }
     std::io::Write::write_all(&mut writer, &burst).expect("send");
+    go.store(true, Ordering::Release);
     let mut kept = Vec::new();
     for reader in readers {
         let (texts, raw) = reader.join().expect("reader");
@@ -98,6 +113,10 @@ fn a_burst_larger_than_the_socket_buffers_reaches_every_reader_whole_and_in_orde
     // Each frame stored once: the log is its only copy, never past its size.
     assert!(stats.log_peak_bytes as usize <= LOG, "{stats:?}");
     assert!(hub.log().len() <= hub.log().capacity());
+    assert!(
+        stats.log_peak_bytes > 1 << 20,
+        "the burst outran the sockets and waited in the log: {stats:?}"
+    );
     // Everything given to the members was written from the log, nothing else:
     // the chat frames went out through the readers' cursors, not the glue.
     assert_eq!(stats.bytes_written, stats.bytes_queued, "{stats:?}");
@@ -124,11 +143,18 @@ fn a_reader_that_stops_is_closed_1008_a_whole_log_behind_while_the_others_get_ev
     let sender_port = sender.port;
     let mut writer = sender.stream.try_clone().expect("clone");
     let received = Arc::new(AtomicUsize::new(0));
-    let mut readers = vec![keep_reading(sender, COUNT, Arc::clone(&received))];
+    let go = Arc::new(AtomicBool::new(true));
+    let mut readers = vec![keep_reading(
+        sender,
+        COUNT,
+        Arc::clone(&received),
+        Arc::clone(&go),
+    )];
     readers.push(keep_reading(
         RawWs::connect(server.addr),
         COUNT,
         Arc::clone(&received),
+        go,
     ));
     // 800 messages of 16 kB: 12.8 MB for each client, far more than the log and
     // the slow client's socket buffers. The sender stays at most 8 messages ahead

@@ -44,8 +44,9 @@
 //!
 //! # The push hub's byte ring
 //!
-//! The chat hub (a later issue) adopts the same idea with different storage: it keeps
-//! already-encoded frames in a ring of bytes, and each connection's cursor is a *byte*
+//! The chat hub ([`super::push::PushHub`], on [`super::frame_log::FrameLog`])
+//! adopts the same idea with different storage: it keeps already-encoded frames in
+//! a ring of bytes, and each connection's cursor is a *byte*
 //! offset, so a short `write()` can resume mid-frame. Same rules (one copy, a cursor
 //! per reader, a reader behind the tail is detected by comparing two numbers and cut
 //! off instead of silently losing data), different unit: bytes there, events here. A

@@ -349,9 +349,10 @@ impl PushHub {
         true
     }
 
-    /// Removes a member; `false` if it was not one. It gets no more broadcasts,
-    /// but its cursor stays until [`PushHub::source_done`], so that the end of a
-    /// frame a short write cut is still written. (To count dead peers, use
+    /// Removes a member; `false` if it was not one. It gets no more broadcasts:
+    /// from now on its connection writes only the end of a frame a short write
+    /// cut, and its cursor stays until [`PushHub::source_done`] (it holds back
+    /// nothing once a whole log was appended after it). (To count dead peers, use
     /// [`PushHub::leave_because`].)
     pub fn leave(&mut self, conn: ConnId) -> bool {
         let Some(at) = self.position(conn) else {
@@ -463,6 +464,7 @@ impl PushHub {
 
     /// What `conn` has to write from the log ([`WsApp::source`]): its pending
     /// span, or, once it fell off the tail, the end of the frame it was cut in.
+    /// A connection that left writes only the end of a frame a short write cut.
     pub fn source(&self, conn: ConnId) -> Source<'_> {
         let Some(reader) = self.reader(conn) else {
             return Source::NONE;
@@ -470,12 +472,22 @@ impl PushHub {
         if !reader.rest.is_empty() {
             return Source::new(&reader.rest, &[], reader.rest.len());
         }
-        match self.log.pending(reader.id) {
+        let source = self.pending(reader.id);
+        if self.contains(conn) {
+            source
+        } else {
+            source.frame_rest_only()
+        }
+    }
+
+    /// What reader `id` has to write from the log.
+    fn pending(&self, id: ReaderId) -> Source<'_> {
+        match self.log.pending(id) {
             Pending::Bytes(first, second) => {
-                let cursor = self.log.cursor(reader.id).unwrap_or(0);
+                let cursor = self.log.cursor(id).unwrap_or(0);
                 let rest = self
                     .log
-                    .frame_end(reader.id)
+                    .frame_end(id)
                     .map_or(0, |end| end.saturating_sub(cursor));
                 Source::new(first, second, usize::try_from(rest).unwrap_or(usize::MAX))
             }
@@ -617,7 +629,9 @@ impl PushHub {
                 let Some(&conn) = self.by_reader.get(&id) else {
                     continue;
                 };
-                if ws.can_send(conn) {
+                // A connection that left is closing or, if the application keeps
+                // it open, no longer hears broadcasts: its cursor just stays.
+                if self.contains(conn) && ws.can_send(conn) {
                     ws.fail(
                         conn,
                         CloseCode::POLICY_VIOLATION,

@@ -113,7 +113,8 @@
 //! and drops the cursor in [`WsApp::source_done`]. The glue keeps the protocol
 //! whole: its own frames (pongs, close frames) are written only between the log's
 //! frames, and once a close frame is queued nothing from the log follows it but
-//! the end of a frame a short write cut. (The push hub adopts it next.)
+//! the end of a frame a short write cut. The push hub ([`super::push::PushHub`])
+//! broadcasts this way.
 
 use std::fmt;
 use std::mem;

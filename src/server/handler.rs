@@ -49,8 +49,8 @@
 //! application, which paces or cuts off a reader that falls behind. Connections without a
 //! source (the default) are written as before. Once a connection closes its
 //! output ([`Context::close`]), only the source's `frame_rest` is still written,
-//! so that its private output does not land inside a frame. (The push hub
-//! ([`crate::patterns::push`]) is the next to adopt it.)
+//! so that its private output does not land inside a frame. The push hub
+//! ([`crate::patterns::push`]) broadcasts this way.
 
 use std::time::{Duration, Instant};
 

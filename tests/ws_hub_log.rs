@@ -3,7 +3,8 @@
 //! keeps reading, whole and in order, written from the log (each frame stored
 //! once, the log never past its size); a member that stops reading is closed
 //! with 1008 once it falls a whole log behind, its stream still valid frame by
-//! frame, while the others get everything.
+//! frame, while the others get everything; a message too big for the log is
+//! refused with 1009.
 
 mod ws_support;
 
@@ -225,4 +226,36 @@ fn a_reader_that_stops_is_closed_1008_a_whole_log_behind_while_the_others_get_ev
         "far more was sent than the log holds: {stats:?}"
     );
     drop(kept);
+}
+
+#[test]
+fn a_message_too_big_for_the_log_fails_its_sender_with_1009_and_reaches_nobody() {
+    let server = start_chat(no_pings(), HubConfig { log_bytes: 1024 });
+    let mut big = RawWs::connect(server.addr);
+    let (mut other, other_port) = tungstenite_client(server.addr);
+    assert_eq!(
+        read_text(&mut other),
+        format!("User{other_port} just connected.")
+    );
+    for _ in 0..2 {
+        assert_eq!(big.read_data_or_close().map(|f| f.opcode), Some(0x1));
+    }
+    // Framed (4 bytes of header) with `User<port> says: ` (16 bytes), 1010 bytes
+    // no longer fit in 1024.
+    big.send_text(&"b".repeat(1010));
+    let close = big.read_data_or_close().expect("a close frame");
+    assert_eq!(close.close_code(), Some(1009));
+    // The others hear only that it left; a message that fits still goes out.
+    assert_eq!(read_text(&mut other), format!("User{} left.", big.port));
+    other
+        .send(tungstenite::Message::text("a".repeat(900)))
+        .expect("send");
+    assert_eq!(
+        read_text(&mut other),
+        format!("User{other_port} says: {}", "a".repeat(900))
+    );
+    let app = server.stop().expect("stops");
+    let stats = app.app().hub().stats();
+    assert_eq!(stats.too_large, 0, "{stats:?}");
+    assert_eq!(stats.dropped_slow, 0, "{stats:?}");
 }

@@ -27,8 +27,10 @@
 //!   messages arrive falls behind, and an unbounded backlog per client is how one
 //!   slow phone takes a server's memory. Here there is no backlog per client at
 //!   all: the broadcasts live in one bounded log ([`HubConfig::log_bytes`],
-//!   4 MiB by default), and how far behind a client is is its cursor's distance
-//!   from the log's head. **Senders are not paced yet: a reader that falls a
+//!   4 MiB by default; the `chat_push` example's `--max-queue`), and how far
+//!   behind a client is is its cursor's distance from the log's head. A frame
+//!   larger than the whole log cannot be broadcast ([`HubStats::too_large`]);
+//!   the chat refuses such a message with 1009 before it gets there. **Senders are not paced yet: a reader that falls a
 //!   whole log behind is closed with 1008** (policy violation) and counted
 //!   ([`HubStats::dropped_slow`]), and the broadcast goes on to the others
 //!   without waiting for it. (Kafka chose long polling, where each consumer

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
+use wirepatterns::patterns::polling::thread_cpu_time as thread_cpu;
 
 fn main() -> ExitCode {
     let mut conns = 10_000usize;
@@ -128,11 +129,4 @@ fn drain(clients: Vec<TcpStream>, expected: usize) -> io::Result<usize> {
         }
     }
     Ok(got)
-}
-
-/// The calling thread's CPU time (Linux: `/proc/thread-self/schedstat`).
-fn thread_cpu() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
 }

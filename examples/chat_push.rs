@@ -24,9 +24,11 @@
 //! default 5; more than 0), `--allow-origin ORIGIN` (repeatable; accept WebSockets only from these origins,
 //! written as a browser sends them, such as `http://127.0.0.1:8080` with no
 //! trailing slash; by default any), `--max-queue BYTES` (the size of the hub's
-//! broadcast log, which every client writes from: a client that falls this far
-//! behind is closed with 1008, and a message too big for it is refused with 1009;
-//! default 4194304, at least 1024),
+//! broadcast log, which every client writes from: when it is full, senders are
+//! not read until readers make room, and a message too big for it is refused
+//! with 1009; default 4194304, at least 1024), `--slow-timeout SECS` (a client
+//! that reads nothing for this long while the full log waits for it is closed
+//! with 1008; default 5; more than 0),
 //! `--max-connections N` (more are refused with 503; default 10000, at least 1),
 //! `--help`. A value that makes no sense (`--max-connections 0`) is refused with
 //! the usage, exit code 2.
@@ -68,8 +70,14 @@ fn main() -> ExitCode {
     .option(
         "--max-queue",
         "BYTES",
-        "size of the broadcast log: close a client with 1008 once it is this far behind \
+        "size of the broadcast log; when it is full, senders wait for readers \
          (default 4194304; at least 1024)",
+    )
+    .option(
+        "--slow-timeout",
+        "SECS",
+        "close a client with 1008 that reads nothing for this long while the full log \
+         waits for it (default 5)",
     )
     .option(
         "--max-connections",
@@ -121,6 +129,16 @@ fn configs(args: &Args) -> Result<(WsConfig, HubConfig, Config), CliError> {
     if let Some(max) = args.at_least("--max-queue", MIN_QUEUE)? {
         hub.log_bytes = max;
     }
+    if let Some(secs) = args.seconds("--slow-timeout")? {
+        if secs.is_zero() {
+            return Err(CliError::OutOfRange(
+                "--slow-timeout",
+                args.value("--slow-timeout").unwrap_or("0").to_string(),
+                "must be more than 0 seconds (a reader needs time to read)".into(),
+            ));
+        }
+        hub.slow_timeout = secs;
+    }
     let mut config = Config::new(args.addr);
     if let Some(max) = args.at_least("--max-connections", 1)? {
         config.max_connections = max;
@@ -137,6 +155,7 @@ mod tests {
         let spec = cli::ws_flags(Spec::new("chat_push", "test", "127.0.0.1:8080"))
             .option("--allow-origin", "ORIGIN", "")
             .option("--max-queue", "BYTES", "")
+            .option("--slow-timeout", "SECS", "")
             .option("--max-connections", "N", "");
         match spec.parse(args.iter().map(|a| a.to_string()))? {
             Parsed::Run(args) => configs(&args),
@@ -167,6 +186,7 @@ mod tests {
         );
         assert!(refused(&["--ping-timeout", "0"]).starts_with("--ping-timeout 0: must be more"));
         assert!(refused(&["--close-timeout", "0"]).starts_with("--close-timeout 0: must be more"));
+        assert!(refused(&["--slow-timeout", "0"]).starts_with("--slow-timeout 0: must be more"));
         assert!(refused(&["--allow-origin", "http://127.0.0.1:8080/"]).contains("no path"));
         assert!(refused(&["--max-connections", "-3"]).contains("not a valid value"));
     }
@@ -184,11 +204,14 @@ mod tests {
             "0",
             "--close-timeout",
             "0.5",
+            "--slow-timeout",
+            "2.5",
         ]) else {
             panic!()
         };
         assert_eq!(config.max_connections, 1);
         assert_eq!(hub.log_bytes, 1024);
+        assert_eq!(hub.slow_timeout, std::time::Duration::from_millis(2500));
         assert_eq!(
             ws.handshake.allowed_origins,
             Some(vec!["http://127.0.0.1:8080".to_string()])

@@ -30,18 +30,38 @@
 //!   4 MiB by default; the `chat_push` example's `--max-queue`), and how far
 //!   behind a client is is its cursor's distance from the log's head. A frame
 //!   larger than the whole log cannot be broadcast ([`HubStats::too_large`]);
-//!   the chat refuses such a message with 1009 before it gets there. **Senders are not paced yet: a reader that falls a
-//!   whole log behind is closed with 1008** (policy violation) and counted
-//!   ([`HubStats::dropped_slow`]), and the broadcast goes on to the others
-//!   without waiting for it. (Kafka chose long polling, where each consumer
-//!   pulls at its own pace, for exactly this reason; the log's own
-//!   [`FrameLog::append`] refuses instead of dropping, which is what pacing the
-//!   senders will use.) If the slow client's last write stopped in the middle
-//!   of a frame, the rest of that one frame is kept for it (the only bytes ever
-//!   copied per client), so that its stream stays valid: the frames it had, the
-//!   end of the cut one, the 1008 close frame. The close frame waits behind what
-//!   its socket already holds: a client that never reads again never sees it,
-//!   and the glue aborts its connection at the close timeout
+//!   the chat refuses such a message with 1009 before it gets there.
+//!
+//!   **When the log is full, senders wait, not readers.** A client's message
+//!   that finds no room ([`PushHub::send_from`]) waits, encoded, and its
+//!   sender's socket is no longer read ([`WsContext::pause_reading`]): its
+//!   kernel receive buffer fills, TCP's window closes, and the sender's own
+//!   `send()` blocks. That is backpressure carried back to the producer, the
+//!   way a pipe between two processes does it. As readers write, room frees up,
+//!   the waiting messages go in, in the order they came, and their senders are
+//!   read again. So a reader that keeps reading gets every message however long
+//!   the burst, and memory is the log plus at most one waiting message per
+//!   sender ([`HubStats::waiting_peak_bytes`]).
+//!
+//!   A reader that **stops** would stop everyone this way, so it gets a bound:
+//!   one that makes no progress at all for [`HubConfig::slow_timeout`] (5 s)
+//!   while senders wait for it is closed with 1008 (policy violation) and
+//!   counted ([`HubStats::slow_closed`]); its cursor leaves the log at once and
+//!   the senders go on. (Kafka chose long polling, where each consumer pulls at
+//!   its own pace, for exactly this reason: a broker never waits for a
+//!   consumer.)
+//!
+//!   What does not come from a sender that can be paced cannot wait: a join or
+//!   leave notice (and, later, a message relayed from another server) is
+//!   appended at once ([`FrameLog::force_append`]), dropping the oldest frames
+//!   if it must. A reader still behind those frames falls off the log's tail
+//!   and is closed with 1008 too ([`HubStats::dropped_slow`]). If a closed
+//!   client's last write stopped in the middle of a frame, the rest of that one
+//!   frame is kept for it (the only bytes ever copied per client), so that its
+//!   stream stays valid: the frames it had, the end of the cut one, the 1008
+//!   close frame. The close frame waits behind what its socket already holds:
+//!   a client that never reads again never sees it, and the glue aborts its
+//!   connection at the close timeout
 //!   ([`super::websocket::WsConfig::close_timeout`]); meanwhile it gets nothing
 //!   more and holds nothing of the log back.
 //!
@@ -73,14 +93,14 @@
 //! carried out after the callback, and a member that can no longer be sent to is
 //! skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::frame_log::{FrameLog, Pending, ReaderId};
 use super::websocket::{Message, Opened, WsApp, WsClosed, WsContext};
 use crate::cost::Label;
 use crate::http::Response;
-use crate::server::{CloseReason, ConnId, Context, Incoming, Reply, Source};
+use crate::server::{CloseReason, ConnId, Context, Incoming, Reply, Source, TimerId};
 use crate::trace::{Count, Dur, LineCost, SharedWith, Span, TraceLine};
 use crate::ws::{CloseCode, FrameHeader, OpCode};
 
@@ -89,17 +109,23 @@ use crate::ws::{CloseCode, FrameHeader, OpCode};
 pub struct HubConfig {
     /// Size of the broadcast log, in bytes: the most memory the broadcasts take
     /// however many members there are, and how far behind the newest broadcast a
-    /// member may be; a broadcast that would take a member further fails it with
-    /// 1008 instead. (It plays the part the per-client queue bound played before
-    /// the log.) A frame larger than the whole log is not broadcast
-    /// ([`HubStats::too_large`]). Default 4 MiB.
+    /// member may be. A sender's message that does not fit waits, its sender
+    /// paused, until readers make room ([`PushHub::send_from`]); a join or leave
+    /// notice that does not fit pushes the oldest frames out, and a member
+    /// still behind them is failed with 1008. A frame larger than the whole log
+    /// is not broadcast ([`HubStats::too_large`]). Default 4 MiB.
     pub log_bytes: usize,
+    /// How long a reader may make no progress at all while the log is full and
+    /// senders wait for it, before it is closed with 1008
+    /// ([`HubStats::slow_closed`]). Default 5 s.
+    pub slow_timeout: Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             log_bytes: 4 * 1024 * 1024,
+            slow_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -120,8 +146,18 @@ pub struct HubStats {
     pub bytes_queued: u64,
     /// Bytes of the log the kernel took, over all clients' sockets.
     pub bytes_written: u64,
-    /// Clients failed with 1008 because they fell a whole log behind.
+    /// Clients failed with 1008 because they fell a whole log behind, pushed
+    /// off its tail by what cannot be paced (joins and leaves).
     pub dropped_slow: u64,
+    /// Clients closed with 1008 because they made no progress for
+    /// [`HubConfig::slow_timeout`] while the full log waited for them.
+    pub slow_closed: u64,
+    /// Messages that found the log full and waited for room, their sender's
+    /// reading paused meanwhile ([`PushHub::send_from`]).
+    pub paced: u64,
+    /// The most bytes of such waiting messages held at once (one message per
+    /// waiting sender), beside the log.
+    pub waiting_peak_bytes: u64,
     /// Broadcasts not made because their frame was larger than the whole log.
     pub too_large: u64,
     /// The most bytes the log held at once.
@@ -149,6 +185,9 @@ pub struct BroadcastCost {
     /// Members failed with 1008 by this broadcast, having fallen a whole log
     /// behind.
     pub dropped_slow: usize,
+    /// How long the message waited for room in the full log, its sender paced
+    /// meanwhile ([`PushHub::send_from`]); zero if it went in at once.
+    pub waited: Duration,
     /// Bytes for the clients to write between them, `frame_bytes * clients`: a
     /// logical figure (the frame is stored once).
     pub bytes_queued: u64,
@@ -182,6 +221,12 @@ impl BroadcastCost {
     /// the clients it reached, the turn's writes, and the time to reach them all.
     pub fn trace_line(&self, start: Instant) -> TraceLine {
         let mut what = self.text.to_string();
+        if !self.waited.is_zero() {
+            what.push_str(&format!(
+                " (waited {} for room in the log)",
+                Dur(self.waited)
+            ));
+        }
         if self.backlogged > 0 {
             what.push_str(&format!(" ({} backlogged)", self.backlogged));
         }
@@ -238,6 +283,9 @@ impl std::fmt::Display for BroadcastCost {
         if self.dropped_slow > 0 {
             write!(f, "; {} dropped as too slow (1008)", self.dropped_slow)?;
         }
+        if !self.waited.is_zero() {
+            write!(f, "; waited {} for room in the log", Dur(self.waited))?;
+        }
         Ok(())
     }
 }
@@ -269,6 +317,37 @@ struct Reader {
     /// tail so that its stream stays whole up to the 1008 close frame. Empty
     /// otherwise.
     rest: Vec<u8>,
+    /// The last time the kernel took some of its pending bytes (`None`: not
+    /// since it joined).
+    progressed: Option<Instant>,
+}
+
+/// A sender's message that found the log full: it waits here, encoded, while
+/// its sender is not read ([`PushHub::send_from`]).
+#[derive(Debug)]
+struct Waiting {
+    /// The sender.
+    from: ConnId,
+    /// The encoded frame.
+    frame: Vec<u8>,
+    /// The start of its text, for the cost report.
+    text: Label,
+    /// When it arrived.
+    since: Instant,
+}
+
+/// What became of a sender's message ([`PushHub::send_from`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Appended to the log at once, for every member to write, as the
+    /// broadcast with this number ([`BroadcastCost::seq`]; its cost goes to the
+    /// observer at the end of the turn).
+    Now(u64),
+    /// The log was full: the message waits for room, and its sender is not read
+    /// until it is in.
+    Waiting,
+    /// Larger than the whole log: not broadcast ([`HubStats::too_large`]).
+    TooLarge,
 }
 
 /// A broadcast hub: members join and leave, and a broadcast appends one frame to
@@ -300,6 +379,17 @@ pub struct PushHub {
     turn: Turn,
     /// Who to tell each broadcast's cost, if anyone.
     observer: Option<BroadcastObserver>,
+    /// Senders' messages waiting for room in the log, oldest first; each
+    /// waiting sender is paused, so at most one per sender.
+    waiting: VecDeque<Waiting>,
+    /// Bytes of `waiting`'s frames.
+    waiting_bytes: usize,
+    /// Frame buffers of messages that went in, for the next ones to wait in.
+    spare_frames: Vec<Vec<u8>>,
+    /// Since when senders have been waiting (`waiting` not empty).
+    pacing_since: Option<Instant>,
+    /// The timer that looks for readers making no progress while senders wait.
+    slow_timer: Option<TimerId>,
 }
 
 impl Default for PushHub {
@@ -324,6 +414,11 @@ impl PushHub {
             stats: HubStats::default(),
             turn: Turn::default(),
             observer: None,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
+            spare_frames: Vec::new(),
+            pacing_since: None,
+            slow_timer: None,
         }
     }
 
@@ -397,6 +492,7 @@ impl PushHub {
             conn,
             id,
             rest: Vec::new(),
+            progressed: None,
         });
     }
 
@@ -498,15 +594,23 @@ impl PushHub {
     }
 
     /// The kernel took `n` bytes of what [`PushHub::source`] gave for `conn`
-    /// ([`WsApp::source_written`]): its cursor moves on.
-    pub fn source_written(&mut self, conn: ConnId, n: usize) {
+    /// ([`WsApp::source_written`]): its cursor moves on, and messages waiting
+    /// for room go in if there is room now.
+    pub fn source_written(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, n: usize) {
         self.stats.bytes_written += n as u64;
+        let now = ws.now();
         let Some(reader) = self.reader_mut(conn) else {
             return;
         };
+        if n > 0 {
+            reader.progressed = Some(now);
+        }
         if reader.rest.is_empty() {
             let id = reader.id;
             self.log.consume(id, n);
+            if !self.waiting.is_empty() {
+                self.admit_waiting(ws);
+            }
         } else {
             let n = n.min(reader.rest.len());
             reader.rest.drain(..n);
@@ -525,6 +629,191 @@ impl PushHub {
             self.log.remove_reader(reader.id);
             self.by_reader.remove(&reader.id);
         }
+    }
+
+    /// Broadcasts a message that `from` sent (a chat message), made of `parts`
+    /// joined, **pacing the sender**: if the log has no room for it (its slowest
+    /// reader is behind) or other senders' messages already wait, the message
+    /// waits, encoded, and `from` is not read any more
+    /// ([`WsContext::pause_reading`]): its socket's receive buffer fills and
+    /// TCP makes it wait. Waiting messages go into the log in the order they
+    /// came as soon as readers make room (at least an eighth of the log, so
+    /// that senders are not woken for a few bytes at a time), and their senders
+    /// are read again. A reader that makes no progress at all for
+    /// [`HubConfig::slow_timeout`] while messages wait is closed with 1008
+    /// ([`HubStats::slow_closed`]), which frees the log for the others. So a
+    /// reader that keeps reading never loses a message, however long the burst,
+    /// and memory stays the log plus at most one waiting message per sender.
+    ///
+    /// What does not come from a sender that can be paced (a join or leave
+    /// notice, a message relayed from elsewhere) goes through
+    /// [`PushHub::broadcast_text_parts`] instead, which appends at once.
+    pub fn send_from(&mut self, ws: &mut WsContext<'_, '_>, from: ConnId, parts: &[&str]) -> Sent {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let header = FrameHeader::server(true, OpCode::Text, len as u64);
+        let mut frame = self.spare_frames.pop().unwrap_or_default();
+        frame.clear();
+        header.write(&mut frame);
+        let mut text = Label::EMPTY;
+        for part in parts {
+            frame.extend_from_slice(part.as_bytes());
+            text.push(part.as_bytes());
+        }
+        if frame.len() > self.log.capacity() {
+            self.stats.too_large += 1;
+            self.spare_frames.push(frame);
+            return Sent::TooLarge;
+        }
+        if self.waiting.is_empty() && self.log.append(&frame).is_ok() {
+            self.begin_turn(ws);
+            self.note_log_size();
+            let cost = self.reach_members(ws, frame.len(), Some(from), text, 0, Duration::ZERO);
+            self.spare_frames.push(frame);
+            return Sent::Now(cost.seq);
+        }
+        let now = ws.now();
+        self.waiting_bytes += frame.len();
+        self.waiting.push_back(Waiting {
+            from,
+            frame,
+            text,
+            since: now,
+        });
+        self.stats.paced += 1;
+        self.stats.waiting_peak_bytes =
+            self.stats.waiting_peak_bytes.max(self.waiting_bytes as u64);
+        ws.pause_reading(from);
+        if self.pacing_since.is_none() {
+            self.pacing_since = Some(now);
+        }
+        if self.slow_timer.is_none() {
+            self.slow_timer = Some(ws.set_timer(self.config.slow_timeout, 0));
+        }
+        Sent::Waiting
+    }
+
+    /// Messages waiting for room now ([`PushHub::send_from`]).
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Appends the waiting messages that fit now, oldest first, once readers have
+    /// made room for at least an eighth of the log (or all of it is free), and
+    /// reads their senders again.
+    fn admit_waiting(&mut self, ws: &mut WsContext<'_, '_>) {
+        let capacity = self.log.capacity();
+        let now = ws.now();
+        while let Some(front) = self.waiting.front() {
+            let free = capacity - self.log.len();
+            let enough = front.frame.len().max(capacity / 8).min(capacity);
+            if free < enough || self.log.append(&front.frame).is_err() {
+                break;
+            }
+            let Some(waiting) = self.waiting.pop_front() else {
+                break;
+            };
+            self.waiting_bytes -= waiting.frame.len();
+            self.begin_turn(ws);
+            self.note_log_size();
+            let waited = now
+                .saturating_duration_since(waiting.since)
+                .max(Duration::from_nanos(1));
+            self.reach_members(
+                ws,
+                waiting.frame.len(),
+                Some(waiting.from),
+                waiting.text,
+                0,
+                waited,
+            );
+            ws.resume_reading(waiting.from);
+            self.spare_frames.push(waiting.frame);
+        }
+        if self.waiting.is_empty() {
+            self.pacing_since = None;
+            if let Some(timer) = self.slow_timer.take() {
+                ws.cancel_timer(timer);
+            }
+            self.spare_frames.truncate(4);
+        }
+    }
+
+    /// A timer came due ([`WsApp::on_timer`]): if it is the hub's, close the
+    /// readers that made no progress for [`HubConfig::slow_timeout`] while
+    /// senders waited for them, with 1008, and let the waiting messages in.
+    /// Returns whether it was the hub's timer.
+    pub fn on_timer(&mut self, ws: &mut WsContext<'_, '_>, timer: TimerId) -> bool {
+        if self.slow_timer != Some(timer) {
+            return false;
+        }
+        self.slow_timer = None;
+        let Some(pacing_since) = self.pacing_since else {
+            return true;
+        };
+        let now = ws.now();
+        let timeout = self.config.slow_timeout;
+        let mut next: Option<Instant> = None;
+        let mut stalled = Vec::new();
+        for reader in self.readers.iter().flatten() {
+            if self.log.lag(reader.id) == 0 || !self.contains(reader.conn) {
+                continue;
+            }
+            let since = reader
+                .progressed
+                .map_or(pacing_since, |p| p.max(pacing_since));
+            if now.saturating_duration_since(since) >= timeout {
+                stalled.push(reader.conn);
+            } else {
+                let due = since + timeout;
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        for conn in stalled {
+            self.cut_off(ws, conn);
+        }
+        self.admit_waiting(ws);
+        if !self.waiting.is_empty() {
+            let after = next.map_or(timeout, |at| at.saturating_duration_since(now));
+            self.slow_timer = Some(ws.set_timer(after.max(Duration::from_millis(1)), 0));
+        }
+        true
+    }
+
+    /// Closes a member that held the full log back without progress, with 1008:
+    /// its cursor leaves the log at once (keeping only the end of a frame its
+    /// last write cut, so that its close frame lands between frames).
+    fn cut_off(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId) {
+        if !ws.can_send(conn) {
+            return;
+        }
+        let Some(reader) = self.reader(conn) else {
+            return;
+        };
+        let id = reader.id;
+        let mut rest = Vec::new();
+        if let (Some(end), Some(cursor), Pending::Bytes(first, second)) = (
+            self.log.frame_end(id),
+            self.log.cursor(id),
+            self.log.pending(id),
+        ) {
+            let want = usize::try_from(end.saturating_sub(cursor)).unwrap_or(usize::MAX);
+            let from_first = want.min(first.len());
+            rest.extend_from_slice(first.get(..from_first).unwrap_or_default());
+            let from_second = (want - from_first).min(second.len());
+            rest.extend_from_slice(second.get(..from_second).unwrap_or_default());
+        }
+        self.log.remove_reader(id);
+        self.by_reader.remove(&id);
+        if let Some(reader) = self.reader_mut(conn) {
+            reader.rest = rest;
+        }
+        let reason = format!(
+            "slow consumer: no progress for {} while the broadcast log was full",
+            Dur(self.config.slow_timeout)
+        );
+        ws.fail(conn, CloseCode::POLICY_VIOLATION, &reason);
+        ws.wake_writer(conn);
+        self.stats.slow_closed += 1;
     }
 
     /// Sends `text` to every member: encoded once, appended to the log once.
@@ -610,22 +899,19 @@ impl PushHub {
         from: Option<ConnId>,
         text: Label,
     ) -> BroadcastCost {
-        if self.turn.costs.is_empty() {
-            let server = ws.server_stats();
-            self.turn.write_calls = server.write_calls;
-            self.turn.bytes_out = server.bytes_out;
-        }
+        self.begin_turn(ws);
         let size = frame.len();
-        let mut clients = 0;
         let mut dropped = 0;
         if size > self.log.capacity() {
             self.stats.too_large += 1;
-        } else {
+            return self.reach_members(ws, 0, from, text, 0, Duration::ZERO);
+        }
+        {
             self.keep_cut_frames(self.log.tail_after_forcing(size));
             let mut fallen = std::mem::take(&mut self.fallen);
             fallen.clear();
             if self.log.force_append(frame, &mut fallen).is_ok() {
-                self.stats.log_peak_bytes = self.stats.log_peak_bytes.max(self.log.len() as u64);
+                self.note_log_size();
             }
             for &id in &fallen {
                 let Some(&conn) = self.by_reader.get(&id) else {
@@ -644,6 +930,37 @@ impl PushHub {
                 }
             }
             self.fallen = fallen;
+        }
+        self.reach_members(ws, size, from, text, dropped, Duration::ZERO)
+    }
+
+    /// Remembers the write counters at the turn's first broadcast.
+    fn begin_turn(&mut self, ws: &WsContext<'_, '_>) {
+        if self.turn.costs.is_empty() {
+            let server = ws.server_stats();
+            self.turn.write_calls = server.write_calls;
+            self.turn.bytes_out = server.bytes_out;
+        }
+    }
+
+    /// Records the log's size after an append.
+    fn note_log_size(&mut self) {
+        self.stats.log_peak_bytes = self.stats.log_peak_bytes.max(self.log.len() as u64);
+    }
+
+    /// A frame of `size` bytes was appended (0: none was): wakes every member's
+    /// writer, counts the broadcast and keeps its cost for the turn's end.
+    fn reach_members(
+        &mut self,
+        ws: &mut WsContext<'_, '_>,
+        size: usize,
+        from: Option<ConnId>,
+        text: Label,
+        dropped: usize,
+        waited: Duration,
+    ) -> BroadcastCost {
+        let mut clients = 0;
+        if size > 0 {
             for &member in &self.members {
                 if ws.can_send(member) && self.reader(member).is_some() {
                     ws.wake_writer(member);
@@ -663,6 +980,7 @@ impl PushHub {
             frame_bytes: size,
             clients,
             dropped_slow: dropped,
+            waited,
             bytes_queued: (size * clients) as u64,
             started: ws.now(),
             turn_write_calls: 0,
@@ -678,6 +996,10 @@ impl PushHub {
     /// The loop turn ended: time this turn's broadcasts and report them. Call it
     /// from [`WsApp::on_turn_end`].
     pub fn turn_end(&mut self, ws: &mut WsContext<'_, '_>) {
+        // Cursors dropped during the turn (connections gone) may have made room.
+        if !self.waiting.is_empty() {
+            self.admit_waiting(ws);
+        }
         if self.turn.costs.is_empty() {
             return;
         }
@@ -751,8 +1073,10 @@ impl ChatPush {
         &self.hub
     }
 
-    /// Broadcasts `User<port><rest...>` for `conn`'s user.
-    fn announce(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, rest: &[&str]) {
+    /// Broadcasts `User<port><rest...>` for `conn`'s user: a message `conn`
+    /// sent goes through [`PushHub::send_from`] (`paced`: it may wait for room,
+    /// its sender paused); a join or leave notice is appended at once.
+    fn announce(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, rest: &[&str], paced: bool) {
         let port = ws.peer_addr(conn).map_or(0, |a| a.port());
         let mut digits = [0u8; 5];
         let port = decimal(port, &mut digits);
@@ -760,7 +1084,11 @@ impl ChatPush {
         for (slot, part) in parts.iter_mut().skip(2).zip(rest) {
             *slot = part;
         }
-        self.hub.broadcast_text_parts(ws, Some(conn), &parts);
+        if paced {
+            self.hub.send_from(ws, conn, &parts);
+        } else {
+            self.hub.broadcast_text_parts(ws, Some(conn), &parts);
+        }
     }
 }
 
@@ -784,7 +1112,7 @@ impl WsApp for ChatPush {
     fn on_open(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, _opened: &Opened<'_>) {
         // As the seed: add the connection, then tell everybody, newcomer included.
         self.hub.join(conn);
-        self.announce(ws, conn, &[" just connected."]);
+        self.announce(ws, conn, &[" just connected."], false);
     }
 
     fn on_message(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, msg: Message<'_>) {
@@ -797,7 +1125,7 @@ impl WsApp for ChatPush {
                 CloseCode::TOO_BIG,
                 "message too big for the broadcast log",
             ),
-            Message::Text(text) => self.announce(ws, conn, &[" says: ", text]),
+            Message::Text(text) => self.announce(ws, conn, &[" says: ", text], true),
             // The chat carries text. RFC 6455 §7.4.1: 1003 "indicates that an
             // endpoint is terminating the connection because it has received a
             // type of data it cannot accept".
@@ -817,7 +1145,7 @@ impl WsApp for ChatPush {
             WsClosed::Shutdown | WsClosed::Dropped(CloseReason::Shutdown)
         );
         if self.hub.leave_because(conn, closed) && !shutdown {
-            self.announce(ws, conn, &[" left."]);
+            self.announce(ws, conn, &[" left."], false);
         }
     }
 
@@ -852,12 +1180,16 @@ impl WsApp for ChatPush {
         self.hub.turn_end(ws);
     }
 
+    fn on_timer(&mut self, ws: &mut WsContext<'_, '_>, timer: TimerId, _data: u64) {
+        self.hub.on_timer(ws, timer);
+    }
+
     fn source(&self, conn: ConnId) -> Source<'_> {
         self.hub.source(conn)
     }
 
-    fn source_written(&mut self, _ws: &mut WsContext<'_, '_>, conn: ConnId, n: usize) {
-        self.hub.source_written(conn, n);
+    fn source_written(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, n: usize) {
+        self.hub.source_written(ws, conn, n);
     }
 
     fn source_done(&mut self, conn: ConnId) {
@@ -887,6 +1219,7 @@ mod tests {
             frame_bytes: 30,
             clients: 2,
             dropped_slow: 1,
+            waited: Duration::ZERO,
             bytes_queued: 60,
             started: Instant::now(),
             turn_write_calls: 3,

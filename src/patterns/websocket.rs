@@ -383,6 +383,9 @@ pub struct WsStats {
     pub messages_out: u64,
     /// Pings sent by the keepalive.
     pub pings_sent: u64,
+    /// Times the application paused reading a connection
+    /// ([`WsContext::pause_reading`]).
+    pub read_pauses: u64,
     /// WebSockets ended by the peer's close frame.
     pub closed_by_peer: u64,
     /// WebSockets ended by the application.
@@ -629,6 +632,9 @@ struct Session {
     messages: u64,
     /// Frame bytes consumed since the last whole message, for its `wire_bytes`.
     wire_pending: u64,
+    /// The application paused reading from it ([`WsContext::pause_reading`]):
+    /// no message is decoded until it resumes.
+    paused: bool,
     /// The connection's counters at the end of the last turn it read in: reads
     /// since then are the next message's.
     io_seen: IoCounters,
@@ -656,6 +662,7 @@ impl Session {
             timer: None,
             messages: 0,
             wire_pending: 0,
+            paused: false,
             io_seen: IoCounters::default(),
             io_turn: None,
         }
@@ -849,6 +856,45 @@ impl<'b> WsContext<'_, 'b> {
         self.ctx.send_raw(conn, &self.sessions.scratch);
         self.sessions
             .end(self.ctx, conn, WsClosed::ByServer(code), WsState::Done);
+    }
+
+    /// Stops decoding `conn`'s messages: the one being handled is the last until
+    /// [`WsContext::resume_reading`]. What already arrived waits undecoded in
+    /// the driver's buffer, and the socket is not read
+    /// ([`Context::pause_reading`]), so TCP's flow control makes the peer wait:
+    /// this is how an application paces a sender it cannot take more from now
+    /// (the push hub, when its broadcast log is full). Frames to `conn` are
+    /// still written. While paused, the keepalive does not count the peer's
+    /// silence against it (its pongs wait unread too). Ignored unless the
+    /// WebSocket is open.
+    pub fn pause_reading(&mut self, conn: ConnId) {
+        let Some(session) = self.sessions.get_mut(conn) else {
+            return;
+        };
+        if session.state != WsState::Open || session.paused {
+            return;
+        }
+        session.paused = true;
+        self.sessions.stats.read_pauses += 1;
+        self.ctx.pause_reading(conn);
+    }
+
+    /// Decodes `conn`'s messages again after [`WsContext::pause_reading`]: what
+    /// waits in the buffer first, in this turn. Ignored if it is not paused.
+    pub fn resume_reading(&mut self, conn: ConnId) {
+        let Some(session) = self.sessions.get_mut(conn) else {
+            return;
+        };
+        if !session.paused {
+            return;
+        }
+        session.paused = false;
+        self.ctx.resume_reading(conn);
+    }
+
+    /// Whether `conn`'s messages are paused ([`WsContext::pause_reading`]).
+    pub fn is_reading_paused(&self, conn: ConnId) -> bool {
+        self.sessions.get(conn).is_some_and(|s| s.paused)
     }
 
     /// Offers `conn` to its socket in this turn, so that what was just appended
@@ -1126,9 +1172,14 @@ impl<A: WsApp> WsServer<A> {
                 self.sessions.stats.close_timeouts += 1;
             }
             WsState::Open => {
+                let paused = session.paused;
                 let Some(keepalive) = session.keepalive.as_mut() else {
                     return;
                 };
+                if paused {
+                    // We are the ones not reading: its answers wait unread.
+                    keepalive.on_peer_activity(now);
+                }
                 match keepalive.on_timer(now) {
                     KeepaliveStep::Wait => {}
                     KeepaliveStep::Ping => {
@@ -1361,6 +1412,11 @@ impl<A: WsApp> WsServer<A> {
                 self.replies.clear();
                 decoder.close(code, &reason, &mut self.replies);
                 ctx.send_raw(conn, &self.replies);
+            }
+            if session.paused {
+                // The application takes nothing more now: the rest waits in the
+                // driver's buffer, as it arrived, until it resumes.
+                break;
             }
         }
         if let Some(session) = self.sessions.get_mut(conn) {

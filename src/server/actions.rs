@@ -36,6 +36,10 @@ pub(crate) enum Action {
     Close(ConnId),
     /// Close the connection now, dropping its queued output.
     Abort(ConnId),
+    /// Stop reading from the connection until [`Action::ResumeReading`].
+    PauseReading(ConnId),
+    /// Read from the connection again, starting with what is buffered.
+    ResumeReading(ConnId),
 }
 
 impl Action {
@@ -50,7 +54,9 @@ impl Action {
             | Action::Raw(id, _)
             | Action::Shared(id, _)
             | Action::Close(id)
-            | Action::Abort(id) => *id,
+            | Action::Abort(id)
+            | Action::PauseReading(id)
+            | Action::ResumeReading(id) => *id,
         }
     }
 }

@@ -423,6 +423,28 @@ impl Context<'_> {
         self.actions.list.push(Action::Abort(conn));
     }
 
+    /// Stops reading from a connection: what arrived and is buffered stays
+    /// there, unparsed and unhandled, and the socket's read interest goes off,
+    /// so that the kernel's receive buffer fills and TCP's flow control makes
+    /// the peer wait. Writing goes on. This is how an application paces a
+    /// sender it cannot take more from now (a broadcast log that is full),
+    /// instead of buffering without bound. [`Context::resume_reading`] undoes
+    /// it. Ignored if the connection has closed.
+    ///
+    /// A paused connection is not read, so a peer that closes meanwhile is
+    /// noticed only on resuming (or when a write to it fails); its timers go
+    /// on as usual.
+    pub fn pause_reading(&mut self, conn: ConnId) {
+        self.actions.list.push(Action::PauseReading(conn));
+    }
+
+    /// Reads from a connection paused with [`Context::pause_reading`] again:
+    /// what is buffered is handled first, in this turn, then the socket is read.
+    /// Ignored if the connection is not paused or has closed.
+    pub fn resume_reading(&mut self, conn: ConnId) {
+        self.actions.list.push(Action::ResumeReading(conn));
+    }
+
     /// Calls [`Handler::on_timer`] with `data` after `after`.
     pub fn set_timer(&mut self, after: Duration, data: u64) -> TimerId {
         self.timers.set(self.now + after, data)

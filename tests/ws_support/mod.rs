@@ -166,7 +166,41 @@ impl RawWs {
 
     /// Connects, sends `request`, and reads the response head (whatever it is).
     pub fn open(addr: SocketAddr, request: &str) -> RawWs {
-        let stream = connect_tcp(addr);
+        RawWs::open_on(connect_tcp(addr), request)
+    }
+
+    /// Connects with a receive buffer of about `bytes` and completes the
+    /// handshake. `SO_RCVBUF` is set before connecting, so the window is small
+    /// from the first segment and the kernel does not grow it: a client that
+    /// stops reading then stops taking bytes almost at once, instead of
+    /// absorbing megabytes into its socket.
+    pub fn connect_small_window(addr: SocketAddr, bytes: usize) -> RawWs {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        socket.connect(&addr.into()).expect("connect");
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        let mut ws = RawWs::open_on(stream, &handshake_request("/", ""));
+        assert!(
+            ws.response
+                .starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+            "{}",
+            ws.response
+        );
+        ws.response.clear();
+        ws
+    }
+
+    /// Sends `request` on `stream` and reads the response head.
+    fn open_on(stream: TcpStream, request: &str) -> RawWs {
         let port = stream.local_addr().expect("local addr").port();
         let mut ws = RawWs {
             stream,

@@ -139,6 +139,14 @@ impl<H: Handler> Server<H> {
             let Some(conn) = core.conns.get_mut(id) else {
                 continue;
             };
+            if let Action::ResumeReading(_) = action
+                && conn.h1.resume_reading()
+            {
+                // Bytes may have arrived while READABLE was off.
+                conn.read_ready = true;
+                mark_dirty(core, id.index());
+                continue;
+            }
             let h1 = &mut conn.h1;
             let date = &core.date.date;
             let applied = match action {
@@ -150,6 +158,8 @@ impl<H: Handler> Server<H> {
                 Action::Shared(_, bytes) => h1.send_raw(&bytes),
                 Action::Close(_) => h1.close_after_output(),
                 Action::Abort(_) => h1.abort(),
+                Action::PauseReading(_) => h1.pause_reading(),
+                Action::ResumeReading(_) => false, // carried out above
             };
             // An action that no longer fits the connection's phase is dropped.
             if applied {

@@ -289,6 +289,10 @@ impl<H: Handler> Server<H> {
         let want = match (settled.read, settled.write) {
             (true, true) => Interest::READABLE | Interest::WRITABLE,
             (false, true) => Interest::WRITABLE,
+            // Paused by the handler with nothing to write: read interest off.
+            // (A registration needs some interest; WRITABLE reports once, on
+            // registering, and then only after a write fills the socket.)
+            (false, false) if conn.h1.reading_paused() => Interest::WRITABLE,
             _ => Interest::READABLE,
         };
         if want != conn.interest {

@@ -226,6 +226,9 @@ pub(crate) struct H1Conn {
     read_closed: bool,
     /// Not read because queued output passed the bound.
     paused: bool,
+    /// Not read because the handler asked ([`super::Context::pause_reading`]):
+    /// buffered bytes wait unparsed until it resumes the connection.
+    app_paused: bool,
     /// Set when the connection must close at once, with why.
     close_now: Option<CloseReason>,
     /// Why it will close once its last response is written.
@@ -273,6 +276,7 @@ impl H1Conn {
             meta: RequestMeta::NONE,
             read_closed: false,
             paused: false,
+            app_paused: false,
             close_now: None,
             close_reason: CloseReason::PeerClosed,
             shutting_down: None,
@@ -345,7 +349,7 @@ impl H1Conn {
             self.phase,
             Phase::Waiting | Phase::Streaming | Phase::Lingering
         );
-        !self.read_closed
+        !(self.read_closed || self.app_paused)
             && self.close_now.is_none()
             && self.phase != Phase::Closing
             && !(parses && self.backlogged(config))
@@ -406,6 +410,11 @@ impl H1Conn {
     /// Parses what is buffered as far as the phase allows, and says what is next.
     pub(crate) fn step(&mut self, config: &Config, date: &HttpDate, now: Instant) -> Step {
         loop {
+            if self.app_paused && matches!(self.phase, Phase::Head | Phase::Body | Phase::Upgraded)
+            {
+                // The handler takes nothing more now: what is buffered waits.
+                return Step::Idle;
+            }
             match self.phase {
                 Phase::Head => {
                     if self.input.is_empty() || self.close_now.is_some() {
@@ -698,6 +707,28 @@ impl H1Conn {
         self.decoder = None;
         self.input.clear();
         true
+    }
+
+    /// The handler paused reading ([`super::Context::pause_reading`]). `false`
+    /// if it was paused already or is closing.
+    pub(crate) fn pause_reading(&mut self) -> bool {
+        if self.app_paused || matches!(self.phase, Phase::Closing | Phase::Lingering) {
+            return false;
+        }
+        self.app_paused = true;
+        true
+    }
+
+    /// The handler resumed reading ([`super::Context::resume_reading`]). `false`
+    /// if it was not paused.
+    pub(crate) fn resume_reading(&mut self) -> bool {
+        std::mem::replace(&mut self.app_paused, false)
+    }
+
+    /// Whether the handler paused reading.
+    #[inline]
+    pub(crate) fn reading_paused(&self) -> bool {
+        self.app_paused
     }
 
     /// Closes now, dropping what is queued: [`H1Conn::settle`] says close, with

@@ -16,6 +16,8 @@ impl H1Conn {
     fn deadline(&self, config: &Config) -> Option<Instant> {
         let queued = self.queued();
         let mut at = match self.phase {
+            // The handler holds the connection: no parse deadline meanwhile.
+            Phase::Head | Phase::Body if self.app_paused => None,
             Phase::Head if self.input.is_empty() && queued == 0 && self.requests == 0 => {
                 Some(self.accepted + config.header_timeout)
             }
@@ -196,7 +198,8 @@ impl H1Conn {
         let backlogged = self.backlogged(config);
         settled.tally.paused = backlogged && !self.paused;
         self.paused = backlogged;
-        settled.read = !self.paused || matches!(self.phase, Phase::Waiting | Phase::Streaming);
+        settled.read = !self.app_paused
+            && (!self.paused || matches!(self.phase, Phase::Waiting | Phase::Streaming));
         settled.write = queued > 0;
         settled.deadline = self.deadline(config);
         settled

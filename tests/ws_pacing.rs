@@ -1,0 +1,245 @@
+//! Senders are paced, readers are not dropped: over real TCP, with a broadcast
+//! log far smaller than the burst, senders that write as fast as they can are
+//! held back (their sockets not read) while the log is full, and every reader
+//! that keeps reading gets every message, in each sender's order, with nobody
+//! closed. What cannot be paced (a join notice) is appended regardless: a
+//! reader that stopped and falls off the log's tail because of it is closed
+//! with 1008 at once, without waiting for the slow timeout.
+
+mod ws_support;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wirepatterns::patterns::push::HubConfig;
+use wirepatterns::patterns::websocket::WsConfig;
+use ws_support::*;
+
+/// Reads `raw` until it has `count` chat messages; returns each sender's
+/// message numbers in the order they came.
+fn read_all(mut raw: RawWs, count: usize) -> thread::JoinHandle<HashMap<String, Vec<u32>>> {
+    thread::spawn(move || {
+        let mut by_sender: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut says = 0;
+        while says < count {
+            match raw.read_data_or_close() {
+                Some(frame) if frame.opcode == 0x1 => {
+                    let text = frame.text();
+                    // `User<port> says: <sender> <n> <padding>`
+                    let Some((_, message)) = text.split_once(" says: ") else {
+                        continue;
+                    };
+                    let mut words = message.split(' ');
+                    let sender = words.next().unwrap_or_default().to_string();
+                    let n: u32 = words.next().and_then(|n| n.parse().ok()).expect("number");
+                    by_sender.entry(sender).or_default().push(n);
+                    says += 1;
+                }
+                other => panic!("after {says} of {count} messages: {other:?}"),
+            }
+        }
+        by_sender
+    })
+}
+
+#[test]
+fn a_burst_fifty_times_the_log_reaches_every_reader_that_keeps_reading_and_nobody_is_closed() {
+    const LOG: usize = 16 * 1024;
+    const SENDERS: usize = 3;
+    const PER_SENDER: u32 = 4000;
+    const LISTENERS: usize = 2;
+    // Generous: readers that keep reading must never come near it, even on a
+    // busy machine; it only bounds a test that went wrong.
+    let hub = HubConfig {
+        log_bytes: LOG,
+        slow_timeout: Duration::from_secs(10),
+    };
+    let server = start_chat(no_pings(), hub);
+    let total = SENDERS * PER_SENDER as usize;
+    // Every member reads everything, senders included (on a clone of their
+    // socket, from their own thread), so each reader is its own thread.
+    let mut senders = Vec::new();
+    let mut readers = Vec::new();
+    for _ in 0..SENDERS {
+        let raw = RawWs::connect(server.addr);
+        senders.push(raw.stream.try_clone().expect("clone"));
+        readers.push(raw);
+    }
+    for _ in 0..LISTENERS {
+        readers.push(RawWs::connect(server.addr));
+    }
+    // Everyone's join notices are out before the burst; the readers skip them.
+    let readers: Vec<_> = readers.into_iter().map(|r| read_all(r, total)).collect();
+    // Each sender writes its messages as fast as TCP lets it, never waiting for
+    // its own to come back: about 100 bytes each, 1.2 MB in all, some 75 logs'
+    // worth.
+    let padding = "p".repeat(80);
+    let writers: Vec<_> = senders
+        .into_iter()
+        .enumerate()
+        .map(|(k, mut stream)| {
+            let padding = padding.clone();
+            thread::spawn(move || {
+                stream
+                    .set_write_timeout(Some(Duration::from_secs(30)))
+                    .expect("timeout");
+                let mut batch = Vec::new();
+                for i in 0..PER_SENDER {
+                    batch.extend_from_slice(&masked_text(&format!("s{k} {i} {padding}")));
+                    if batch.len() > 8 * 1024 || i + 1 == PER_SENDER {
+                        stream.write_all(&batch).expect("send");
+                        batch.clear();
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().expect("writer");
+    }
+    for reader in readers {
+        let by_sender = reader.join().expect("reader");
+        assert_eq!(by_sender.len(), SENDERS);
+        for (sender, numbers) in &by_sender {
+            let expected: Vec<u32> = (0..PER_SENDER).collect();
+            assert!(
+                *numbers == expected,
+                "{sender}: every message, in order ({} of {PER_SENDER})",
+                numbers.len()
+            );
+        }
+    }
+    let app = server.stop().expect("stops");
+    let stats = *app.app().hub().stats();
+    assert!(stats.paced > 0, "the senders had to wait: {stats:?}");
+    assert!(app.stats().read_pauses > 0, "{:?}", app.stats());
+    assert_eq!(stats.slow_closed, 0, "nobody was closed: {stats:?}");
+    assert_eq!(stats.dropped_slow, 0, "nobody fell off: {stats:?}");
+    assert!(stats.log_peak_bytes as usize <= LOG, "{stats:?}");
+    // One waiting message per sender at most.
+    assert!(
+        stats.waiting_peak_bytes <= (SENDERS * 200) as u64,
+        "{stats:?}"
+    );
+    // Every message to every member, and the join notices (then some leave
+    // notices, as the readers hang up).
+    let members = SENDERS + LISTENERS;
+    assert!(
+        stats.deliveries >= (total * members + members * (members + 1) / 2) as u64,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn a_join_notice_is_not_paced_and_a_stopped_reader_it_pushes_off_the_tail_is_closed_1008() {
+    const LOG: usize = 64 * 1024;
+    // The slow timeout is far away: what closes the stopped reader here is the
+    // join notice that pushes it off the log's tail.
+    let hub = HubConfig {
+        log_bytes: LOG,
+        slow_timeout: Duration::from_secs(60),
+    };
+    let config = WsConfig {
+        close_timeout: Duration::from_secs(60),
+        ..no_pings()
+    };
+    let server = start_chat(config, hub);
+    // A small receive window, so that once it stops reading it takes nothing
+    // more (a large one lets the kernel open it again now and then, as it
+    // compacts what it holds).
+    let mut stopped = RawWs::connect_small_window(server.addr, 4096);
+    let sender = RawWs::connect(server.addr);
+    let mut writer = sender.stream.try_clone().expect("clone");
+    writer
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    // The sender reads what comes back; the other never reads. 16 kB messages
+    // until the log and the stopped reader's socket buffers are full and the
+    // sender is paced: its messages stop coming back.
+    let echoes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reader = {
+        let echoes = std::sync::Arc::clone(&echoes);
+        let mut sender = sender;
+        sender
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        thread::spawn(move || {
+            let mut texts = Vec::new();
+            while let Some(frame) = sender.read_data_or_close() {
+                if frame.opcode != 0x1 {
+                    break;
+                }
+                let text = frame.text();
+                if text.contains(" says: ") {
+                    echoes.fetch_add(1, std::sync::atomic::Ordering::Release);
+                }
+                let done = text.ends_with(" says: last");
+                texts.push(text);
+                if done {
+                    break;
+                }
+            }
+            (texts, sender)
+        })
+    };
+    let body = "j".repeat(16_000);
+    let mut sent = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Keep sending until the echoes stop growing for a while: the sender is
+    // paced. At most 2,000 messages (32 MB), far beyond any socket buffer.
+    let mut last_seen = (0, Instant::now());
+    while sent < 2000 {
+        assert!(Instant::now() < deadline, "never paced");
+        // Send only while not far ahead of the echoes, so that the sender's
+        // own socket never fills: when echoes stop, it is the hub waiting.
+        let seen = echoes.load(std::sync::atomic::Ordering::Acquire);
+        if seen != last_seen.0 {
+            last_seen = (seen, Instant::now());
+        }
+        if sent < seen + 4 {
+            writer.write_all(&masked_text(&body)).expect("send");
+            sent += 1;
+        } else if last_seen.1.elapsed() > Duration::from_millis(1500) {
+            // Echoes stopped (for far longer than a busy machine pauses a
+            // thread): the log is full, the sender paced.
+            break;
+        } else {
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+    assert!(sent < 2000, "the sender was never paced");
+    // Join and leave notices cannot wait: each is appended at once, pushing
+    // the oldest frames out once the log is full, until the stopped reader,
+    // whose cursor is at the oldest, falls off the tail and is closed. Then
+    // the sender's message goes in and the echoes resume.
+    let paced_at = echoes.load(std::sync::atomic::Ordering::Acquire);
+    let mut newcomers = 0;
+    while echoes.load(std::sync::atomic::Ordering::Acquire) == paced_at {
+        assert!(newcomers < 5000, "the stopped reader never fell off");
+        let mut newcomer = RawWs::connect(server.addr);
+        let joined = newcomer.read_data_or_close().expect("its own join notice");
+        assert!(joined.text().ends_with(" just connected."), "{joined:?}");
+        drop(newcomer);
+        newcomers += 1;
+    }
+    // The sender's waiting message goes in now, and the sender goes on.
+    writer.write_all(&masked_text("last")).expect("send");
+    let (texts, _sender) = reader.join().expect("reader");
+    assert!(texts.last().is_some_and(|t| t.ends_with(" says: last")));
+    // The stopped reader, reading at last: frames, then 1008.
+    let close = loop {
+        let frame = stopped.read_data_or_close().expect("frames, then a close");
+        if frame.opcode == 0x8 {
+            break frame;
+        }
+    };
+    assert_eq!(close.close_code(), Some(1008));
+    let app = server.stop().expect("stops");
+    let stats = *app.app().hub().stats();
+    assert_eq!(stats.dropped_slow, 1, "fell off the tail: {stats:?}");
+    assert_eq!(stats.slow_closed, 0, "not the slow timeout: {stats:?}");
+    assert!(stats.paced >= 1, "{stats:?}");
+}

@@ -104,7 +104,12 @@ fn main() -> ExitCode {
         server.set_observer(move |event| print(event.trace_line(start)));
     }
 
-    support::serve(config, server)
+    support::serve_then(config, server, |server, out| {
+        let _ = writeln!(out, "push hub totals:");
+        for line in server.app().hub().stats().to_string().lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    })
 }
 
 /// Prints a trace line at once: a trace is read as it happens.

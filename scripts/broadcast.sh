@@ -17,6 +17,12 @@
 #   long100     wsload chat --clients 100 --senders 1 --messages 20000: ours and
 #               rust-chat (BASELINES.md section 3: the 1000 x 200 deliver phase of
 #               the Rust servers lasts about 0.1 s, too short for a precise rate).
+#   burst1000   wsload chat --clients 1000 --senders 1 --messages 1000: ours and
+#               rust-chat. The goals: ours peaks under 16 MiB, at most 0.4x
+#               rust-chat's server CPU per delivery, not slower than rust-chat.
+#   unpaced100k wsload chat --clients 100 --senders 1 --messages 100000: ours
+#               and rust-chat; 10 million deliveries, 25 logs' worth of frames
+#               (4 MiB log): every one delivered, nobody closed.
 #
 # Before each run the script waits (up to QUIET_WAIT s, default 60) until the rest
 # of the machine uses less than 0.3 of a core, and records what everything else
@@ -130,7 +136,8 @@ run_one() { # CASE ROUND SERVER TOOL CLIENTS MESSAGES
 # One attempt; returns 1 if it was disturbed and should be redone.
 attempt_one() { # CASE ROUND SERVER TOOL CLIENTS MESSAGES ATTEMPT
   local case=$1 round=$2 name=$3 tool=$4 clients=$5 messages=$6 attempt=$7
-  local port log out cmd rc=0 cpu0 cpu1 busy0 busy1 hwm t0 t1
+  local port log out cmd rc=0 cpu0 cpu1 busy0 busy1 hwm t0 t1 limit=20
+  [ "$messages" -ge 100000 ] && limit=90
   wait_quiet
   port=$(pick_port)
   log="$logs/$case-$round-$name-$tool-$attempt.server.log"
@@ -138,7 +145,7 @@ attempt_one() { # CASE ROUND SERVER TOOL CLIENTS MESSAGES ATTEMPT
   start_server "$name" "$port" "$log"
   if [ "$tool" = wsload ]; then
     cmd=("$wsload" chat --url "ws://127.0.0.1:$port/" --clients "$clients" --senders 1
-      --messages "$messages" --timeout 20 --pid "$server_pid")
+      --messages "$messages" --timeout "$limit" --pid "$server_pid")
   else
     cmd=("$chat_load" --url "ws://127.0.0.1:$port/" --clients "$clients"
       --messages "$messages" --timeout 20)
@@ -147,7 +154,7 @@ attempt_one() { # CASE ROUND SERVER TOOL CLIENTS MESSAGES ATTEMPT
   cpu0=$(proc_cpu "$server_pid")
   busy0=$(machine_busy)
   t0=$(date +%s.%N)
-  timeout 60 "${cmd[@]}" >>"$out" 2>&1 || rc=$?
+  timeout $((limit + 60)) "${cmd[@]}" >>"$out" 2>&1 || rc=$?
   t1=$(date +%s.%N)
   busy1=$(machine_busy)
   cpu1=$(proc_cpu "$server_pid")
@@ -156,7 +163,10 @@ attempt_one() { # CASE ROUND SERVER TOOL CLIENTS MESSAGES ATTEMPT
   local result
   result=$(grep '^RESULT ' "$out" | tail -n1 || true)
   field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
-  local rate p50 p99 client_cpu end server_cpu other
+  local rate p50 p99 client_cpu end server_cpu other lost closed received
+  lost=$(field lost)
+  closed=$(field closed_by_server)
+  received=$(field received)
   rate=$(field deliveries_per_s)
   p50=$(field lat_p50_ms)
   p99=$(field lat_p99_ms)
@@ -174,9 +184,9 @@ attempt_one() { # CASE ROUND SERVER TOOL CLIENTS MESSAGES ATTEMPT
     echo "$line (attempt $attempt)" >>"$discarded"
     return 1
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$round" "$name" "$tool" \
-    "${rate:-0}" "${p50:-}" "${p99:-}" "$server_cpu" "$((hwm / 1024))" "${client_cpu:-}" "$other" \
-    "${end:-none}" "$rc" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$round" "$name" "$tool" \
+    "${rate:-0}" "${p50:-}" "${p99:-}" "$server_cpu" "$hwm" "${client_cpu:-}" "$other" \
+    "${end:-none}" "$rc" "${received:-?}" "${lost:-?}" "${closed:-?}" >>"$results"
   printf '%-10s round %s %-9s %-9s %12s deliveries/s  p50 %8s ms  p99 %8s ms  server CPU %5ss  peak RSS %4s MiB  other CPU %ss  end=%s rc=%s\n' \
     "$case" "$round" "$name" "$tool" "${rate:-?}" "${p50:-?}" "${p99:-?}" "$server_cpu" "$((hwm / 1024))" \
     "$other" "${end:-?}" "$rc" >&2
@@ -188,6 +198,8 @@ for case in $CASES; do
       fanout1000) for s in ours node rust-chat; do run_one "$case" "$round" "$s" wsload 1000 200; done ;;
       crosscheck) for s in ours rust-chat; do run_one "$case" "$round" "$s" chat_load 1000 200; done ;;
       long100) for s in ours rust-chat; do run_one "$case" "$round" "$s" wsload 100 20000; done ;;
+      burst1000) for s in ours rust-chat; do run_one "$case" "$round" "$s" wsload 1000 1000; done ;;
+      unpaced100k) for s in ours rust-chat; do run_one "$case" "$round" "$s" wsload 100 100000; done ;;
       *) echo "unknown case $case" >&2; exit 2 ;;
     esac
   done
@@ -201,11 +213,15 @@ echo '```'
 echo "wsload chat --url ws://127.0.0.1:PORT/ --clients 1000 --senders 1 --messages 200 --timeout 20 --pid PID    # fanout1000"
 echo "chat_load --url ws://127.0.0.1:PORT/ --clients 1000 --messages 200 --timeout 20                           # crosscheck"
 echo "wsload chat --url ws://127.0.0.1:PORT/ --clients 100 --senders 1 --messages 20000 --timeout 20 --pid PID  # long100"
+echo "wsload chat --url ws://127.0.0.1:PORT/ --clients 1000 --senders 1 --messages 1000 --timeout 20 --pid PID  # burst1000"
+echo "wsload chat --url ws://127.0.0.1:PORT/ --clients 100 --senders 1 --messages 100000 --timeout 90 --pid PID  # unpaced100k"
 echo '```'
 echo
-echo "| case | round | server | load tool | deliveries/s | lat p50 ms | lat p99 ms | server CPU s | server peak RSS MiB | load tool CPU s | other CPU s | end |"
-echo "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
-awk -F'\t' '{ printf "| %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s%s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, ($13 == 0 ? "" : " (exit " $13 ")") }' "$results"
+echo "| case | round | server | load tool | deliveries/s | delivered | lost | closed by server | lat p50 ms | lat p99 ms | server CPU s | server CPU per delivery | server peak RSS | load tool CPU s | other CPU s | end |"
+echo "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+awk -F'\t' '{
+  per = ($14 + 0 > 0) ? sprintf("%.2f µs", $8 * 1e6 / $14) : "-"
+  printf "| %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %.1f MiB | %s | %s | %s%s |\n", $1, $2, $3, $4, $5, $14, $15, $16, $6, $7, $8, per, $9 / 1024, $10, $11, $12, ($13 == 0 ? "" : " (exit " $13 ")") }' "$results"
 echo
 echo "Ratios of deliveries/s, per round and over the rounds' sums:"
 echo

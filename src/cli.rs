@@ -424,6 +424,15 @@ pub fn serve<H: Handler>(
     handler: H,
     ready: impl FnOnce(SocketAddr, ServerHandle),
 ) -> Result<ServerStats, ServeError> {
+    serve_keeping(config, handler, ready).map(|(stats, _)| stats)
+}
+
+/// [`serve`], giving the handler back too, for what it counted.
+pub fn serve_keeping<H: Handler>(
+    config: Config,
+    handler: H,
+    ready: impl FnOnce(SocketAddr, ServerHandle),
+) -> Result<(ServerStats, H), ServeError> {
     let addr = config.addr;
     let mut server = Server::bind(config, handler).map_err(|e| match e.kind() {
         io::ErrorKind::AddrInUse => ServeError::AddrInUse(addr),
@@ -431,7 +440,8 @@ pub fn serve<H: Handler>(
     })?;
     ready(server.local_addr(), server.handle());
     server.run().map_err(ServeError::Run)?;
-    Ok(server.stats())
+    let stats = server.stats();
+    Ok((stats, server.into_handler()))
 }
 
 impl Args {

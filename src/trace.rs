@@ -97,6 +97,46 @@ impl fmt::Display for Dur {
     }
 }
 
+/// A size in bytes as a person reads it: bytes below 1 KiB, then KiB, MiB or
+/// GiB (powers of 1024) with three significant digits.
+///
+/// ```
+/// use wirepatterns::trace::Size;
+///
+/// assert_eq!(Size(512).to_string(), "512 B");
+/// assert_eq!(Size(4_464 * 1024).to_string(), "4.36 MiB");
+/// assert_eq!(Size(4 * 1024 * 1024).to_string(), "4.00 MiB");
+/// assert_eq!(Size(20_480).to_string(), "20.0 KiB");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 < 1024 {
+            return f.pad(&format!("{} B", self.0));
+        }
+        const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+        let mut value = self.0 as f64;
+        let mut text = String::new();
+        for (i, unit) in UNITS.iter().enumerate() {
+            value /= 1024.0;
+            let digits = if value < 9.995 {
+                format!("{value:.2}")
+            } else if value < 99.95 {
+                format!("{value:.1}")
+            } else {
+                format!("{value:.0}")
+            };
+            text = format!("{digits} {unit}");
+            if i + 1 == UNITS.len() || value < 1023.5 {
+                break;
+            }
+        }
+        f.pad(&text)
+    }
+}
+
 /// A count and its noun, in agreement: `1 client`, `3 clients`, `0 writes`.
 ///
 /// ```

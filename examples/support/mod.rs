@@ -72,19 +72,30 @@ pub fn usage_error(spec: &Spec, error: &dyn Display) -> ExitCode {
 /// Exit code 0 after Ctrl-C, 1 (with the reason on stderr) if the address cannot
 /// be bound or the loop fails.
 pub fn serve<H: Handler>(config: Config, handler: H) -> ExitCode {
+    serve_then(config, handler, |_, _| {})
+}
+
+/// [`serve`], then `after` prints what the handler counted, below the server's
+/// totals.
+pub fn serve_then<H: Handler>(
+    config: Config,
+    handler: H,
+    after: impl FnOnce(&H, &mut dyn Write),
+) -> ExitCode {
     let grace = config.shutdown_grace;
-    let served = cli::serve(config, handler, |addr, handle| {
+    let served = cli::serve_keeping(config, handler, |addr, handle| {
         println!("listening on http://{addr}");
         let _ = io::stdout().flush();
         stop_on_ctrl_c(handle, grace);
     });
     match served {
-        Ok(stats) => {
+        Ok((stats, handler)) => {
             let mut out = io::stdout().lock();
             let _ = writeln!(out, "server totals:");
             for line in stats.to_string().lines() {
                 let _ = writeln!(out, "  {line}");
             }
+            after(&handler, &mut out);
             let _ = out.flush();
             ExitCode::SUCCESS
         }

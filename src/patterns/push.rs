@@ -101,7 +101,7 @@ use super::websocket::{Message, Opened, WsApp, WsClosed, WsContext};
 use crate::cost::Label;
 use crate::http::Response;
 use crate::server::{CloseReason, ConnId, Context, Incoming, Reply, Source, TimerId};
-use crate::trace::{Count, Dur, LineCost, SharedWith, Span, TraceLine};
+use crate::trace::{Count, Dur, LineCost, SharedWith, Size, Span, TraceLine};
 use crate::ws::{CloseCode, FrameHeader, OpCode};
 
 /// The hub's settings.
@@ -164,6 +164,38 @@ pub struct HubStats {
     pub log_peak_bytes: u64,
     /// Members removed because they did not answer a ping in time.
     pub dead_peers: u64,
+}
+
+impl std::fmt::Display for HubStats {
+    /// Three lines, for a server's summary at exit:
+    ///
+    /// ```text
+    /// broadcasts: 100005 (10005050 deliveries), 437 MiB written from the log
+    /// log: peak 4.00 MiB; 1512 messages waited for room (peak 2.01 KiB waiting)
+    /// closed with 1008: 0 making no progress while the log was full, 0 fallen off its tail; 0 too large for it
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "broadcasts: {} ({} deliveries), {} written from the log",
+            self.broadcasts,
+            self.deliveries,
+            Size(self.bytes_written)
+        )?;
+        writeln!(
+            f,
+            "log: peak {}; {} waited for room (peak {} waiting)",
+            Size(self.log_peak_bytes),
+            Count(self.paced, "message", "messages"),
+            Size(self.waiting_peak_bytes)
+        )?;
+        write!(
+            f,
+            "closed with 1008: {} making no progress while the log was full, {} fallen off \
+             its tail; {} too large for it",
+            self.slow_closed, self.dropped_slow, self.too_large
+        )
+    }
 }
 
 /// What one broadcast cost, and what caused it.

@@ -18,7 +18,8 @@
 //! arrived for this long, default 1), `--hold SECS` (stay connected this much longer
 //! and read the memory again, default 0), `--timeout SECS` (for the whole run,
 //! default 120), `--max-kib-per-conn K` (exit 3 if the cost per connection is over
-//! K KiB), `--help`. `scripts/idle_memory.sh` runs it against `ws_echo` and
+//! K KiB), `--read yes|no` (`no`: after the handshake a client never reads again,
+//! see below; default yes), `--help`. `scripts/idle_memory.sh` runs it against `ws_echo` and
 //! `chat_push`.
 //!
 //! # Which server
@@ -47,6 +48,12 @@
 //! 4. Prints (after - before) / N as KiB per connection, and a `RESULT key=value`
 //!    line.
 //!
+//! With `--read no` the clients read nothing after the 101 (nor answer pings):
+//! what the server pushes piles up in the kernel's socket buffers until they are
+//! full, then waits on the server's side. The server is idle, then, once its CPU
+//! time (`/proc/PID/stat`) has not moved for `--quiet` seconds; measure before
+//! its ping timeout closes the silent connections.
+//!
 //! The figure is what the process holds: connection state, buffers, and the
 //! allocator's own overhead and fragmentation. It does not count the kernel's socket
 //! memory (receive and send buffers live in the kernel, not in the process).
@@ -74,7 +81,7 @@ idle_conns: open N idle WebSocket connections and read the server's memory befor
 
 usage: idle_conns [--url ws://HOST:PORT/PATH] [--clients N] [--pid PID]
                   [--connect-concurrency C] [--quiet SECS] [--hold SECS]
-                  [--timeout SECS] [--max-kib-per-conn K]
+                  [--timeout SECS] [--max-kib-per-conn K] [--read yes|no]
 
   --url URL                  the server's WebSocket (default ws://127.0.0.1:9001/)
   --clients N                connections to open (default 10000)
@@ -85,6 +92,7 @@ usage: idle_conns [--url ws://HOST:PORT/PATH] [--clients N] [--pid PID]
   --hold SECS                then stay connected this long and measure again (default 0)
   --timeout SECS             end the whole run after this long (default 120)
   --max-kib-per-conn K       exit 3 if the server's memory per connection is over K KiB
+  --read yes|no              no: never read after the handshake (default yes)
   --help                     this text
 
 N sockets need N open files here and in the server: run `ulimit -n 20000` first.
@@ -110,10 +118,12 @@ struct Options {
     hold: Duration,
     timeout: Duration,
     max_kib: Option<f64>,
+    /// Whether clients read after the handshake.
+    read: bool,
 }
 
 /// The flags `idle_conns` takes (each with a value), besides `--help`.
-const FLAGS: [&str; 8] = [
+const FLAGS: [&str; 9] = [
     "--url",
     "--clients",
     "--pid",
@@ -122,6 +132,7 @@ const FLAGS: [&str; 8] = [
     "--hold",
     "--timeout",
     "--max-kib-per-conn",
+    "--read",
 ];
 
 /// Handshakes in flight at once by default: below the listen backlog of a server
@@ -142,6 +153,7 @@ fn parse_options(args: impl IntoIterator<Item = String>) -> Result<Option<Option
     let mut hold = Duration::ZERO;
     let mut timeout = Duration::from_secs(120);
     let mut max_kib = None;
+    let mut read = true;
     let mut args = args.into_iter();
     while let Some(arg) = support::next_client_arg(&mut args, &FLAGS)? {
         let ClientArg::Flag(flag, value) = arg else {
@@ -161,6 +173,11 @@ fn parse_options(args: impl IntoIterator<Item = String>) -> Result<Option<Option
             "--max-kib-per-conn" => match value.parse::<f64>() {
                 Ok(k) if k.is_finite() && k > 0.0 => max_kib = Some(k),
                 _ => return Err(format!("{flag} {value:?}: not a number of KiB above 0")),
+            },
+            "--read" => match value.as_str() {
+                "yes" => read = true,
+                "no" => read = false,
+                _ => return Err(format!("{flag} {value:?}: yes or no")),
             },
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -183,6 +200,7 @@ fn parse_options(args: impl IntoIterator<Item = String>) -> Result<Option<Option
         hold,
         timeout,
         max_kib,
+        read,
     }))
 }
 
@@ -194,6 +212,8 @@ enum ClientState {
     Handshaking(ClientHandshake),
     /// Upgraded: frames are read, counted and dropped; pings answered.
     Open,
+    /// Upgraded, and never read again (`--read no`).
+    Silent,
     /// Closed or failed.
     Gone,
 }
@@ -363,14 +383,19 @@ fn decode(conn: &mut Conn, data: &[u8], rng: &mut Rng, tally: &mut Tally) -> Res
     }
 }
 
-/// Reads until `WouldBlock`; handles the handshake response and frames.
+/// Reads until `WouldBlock`; handles the handshake response and frames. With
+/// `read` false, stops for good once the handshake is done.
 fn on_readable(
     conn: &mut Conn,
     buf: &mut [u8],
     rng: &mut Rng,
     tally: &mut Tally,
+    read: bool,
 ) -> Result<(), String> {
     loop {
+        if matches!(conn.state, ClientState::Silent) {
+            return Ok(());
+        }
         let n = match conn.stream.read(buf) {
             Ok(0) => return Err("the server closed the connection".into()),
             Ok(n) => n,
@@ -386,9 +411,17 @@ fn on_readable(
                 Ok(Status::Partial) => continue,
                 Ok(Status::Complete(head_len)) => {
                     conn.pending.drain(..head_len);
-                    conn.state = ClientState::Open;
+                    conn.state = if read {
+                        ClientState::Open
+                    } else {
+                        ClientState::Silent
+                    };
                     tally.opened += 1;
                     tally.last_activity = Some(Instant::now());
+                    if !read {
+                        conn.pending.clear();
+                        return Ok(());
+                    }
                 }
                 Err(e) => return Err(format!("handshake: {e}")),
             }
@@ -398,6 +431,19 @@ fn on_readable(
         conn.pending = pending;
         conn.pending.drain(..used);
     }
+}
+
+/// The server's CPU time so far, in clock ticks (user + system, from
+/// `/proc/PID/stat`); `None` if it cannot be read.
+fn server_cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count
+    // fields after its closing one. utime and stime are fields 14 and 15.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
 }
 
 fn main() -> ExitCode {
@@ -467,6 +513,8 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
 
     // Connect, then wait for quiet.
     let mut all_done_at: Option<Instant> = None;
+    // The server's CPU ticks, and when they last changed (`--read no`).
+    let mut server_cpu = (None, Instant::now());
     loop {
         while !stop_opening && in_flight < opts.connect_concurrency && conns.len() < opts.clients {
             let mut stream = match TcpStream::connect(opts.addr) {
@@ -505,6 +553,16 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
         if now >= deadline {
             timed_out = true;
             break;
+        }
+        if !opts.read
+            && let Some(pid) = pid
+        {
+            // Nothing is read: the server is idle once its CPU time stops.
+            let cpu = server_cpu_ticks(pid);
+            if cpu != server_cpu.0 {
+                server_cpu = (cpu, now);
+                tally.last_activity = Some(now);
+            }
         }
         if (stop_opening || conns.len() == opts.clients) && in_flight == 0 {
             let done_at = *all_done_at.get_or_insert(now);
@@ -545,12 +603,18 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
             }
             if !matches!(conn.state, ClientState::Gone | ClientState::Connecting(_))
                 && (event.is_readable() || event.is_read_closed() || event.is_error())
-                && let Err(e) = on_readable(conn, &mut buf, &mut rng, &mut tally)
+                && let Err(e) = on_readable(conn, &mut buf, &mut rng, &mut tally, opts.read)
             {
                 tally.fail(conn, e);
             }
-            if !matches!(conn.state, ClientState::Gone | ClientState::Connecting(_))
-                && let Err(e) = flush(conn)
+            if matches!(conn.state, ClientState::Silent) && was_in_flight {
+                // No more events from it: the server's pushes pile up unread.
+                poll.registry().deregister(&mut conn.stream)?;
+            }
+            if !matches!(
+                conn.state,
+                ClientState::Gone | ClientState::Connecting(_) | ClientState::Silent
+            ) && let Err(e) = flush(conn)
             {
                 tally.fail(conn, format!("write: {e}"));
             }
@@ -579,7 +643,7 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
                 continue;
             };
             if matches!(conn.state, ClientState::Open) {
-                if let Err(e) = on_readable(conn, &mut buf, &mut rng, &mut tally) {
+                if let Err(e) = on_readable(conn, &mut buf, &mut rng, &mut tally, true) {
                     tally.fail(conn, e);
                 } else if let Err(e) = flush(conn) {
                     tally.fail(conn, format!("write: {e}"));
@@ -594,7 +658,7 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
     };
     let open = conns
         .iter()
-        .filter(|c| matches!(c.state, ClientState::Open))
+        .filter(|c| matches!(c.state, ClientState::Open | ClientState::Silent))
         .count();
 
     println!(
@@ -607,9 +671,15 @@ fn run(opts: &Options) -> io::Result<ExitCode> {
     }
     let mut over = false;
     let mut result = format!(
-        "RESULT clients={} opened={} open={open} failed={} connect_s={connect_s:.2} \
+        "RESULT read={} clients={} opened={} open={open} failed={} connect_s={connect_s:.2} \
          last_message_s={last_message_s:.2} measured_s={measured_s:.2} texts={} bytes_in={} pings={}",
-        opts.clients, tally.opened, tally.failed, tally.texts, tally.bytes_in, tally.pings
+        if opts.read { "yes" } else { "no" },
+        opts.clients,
+        tally.opened,
+        tally.failed,
+        tally.texts,
+        tally.bytes_in,
+        tally.pings
     );
     if let (Some(before), Some(after)) = (before, after) {
         let per_conn = |m: &Memory| (m.rss as f64 - before.rss as f64) / tally.opened.max(1) as f64;
@@ -677,6 +747,7 @@ mod tests {
         assert_eq!(refused(&["--bogus"]), "unknown flag --bogus");
         assert_eq!(refused(&["--pid"]), "--pid needs a value");
         assert!(matches!(parse(&["--help"]), Ok(None)));
+        assert_eq!(refused(&["--read", "maybe"]), "--read \"maybe\": yes or no");
     }
 
     #[test]

@@ -712,6 +712,11 @@ impl Sessions {
         };
         let was_open = session.state == WsState::Open;
         session.state = state;
+        if session.paused {
+            // The peer's answer to the close frame must be read.
+            session.paused = false;
+            ctx.resume_reading(conn);
+        }
         if was_open {
             if let Some(timer) = session.timer.take() {
                 ctx.cancel_timer(timer);
@@ -866,7 +871,9 @@ impl<'b> WsContext<'_, 'b> {
     /// (the push hub, when its broadcast log is full). Frames to `conn` are
     /// still written. While paused, the keepalive does not count the peer's
     /// silence against it (its pongs wait unread too). Ignored unless the
-    /// WebSocket is open.
+    /// WebSocket is open; once it stops being open (a close frame sent or
+    /// received), reading resumes by itself, so that the close handshake can
+    /// finish.
     pub fn pause_reading(&mut self, conn: ConnId) {
         let Some(session) = self.sessions.get_mut(conn) else {
             return;

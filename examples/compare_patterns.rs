@@ -259,7 +259,7 @@ fn ways(step: Duration) -> Vec<Way> {
 /// A duration as a short name: `100 ms`, `2 s`, `2.5 s`.
 fn whole(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms >= 1000 && ms % 100 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(100) {
         let s = format!("{:.1}", ms as f64 / 1000.0);
         format!("{} s", s.trim_end_matches(".0"))
     } else {
@@ -873,11 +873,6 @@ mod tests {
 
     fn way(mode: Mode) -> Way {
         Way::new(mode, Duration::ZERO)
-    }
-
-    /// The distinct progress values a job's client saw, 0% apart.
-    fn progress_seen(f: &Followed) -> Vec<u8> {
-        f.seen.iter().map(|&(p, _)| p).filter(|&p| p > 0).collect()
     }
 
     #[test]

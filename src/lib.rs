@@ -21,7 +21,8 @@
 //! | protocol cores | [`http`], [`ws`] | sans-I/O state machines: bytes in, events out; messages in, bytes out |
 //! | costs | [`cost`], [`trace`] | timestamps, byte and syscall counts, the timeline printer; the one-line trace format every example prints |
 //!
-//! [`cli`] is the small flag parser the example servers share.
+//! [`cli`] is the small flag parser the example servers share; [`chart`] draws the
+//! comparison examples' numbers as SVG bar charts.
 //!
 //! - [`http`] and [`ws`] never touch a socket or a clock. It is fed bytes and says "need
 //!   more", "complete, here is what I parsed and how many bytes it took", or "this
@@ -35,6 +36,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod chart;
 pub mod cli;
 pub mod cost;
 pub mod http;

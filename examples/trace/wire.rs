@@ -52,8 +52,11 @@ pub fn hex_dump(out: &mut String, block: Block, bytes: &[u8]) {
         block.label(),
         if n == 1 { "byte" } else { "bytes" }
     );
+    // Four hex digits of offset, more for a block over 64 KiB, the same in every row.
+    let last = n.saturating_sub(1) / ROW * ROW;
+    let width = (usize::BITS - last.leading_zeros()).div_ceil(4).max(4) as usize;
     for (row, chunk) in bytes.chunks(ROW).enumerate() {
-        let _ = write!(out, "{:04x}: ", row * ROW);
+        let _ = write!(out, "{:0width$x}: ", row * ROW);
         for i in 0..ROW {
             match chunk.get(i) {
                 Some(b) => {
@@ -208,7 +211,7 @@ impl fmt::Display for Timeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = Dur::WIDTH;
         let name_width = self
-            .phases
+            .phases()
             .iter()
             .map(|p| p.name.chars().count())
             .max()
@@ -288,6 +291,14 @@ mod tests {
         assert_eq!(rows.len(), 16);
         assert!(rows[15].starts_with("00f0: f0 f1"));
         assert!(rows.iter().all(|r| r.len() == 6 + 3 * ROW + ROW));
+        // Over 64 KiB, the offsets take five digits in every row.
+        let mut out = String::new();
+        hex_dump(&mut out, Block::RecvData, &[b'z'; 0x10001]);
+        let rows: Vec<&str> = out.lines().skip(1).collect();
+        assert!(rows[0].starts_with("00000: 7a 7a"), "{}", rows[0]);
+        assert!(rows[0x1000].starts_with("10000: 7a "), "{}", rows[0x1000]);
+        assert_eq!(rows[1].len(), 7 + 3 * ROW + ROW);
+        assert_eq!(rows[0x1000].len(), 7 + 3 * ROW + 1);
     }
 
     #[test]

@@ -343,6 +343,7 @@ pub fn http(request: &Request, out: &mut dyn Write) -> Result<HttpReport, Failur
                 }
                 Some(ResponseEvent::Body(data)) => report.body.extend_from_slice(data),
                 Some(ResponseEvent::Complete) => {
+                    timeline.mark("body complete", Instant::now(), stream.counters);
                     complete = true;
                     break;
                 }
@@ -362,7 +363,6 @@ pub fn http(request: &Request, out: &mut dyn Write) -> Result<HttpReport, Failur
             ));
         }
     }
-    timeline.mark("body complete", Instant::now(), stream.counters);
     if !buf.is_empty() {
         info(
             out,

@@ -30,8 +30,53 @@
 //!
 //! # What it prints
 //!
+//! `trace http://127.0.0.1:8080/ -d 'echo me'` against `request_response`, which
+//! echoes a body:
+//!
 //! ```text
-//! SAMPLE
+//! == Info: Trying 127.0.0.1:8080...
+//! == Info: Connected to 127.0.0.1 (127.0.0.1) port 8080
+//! => Send header, 60 bytes (0x3c)
+//! 0000: 50 4f 53 54 20 2f 20 48 54 54 50 2f 31 2e 31 0d POST / HTTP/1.1.
+//! 0010: 0a 48 6f 73 74 3a 20 31 32 37 2e 30 2e 30 2e 31 .Host: 127.0.0.1
+//! 0020: 3a 38 30 38 30 0d 0a 43 6f 6e 74 65 6e 74 2d 4c :8080..Content-L
+//! 0030: 65 6e 67 74 68 3a 20 37 0d 0a 0d 0a             ength: 7....
+//! => Send data, 7 bytes (0x7)
+//! 0000: 65 63 68 6f 20 6d 65                            echo me
+//! <= Recv header, 115 bytes (0x73)
+//! 0000: 48 54 54 50 2f 31 2e 31 20 32 30 30 20 4f 4b 0d HTTP/1.1 200 OK.
+//! 0010: 0a 44 61 74 65 3a 20 4d 6f 6e 2c 20 33 30 20 4e .Date: Mon, 30 N
+//! 0020: 6f 76 20 32 30 32 36 20 30 38 3a 32 34 3a 31 35 ov 2026 08:24:15
+//! 0030: 20 47 4d 54 0d 0a 43 6f 6e 74 65 6e 74 2d 54 79  GMT..Content-Ty
+//! 0040: 70 65 3a 20 61 70 70 6c 69 63 61 74 69 6f 6e 2f pe: application/
+//! 0050: 6f 63 74 65 74 2d 73 74 72 65 61 6d 0d 0a 43 6f octet-stream..Co
+//! 0060: 6e 74 65 6e 74 2d 4c 65 6e 67 74 68 3a 20 37 0d ntent-Length: 7.
+//! 0070: 0a 0d 0a                                        ...
+//! <= Recv data, 7 bytes (0x7)
+//! 0000: 65 63 68 6f 20 6d 65                            echo me
+//! == Info: status 200, body 7 B (Content-Length 7)
+//! == Timeline: each phase since the one before
+//!    phase                 at     took        sent    received  writes   reads
+//!    DNS lookup       3.25 µs  3.25 µs         0 B         0 B       0       0
+//!    TCP connect       144 µs   140 µs         0 B         0 B       0       0
+//!    request written   201 µs  57.7 µs        67 B         0 B       1       0
+//!    first byte        580 µs   378 µs         0 B       122 B       0       1
+//!    head parsed       610 µs  30.2 µs         0 B         0 B       0       0
+//!    body complete     614 µs  3.76 µs         0 B         0 B       0       0
+//!    total                      614 µs        67 B       122 B       1       1
+//! ```
+//!
+//! and the frames of `echo hello | trace http://127.0.0.1:9001/ --ws` against
+//! `ws_echo`, after the handshake:
+//!
+//! ```text
+//! == Info: send frame: text (0x1), 5 B, masked with key 5c9b5ff1: "hello"
+//! => Send data, 11 bytes (0xb)
+//! 0000: 81 85 5c 9b 5f f1 34 fe 33 9d 33                ..\._.4.3.3
+//! <= Recv data, 7 bytes (0x7)
+//! 0000: 81 05 68 65 6c 6c 6f                            ..hello
+//! == Info: recv frame: text (0x1), 5 B: "hello"
+//! == Info: send frame: close (0x8), code 1000
 //! ```
 //!
 //! - `=>` lines are what was sent, `<=` what was received, one block per `write()`

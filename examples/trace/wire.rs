@@ -199,13 +199,14 @@ impl Timeline {
     }
 }
 
-/// The timeline as a table, one row per phase:
+/// The timeline as a table, one row per phase, then the totals:
 ///
 /// ```text
 /// == Timeline: each phase since the one before
-///    phase                     at     took      sent  received  writes  reads
-///    DNS lookup           61.0 µs  61.0 µs       0 B       0 B       0      0
-///    TCP connect           164 µs   103 µs       0 B       0 B       0      0
+///    phase                 at     took        sent    received  writes   reads
+///    DNS lookup       4.15 µs  4.15 µs         0 B         0 B       0       0
+///    TCP connect       182 µs   178 µs         0 B         0 B       0       0
+///    request written   261 µs  78.9 µs        67 B         0 B       1       0
 /// ```
 impl fmt::Display for Timeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -56,6 +56,9 @@ pub struct Request {
     pub data: Option<Vec<u8>>,
     /// How long any one connect, read or write may take.
     pub timeout: Duration,
+    /// `-0`: send an HTTP/1.0 request (a server then answers a stream it cannot
+    /// size by closing the connection at its end, RFC 9112 §6.3 rule 8).
+    pub http10: bool,
 }
 
 /// What came back from an HTTP exchange.
@@ -129,9 +132,14 @@ pub fn build_request(request: &Request) -> Result<(Vec<u8>, Vec<u8>), Failure> {
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
     };
-    let mut head = format!("{method} {} HTTP/1.1\r\n", request.url.target);
-    // RFC 9112 §3.2: a client MUST send Host in every HTTP/1.1 request; a -H Host
-    // replaces this one, as in curl.
+    let version = if request.http10 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    };
+    let mut head = format!("{method} {} {version}\r\n", request.url.target);
+    // RFC 9112 §3.2: a client MUST send Host in every HTTP/1.1 request (and this
+    // one sends it in 1.0 too, as curl does); a -H Host replaces it.
     if !has("host") {
         head.push_str(&format!("Host: {}\r\n", request.url.host_header()));
     }

@@ -19,6 +19,8 @@
 //! lines), `-H 'Name: value'` (an extra header field; repeat it; a `Host` given here
 //! replaces the one from the URL), `--ws` (a WebSocket: each line of stdin is sent as
 //! a text frame, each frame received is shown decoded, then a clean close),
+//! `-0`/`--http1.0` (send an HTTP/1.0 request: a server answers a stream of unknown
+//! length by closing the connection at its end, the close-delimited framing),
 //! `--timeout SECS` (the longest any connect, read or write may take, default 30),
 //! `--help`.
 //!
@@ -135,6 +137,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     let mut data = None;
     let mut headers = Vec::new();
     let mut ws = false;
+    let mut http10 = false;
     let mut timeout = Duration::from_secs(30);
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -150,6 +153,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
                 headers.push((name.to_string(), field.trim().to_string()));
             }
             "--ws" => ws = true,
+            "-0" | "--http1.0" => http10 = true,
             "--timeout" => {
                 let secs = value(&arg)?;
                 timeout = match secs.parse::<f64>() {
@@ -168,6 +172,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     }
     let url = url.ok_or("no URL")?;
     let ws = ws || url.websocket;
+    if ws && http10 {
+        return Err("--ws needs HTTP/1.1 (RFC 6455 section 4.1), not --http1.0".to_string());
+    }
     let method =
         method.unwrap_or_else(|| if data.is_some() && !ws { "POST" } else { "GET" }.to_string());
     Ok(Command::Run {
@@ -177,6 +184,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             headers,
             data,
             timeout,
+            http10,
         },
         ws,
     })

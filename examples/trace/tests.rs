@@ -35,6 +35,7 @@ fn request(method: &str, url: &str) -> Request {
         headers: Vec::new(),
         data: None,
         timeout: TIMEOUT,
+        http10: false,
     }
 }
 
@@ -164,7 +165,8 @@ fn content_length_bodies_from_request_response_come_back_exactly() {
 fn a_chunked_event_stream_and_a_204_from_the_jobs_server() {
     let config = JobsConfig {
         jobs: JobConfig {
-            step: Duration::from_millis(20),
+            // Slow enough that each stream is asked for while its job still runs.
+            step: Duration::from_millis(50),
             ..JobConfig::default()
         },
         ..JobsConfig::default()
@@ -202,6 +204,40 @@ fn a_chunked_event_stream_and_a_204_from_the_jobs_server() {
     let received = events.timeline.phases().last().unwrap().counters.bytes_in;
     assert!(received > events.body.len() as u64 + 5, "{received}");
     assert!(trace.contains("(chunked)"), "{trace}");
+
+    // Asked in HTTP/1.0, the stream of a job still running cannot be chunked: it
+    // ends when the server closes the connection.
+    let (submitted, _) = http(&request("POST", &format!("{base}/submit")));
+    let running = String::from_utf8(submitted.body)
+        .unwrap()
+        .trim()
+        .replace(':', "%3A");
+    let mut old = request("GET", &format!("{base}/events?jobId={running}"));
+    old.http10 = true;
+    let (closed, trace) = http(&old);
+    assert_eq!(closed.status, 200);
+    assert_eq!(closed.framing, ResponseFraming::UntilClose);
+    let ids = |body: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(body)
+            .lines()
+            .filter(|l| l.starts_with("id: "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        ids(&closed.body),
+        ids(&events.body),
+        "the same events, framed by the close"
+    );
+    assert_eq!(
+        ids(&closed.body).last().map(String::as_str),
+        Some("id: 100")
+    );
+    assert!(
+        trace.contains("the server closed the connection"),
+        "{trace}"
+    );
+    assert_every_byte_dumped(&trace, &closed.timeline);
 
     // Content-Length.
     let (stats, _) = http(&request("GET", &format!("{base}/stats")));
@@ -395,6 +431,14 @@ fn command_lines_are_read_as_curl_reads_them() {
     assert!(ws, "ws:// means --ws");
     assert_eq!(request.method, "GET");
     assert!(matches!(args(&["--help"]), Ok(Command::Help)));
+    let Ok(Command::Run { request, .. }) = args(&["http://h/", "-0"]) else {
+        panic!("runs");
+    };
+    assert!(request.http10);
+    assert_eq!(
+        exchange::build_request(&request).unwrap().0,
+        b"GET / HTTP/1.0\r\nHost: h\r\n\r\n"
+    );
     for (bad, why) in [
         (&[][..], "no URL"),
         (&["ftp://h/"][..], "bad URL"),
@@ -403,6 +447,7 @@ fn command_lines_are_read_as_curl_reads_them() {
         (&["http://h/", "--bogus"][..], "unknown flag"),
         (&["http://h/", "http://i/"][..], "one URL only"),
         (&["http://h/", "--timeout", "0"][..], "--timeout"),
+        (&["ws://h/", "-0"][..], "--ws needs HTTP/1.1"),
     ] {
         let err = args(bad).unwrap_err();
         assert!(err.contains(why), "{bad:?}: {err}");

@@ -677,3 +677,47 @@ proptest! {
         prop_assert_eq!(read_with(&input, "GET", &[cut], true), whole);
     }
 }
+
+/// Pieces of heads, valid and not, for heads that sit near the grammar's edges.
+fn head_piece() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(b"HTTP/1.1 ".to_vec()),
+        Just(b"HTTP/1.0 ".to_vec()),
+        Just(b"HTTP/1.1".to_vec()),
+        Just(b"200".to_vec()),
+        Just(b"404 Not Found".to_vec()),
+        Just(b" ".to_vec()),
+        Just(b"\t".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"\r".to_vec()),
+        Just(b":".to_vec()),
+        Just(b"X-A".to_vec()),
+        Just(b"Content-Length: 0".to_vec()),
+        Just(b"value".to_vec()),
+        Just(b"\x7f".to_vec()),
+        Just(b"\x00".to_vec()),
+        prop::collection::vec(any::<u8>(), 1..4),
+    ]
+}
+
+proptest! {
+    /// The parser is the stricter of the two: every head it accepts, httparse
+    /// accepts too, with the same length, status code, reason and fields.
+    #[test]
+    fn differential_every_head_accepted_is_read_as_httparse_reads_it(
+        status_line in any::<bool>(),
+        pieces in prop::collection::vec(head_piece(), 1..24),
+    ) {
+        // Most of the time a good status line, so that the fields are reached.
+        let mut input = if status_line { b"HTTP/1.1 200 OK\r\n".to_vec() } else { Vec::new() };
+        input.extend(pieces.concat());
+        input.extend_from_slice(b"\r\n\r\n");
+        if let Some(ours) = our_head(&input) {
+            // httparse gives an empty reason for one that is not UTF-8.
+            if std::str::from_utf8(&ours.2).is_ok() {
+                prop_assert_eq!(Some(ours), httparse_head(&input));
+            }
+        }
+    }
+}

@@ -709,7 +709,7 @@ proptest! {
         status_line in any::<bool>(),
         pieces in prop::collection::vec(head_piece(), 1..24),
     ) {
-        // Most of the time a good status line, so that the fields are reached.
+        // Half the time a good status line, so that the fields are reached.
         let mut input = if status_line { b"HTTP/1.1 200 OK\r\n".to_vec() } else { Vec::new() };
         input.extend(pieces.concat());
         input.extend_from_slice(b"\r\n\r\n");
@@ -720,4 +720,18 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_refused_head_leaves_no_last_head() {
+    let mut parser = ResponseParser::new("GET");
+    let good = b"HTTP/1.1 200 OK\r\nX: 1\r\n\r\n";
+    assert!(parser.parse(good).unwrap().is_complete());
+    assert_eq!(parser.last_head(good).map(|h| h.status()), Some(200));
+    let bad = b"HTTP/1.1 201 Created\r\nX : 1\r\n\r\n";
+    assert_eq!(
+        parser.parse(bad).map(|_| ()),
+        Err(HttpError::WhitespaceBeforeColon)
+    );
+    assert!(parser.last_head(bad).is_none());
 }

@@ -236,13 +236,18 @@ impl ResponseParser {
         };
         self.reset();
         let head = buf.get(..end).unwrap_or_default();
-        parse_head(
+        let parsed = parse_head(
             head,
             &self.limits,
             self.head_request,
             self.connect_request,
             &mut self.parsed,
-        )?;
+        );
+        if let Err(e) = parsed {
+            // Half-filled: no `last_head` from it.
+            self.parsed.version = None;
+            return Err(e);
+        }
         Ok(Status::Complete(ResponseHead {
             buf,
             parsed: &self.parsed,

@@ -1,4 +1,5 @@
-//! What can be wrong with a request, and how each fault is answered.
+//! What can be wrong with a request (or, for a client, a response), and how each
+//! fault is answered.
 //!
 //! Every variant names the rule that was broken, and [`HttpError::status`] gives the
 //! status code the server answers it with (the way h11's `error_status_hint` does).
@@ -154,6 +155,20 @@ pub enum HttpError {
     /// The head did not arrive within the header timeout.
     #[error("request head not received within the timeout (RFC 9110 section 15.5.9)")]
     HeadTimeout,
+    /// A response's status line is not `HTTP-version SP status-code SP
+    /// [ reason-phrase ]`, or its reason phrase holds a control byte (RFC 9112 §4).
+    #[error(
+        "malformed status line: expected HTTP-version SP status-code SP reason-phrase (RFC 9112 section 4)"
+    )]
+    InvalidStatusLine,
+    /// A response's status code is not three digits from 100 to 599 (RFC 9110 §15).
+    #[error("invalid status code: expected three digits, 100 to 599 (RFC 9110 section 15)")]
+    InvalidStatusCode,
+    /// The connection closed before the response was complete: inside the head, or
+    /// inside a body framed by Content-Length or chunked (RFC 9112 §8: such a message
+    /// is incomplete, never to be taken for a whole one).
+    #[error("the connection closed before the response was complete (RFC 9112 section 8)")]
+    TruncatedResponse,
 }
 
 impl HttpError {
@@ -166,6 +181,11 @@ impl HttpError {
             HttpError::UnsupportedTransferCoding => 501,
             HttpError::BodyTooLarge => 413,
             HttpError::HeadTimeout => 408,
+            // What a gateway answers when the server behind it sent a response it
+            // could not use (RFC 9110 §15.6.3).
+            HttpError::InvalidStatusLine
+            | HttpError::InvalidStatusCode
+            | HttpError::TruncatedResponse => 502,
             _ => 400,
         }
     }

@@ -27,6 +27,10 @@
 //!   back the body's data, for `Content-Length` and `chunked` framing alike.
 //! - [`response`]: writes a status line, header fields and a body (sized or chunked)
 //!   into an output buffer.
+//! - [`response_parser`]: the client's side: [`ResponseParser`] reads a status line
+//!   and header fields, and decides where the body ends (RFC 9112 §6.3: HEAD, 1xx,
+//!   204, 304, chunked, Content-Length, or the server closing); [`ResponseReader`]
+//!   hands out a whole response as head, body pieces and its end.
 //! - [`error`]: [`HttpError`], one variant per rule, each knowing the status code it
 //!   is answered with.
 //! - [`tables`]: the byte classes of the grammar (`tchar`, `field-vchar`, ...) as
@@ -43,12 +47,16 @@ pub mod error;
 pub mod query;
 pub mod request;
 pub mod response;
+pub mod response_parser;
 pub mod tables;
 
 pub use body::{BodyDecoder, Decoded};
 pub use error::HttpError;
 pub use request::{Framing, Header, Headers, Request, RequestParser, TargetForm, Version};
 pub use response::Response;
+pub use response_parser::{
+    ResponseEvent, ResponseFraming, ResponseHead, ResponseParser, ResponseReader, ResponseStep,
+};
 
 /// The outcome of a parse that did not fail: either the message is all there, or more
 /// bytes are needed. "Need more" is an expected answer, not an error, and it consumes

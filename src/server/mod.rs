@@ -117,6 +117,7 @@
 //! ```
 
 pub(crate) mod actions;
+pub mod blocking;
 mod config;
 mod conns;
 pub mod event_loop;

@@ -310,12 +310,14 @@ fn run(settings: &Settings) -> Result<(), String> {
     let request_len = SLOW_REQUEST.len();
     let byte_every = settings.slow_window / request_len as u32;
     println!(
-        "{} slow clients, each sending a {request_len}-byte request one byte every {} ({}), \
-         while {} fast requests are due over {} from {} client threads, each answered within \
-         {} of when it was due or counted as timed out",
+        "{} slow clients, each sending a {request_len}-byte request one byte every {} (for {}),",
         settings.slow_clients,
         Dur(byte_every),
         Dur(settings.slow_window),
+    );
+    println!(
+        "while {} fast requests are due over {} from {} client threads, each to be answered \
+         within {} of when it was due",
         settings.fast_requests,
         Dur(fast_window(settings)),
         settings.fast_clients,
@@ -787,7 +789,8 @@ fn table(outcomes: &[Outcome], settings: &Settings) -> String {
         out,
         "\nfast served: answered within {} of when due; p50, p99: their latency, from when due\n\
          slow served: slow clients answered (one that could not connect within {} is not)\n\
-         threads: the most seen in the server's process (and before the clients came)\n\
+         threads: the most seen in the server's process (and before the clients came; the \
+         child's main thread, waiting for the end of its input, is one)\n\
          peak RSS: VmHWM; server CPU: user + system during the run, in 10 ms ticks\n",
         Dur(settings.timeout),
         Dur(settings.slow_window),
@@ -870,8 +873,8 @@ fn svg(outcomes: &[Outcome], settings: &Settings) -> String {
     ];
     stack(
         &format!(
-            "{} slow clients and {} fast requests: thread per connection, a pool of {}, the event loop",
-            settings.slow_clients, settings.fast_requests, settings.pool
+            "{} slow clients, {} fast requests",
+            settings.slow_clients, settings.fast_requests
         ),
         &charts,
     )

@@ -57,8 +57,10 @@
 //!
 //! A client that sends its request one byte at a time keeps its thread asleep in
 //! `read()` between bytes: the thread cannot serve anyone else meanwhile, and
-//! nothing but the header timeout ([`Config::header_timeout`], 10 s by default:
-//! 408 and close) takes it back. N such clients hold all N threads of a pool, and
+//! nothing but the connection's timeouts takes it back ([`Config::header_timeout`]:
+//! a head must arrive within 10 s of its first byte, else 408 and close;
+//! [`Config::body_timeout`]: 30 s between body bytes). N such clients hold all N
+//! threads of a pool, and
 //! every other client, however fast, waits in the accept queue until one of them
 //! finishes: the pool *stalls*. A thread per connection gives the next client a
 //! new thread instead, at the price of a thread (and its memory) per slow client.
@@ -391,7 +393,7 @@ impl BlockingServer {
             other => other,
         };
         for _ in 0..self.acceptors.len() {
-            let _ = TcpStream::connect_timeout(&wake_addr, Duration::from_secs(1));
+            let _ = TcpStream::connect_timeout(&wake_addr, Duration::from_millis(200));
         }
         // Threads asleep in read() wake to an end of file; what they are
         // answering is still written.

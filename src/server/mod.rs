@@ -44,6 +44,7 @@
 //! | `config.rs` | [`Config`]: every limit and timeout, each with a default |
 //! | `conns.rs` | the table of open connections, by poll token |
 //! | `handle.rs` | [`ServerHandle`] and [`Running`]: stopping the loop and reading its totals from other threads |
+//! | [`blocking`] | not the loop: the same handler and HTTP/1.1 state machine served by blocking threads, one per connection or a fixed pool, to compare with it (`examples/sync_vs_async.rs`) |
 //!
 //! # What keeps it robust
 //!
@@ -117,6 +118,7 @@
 //! ```
 
 pub(crate) mod actions;
+pub mod blocking;
 mod config;
 mod conns;
 pub mod event_loop;

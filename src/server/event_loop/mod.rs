@@ -600,7 +600,7 @@ fn set_deadline(conn: &mut Conn, timers: &mut Timers, deadline: Option<Instant>)
 
 /// The answer to a connection over the limit: 503, when to retry, and close
 /// (RFC 9110 §15.6.4, §10.2.3).
-fn over_limit_response(max_connections: usize) -> Vec<u8> {
+pub(crate) fn over_limit_response(max_connections: usize) -> Vec<u8> {
     let mut res = Response::text(
         503,
         &format!(

@@ -36,9 +36,12 @@
 //! One criterion group per message and direction (`encode/one_job`,
 //! `decode/100_jobs`, ...) holds every format, so they are compared side by side;
 //! `thrpt` is in jobs per second. After the groups come two tables: the encoded
-//! sizes (and their ratios to the text and to JSON), then each format against the
-//! text timed in alternating bursts (A B A B), which on a shared machine gives a
-//! steadier ratio than two criterion estimates taken seconds apart.
+//! sizes (and their ratios to the text and to JSON), then every format's time,
+//! per message and per job, with its ratio to the text and to JSON. For that
+//! table the formats of one message and direction are timed in turn, a burst of
+//! about a millisecond each (A B C D A B C D ...), keeping each one's fastest
+//! burst: all of them see the same machine load, which on a shared machine gives
+//! steadier ratios than criterion estimates taken seconds apart.
 //!
 //! ```text
 //! cargo bench --bench serialize_cost -- --warm-up-time 1 --measurement-time 2
@@ -50,6 +53,8 @@
 //! [`Event::decode`]: wirepatterns::patterns::journal::Event::decode
 //! [`JobId::parse`]: wirepatterns::patterns::jobs::JobId::parse
 
+// This bench times its formats in its own round robin, not in `support::alternate`.
+#[allow(dead_code)]
 mod support;
 
 #[path = "../examples/support/job_message.rs"]
@@ -58,7 +63,7 @@ mod job_message;
 use std::fmt::Debug;
 use std::hint::black_box;
 use std::io::Write as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::{Deserialize, Serialize};
@@ -543,48 +548,73 @@ fn size_table() {
     table.print();
 }
 
-/// Times `codec` beside `text` on the same value in alternating bursts, for one
-/// direction. Returns (text seconds, codec seconds) per call.
-fn against_text<T, U>(
-    encode: bool,
-    text: (&Codec<T>, &T),
-    other: (&Codec<U>, &U),
-    rounds: usize,
-    burst: Duration,
-) -> (f64, f64) {
-    let (text_codec, text_value) = text;
-    let (codec, value) = other;
-    if encode {
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        support::alternate(
-            rounds,
-            burst,
-            || {
-                a.clear();
-                (text_codec.encode)(black_box(text_value), &mut a).is_ok()
-            },
-            || {
-                b.clear();
-                (codec.encode)(black_box(value), &mut b).is_ok()
-            },
-        )
-    } else {
-        let mut a = Vec::new();
-        let mut b = Vec::new();
-        // Encoded once here; `verified` has already checked both round trips.
-        let _ = (text_codec.encode)(text_value, &mut a);
-        let _ = (codec.encode)(value, &mut b);
-        support::alternate(
-            rounds,
-            burst,
-            || (text_codec.decode)(black_box(&a)).is_ok(),
-            || (codec.decode)(black_box(&b)).is_ok(),
-        )
-    }
+/// A contender of [`round_robin`]: runs its operation the given number of times
+/// and returns the seconds per call.
+type Burst<'a> = Box<dyn FnMut(u32) -> f64 + 'a>;
+
+/// `op` as a [`Burst`]: one dynamic call per burst, none per operation.
+fn burst_of<'a, R>(mut op: impl FnMut() -> R + 'a) -> Burst<'a> {
+    Box::new(move |calls| {
+        let start = Instant::now();
+        for _ in 0..calls {
+            black_box(op());
+        }
+        start.elapsed().as_secs_f64() / f64::from(calls.max(1))
+    })
 }
 
-/// Every format against the text, per message and direction, in alternating
-/// bursts.
+/// Times every contender in turn, a burst each (A B C D A B C D ...), and returns
+/// the fastest burst of each in seconds per call.
+///
+/// [`support::alternate`] does this for two; here every format of one message
+/// and direction shares the rounds, so that all of them see the same machine
+/// load and any two can be compared. Each gets as many calls per burst as fill
+/// `burst` (found by doubling, which also warms it up), and the one that goes
+/// first changes every round.
+fn round_robin(rounds: usize, burst: Duration, contenders: &mut [Burst<'_>]) -> Vec<f64> {
+    let calls: Vec<u32> = contenders
+        .iter_mut()
+        .map(|run| {
+            let mut calls = 1u32;
+            while run(calls) * f64::from(calls) < burst.as_secs_f64() && calls < 1 << 24 {
+                calls *= 2;
+            }
+            calls
+        })
+        .collect();
+    let n = contenders.len();
+    let mut best = vec![f64::MAX; n];
+    for round in 0..rounds {
+        for k in 0..n {
+            let i = (round + k) % n;
+            best[i] = best[i].min(contenders[i](calls[i]));
+        }
+    }
+    best
+}
+
+/// The encode and decode bursts of `codecs` on `value` (each encodes into its own
+/// reused buffer, each decodes its own encoding), in the order of `codecs`.
+fn bursts<'a, T>(value: &'a T, codecs: &'a [Codec<T>]) -> (Vec<Burst<'a>>, Vec<Burst<'a>>) {
+    let mut encode = Vec::new();
+    let mut decode = Vec::new();
+    for codec in codecs {
+        let mut buf = Vec::new();
+        encode.push(burst_of(move || {
+            buf.clear();
+            (codec.encode)(black_box(value), &mut buf).is_ok()
+        }));
+        let mut bytes = Vec::new();
+        // `verified` has already checked this round trip.
+        let _ = (codec.encode)(value, &mut bytes);
+        decode.push(burst_of(move || (codec.decode)(black_box(&bytes)).is_ok()));
+    }
+    (encode, decode)
+}
+
+/// The sizes table, then every format's time per message and direction, with
+/// its ratio to the text and to JSON, all formats of a row group timed in one
+/// round robin.
 fn ratios(_: &mut Criterion) {
     let args = support::RunArgs::from_env();
     let selected = |message: &str| {
@@ -605,57 +635,76 @@ fn ratios(_: &mut Criterion) {
     }
     size_table();
 
-    const ROUNDS: usize = 31;
-    const BURST: Duration = Duration::from_millis(4);
+    // Short bursts, many rounds: on a loaded machine a short burst is more likely
+    // to run undisturbed, and the fastest one is what is kept.
+    const ROUNDS: usize = 101;
+    const BURST: Duration = Duration::from_millis(1);
     println!(
-        "\neach format against the text, A B A B: {ROUNDS} bursts of ~{} per side, the \
-         fastest burst of each",
+        "\ntimes, every format of a message and direction in turn (A B C D ...): {ROUNDS} \
+         bursts of ~{} each, the fastest burst of each",
         support::time(BURST.as_secs_f64())
     );
-    let mut table =
-        support::Table::new(&["benchmark", "text", "this format", "per job", "vs text"]);
+    let mut table = support::Table::new(&["benchmark", "time", "per job", "vs text", "vs json"]);
+    let mut rows = |dir: &str, message: &str, jobs: usize, names: &[&str], times_s: &[f64]| {
+        let (text, json) = (times_s[0], times_s[1]);
+        for (name, &t) in names.iter().zip(times_s) {
+            table.row(vec![
+                format!("{dir}/{message}/{name}"),
+                support::time(t),
+                support::time(t / jobs as f64),
+                times(t / text),
+                times(t / json),
+            ]);
+        }
+    };
     let job = one_job();
     let update = update_of(&job);
     let jobs = sample_jobs(LIST_LEN);
-    for (encode, dir) in [(true, "encode"), (false, "decode")] {
-        if show_one {
-            let codecs = one_job_codecs();
-            let text = &codecs[0];
-            let mut row = |name: &str, (t, x): (f64, f64)| {
-                table.row(vec![
-                    format!("{dir}/one_job/{name}"),
-                    support::time(t),
-                    support::time(x),
-                    support::time(x),
-                    times(x / t),
-                ]);
-            };
-            for codec in &codecs[1..] {
-                row(
-                    codec.name,
-                    against_text(encode, (text, &job), (codec, &job), ROUNDS, BURST),
-                );
-            }
-            let line = status_line_codec();
-            row(
-                line.name,
-                against_text(encode, (text, &job), (&line, &update), ROUNDS, BURST),
-            );
-        }
-        if show_many {
-            let codecs = list_codecs();
-            let text = &codecs[0];
-            for codec in &codecs[1..] {
-                let (t, x) = against_text(encode, (text, &jobs), (codec, &jobs), ROUNDS, BURST);
-                table.row(vec![
-                    format!("{dir}/100_jobs/{}", codec.name),
-                    support::time(t),
-                    support::time(x),
-                    support::time(x / LIST_LEN as f64),
-                    times(x / t),
-                ]);
-            }
-        }
+    let one_codecs = one_job_codecs();
+    let line_codec = [status_line_codec()];
+    let list = list_codecs();
+    if show_one {
+        let names: Vec<&str> = one_codecs
+            .iter()
+            .map(|k| k.name)
+            .chain(line_codec.iter().map(|k| k.name))
+            .collect();
+        let (mut encode, mut decode) = bursts(&job, &one_codecs);
+        let (line_encode, line_decode) = bursts(&update, &line_codec);
+        encode.extend(line_encode);
+        decode.extend(line_decode);
+        rows(
+            "encode",
+            "one_job",
+            1,
+            &names,
+            &round_robin(ROUNDS, BURST, &mut encode),
+        );
+        rows(
+            "decode",
+            "one_job",
+            1,
+            &names,
+            &round_robin(ROUNDS, BURST, &mut decode),
+        );
+    }
+    if show_many {
+        let names: Vec<&str> = list.iter().map(|k| k.name).collect();
+        let (mut encode, mut decode) = bursts(&jobs, &list);
+        rows(
+            "encode",
+            "100_jobs",
+            LIST_LEN,
+            &names,
+            &round_robin(ROUNDS, BURST, &mut encode),
+        );
+        rows(
+            "decode",
+            "100_jobs",
+            LIST_LEN,
+            &names,
+            &round_robin(ROUNDS, BURST, &mut decode),
+        );
     }
     if !table.is_empty() {
         table.print();

@@ -114,6 +114,9 @@ fn print_sample(n: usize) -> ExitCode {
 const JSON_PATH: &str = "/json";
 
 /// The library's request/response handler, with `POST /json` in front of it.
+/// `RequestResponse` implements two callbacks, `on_request` and
+/// `on_request_done`; this passes both on, and the others keep their defaults
+/// here as they do there.
 struct WithJson {
     inner: RequestResponse,
 }

@@ -665,7 +665,8 @@ impl PushHub {
 
     /// Broadcasts a message that `from` sent (a chat message), made of `parts`
     /// joined, **pacing the sender**: if the log has no room for it (its slowest
-    /// reader is behind) or other senders' messages already wait, the message
+    /// reader is behind; a sixteenth of the log stays free for join and leave
+    /// notices, which cannot wait) or other senders' messages already wait, the message
     /// waits, encoded, and `from` is not read any more
     /// ([`WsContext::pause_reading`]): its socket's receive buffer fills and
     /// TCP makes it wait. Waiting messages go into the log in the order they
@@ -696,7 +697,11 @@ impl PushHub {
             self.spare_frames.push(frame);
             return Sent::TooLarge;
         }
-        if self.waiting.is_empty() && self.log.append(&frame).is_ok() {
+        let free = self.log.capacity() - self.log.len();
+        if self.waiting.is_empty()
+            && free >= self.paced_need(frame.len())
+            && self.log.append(&frame).is_ok()
+        {
             self.begin_turn(ws);
             self.note_log_size();
             let cost = self.reach_members(ws, frame.len(), Some(from), text, 0, Duration::ZERO);
@@ -724,6 +729,16 @@ impl PushHub {
         Sent::Waiting
     }
 
+    /// The free bytes a sender's frame of `len` bytes needs in the log before it
+    /// goes in: itself, and a sixteenth of the log kept free for what cannot be
+    /// paced (join and leave notices), so that a burst of senders does not leave
+    /// every reader one notice away from falling off the tail. A frame too big
+    /// for both needs the whole log free.
+    fn paced_need(&self, len: usize) -> usize {
+        let capacity = self.log.capacity();
+        len.saturating_add(capacity / 16).min(capacity)
+    }
+
     /// Messages waiting for room now ([`PushHub::send_from`]).
     pub fn waiting(&self) -> usize {
         self.waiting.len()
@@ -737,7 +752,7 @@ impl PushHub {
         let now = ws.now();
         while let Some(front) = self.waiting.front() {
             let free = capacity - self.log.len();
-            let enough = front.frame.len().max(capacity / 8).min(capacity);
+            let enough = self.paced_need(front.frame.len()).max(capacity / 8);
             if free < enough || self.log.append(&front.frame).is_err() {
                 break;
             }

@@ -230,11 +230,11 @@ fn a_reader_that_stops_is_closed_1008_after_the_slow_timeout_while_the_others_ge
     assert_eq!(close.close_code(), Some(1008));
     assert!(slow.at_eof());
     assert!(got < COUNT, "it was cut off");
-    // Not before it was a whole log behind: the messages broadcast after the last
-    // one it got fill the log.
+    // Not before it held the log full: the messages broadcast after the last one
+    // it got fill it (less the sixteenth paced messages leave free for notices).
     assert!(
-        (left_after - got + 1) * frame_len >= LOG,
-        "closed after {left_after} messages, having {got}: less than a log behind"
+        (left_after - got + 1) * frame_len >= LOG - LOG / 16,
+        "closed after {left_after} messages, having {got}: it did not hold the log full"
     );
 
     let app = server.stop().expect("stops");

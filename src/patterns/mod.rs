@@ -9,4 +9,5 @@ pub mod polling;
 pub mod push;
 pub mod record_file;
 pub mod request_response;
+pub mod upload;
 pub mod websocket;

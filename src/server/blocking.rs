@@ -91,7 +91,9 @@
 //! ([`Reply::Respond`]), as request/response does
 //! ([`crate::patterns::request_response::RequestResponse`]). A handler that defers
 //! its answer, streams it or upgrades the connection needs the loop: the blocking
-//! servers answer such a request `501 Not Implemented` and close.
+//! servers answer such a request `501 Not Implemented` and close. Bodies are taken
+//! whole ([`crate::server::BodyMode::Whole`]): the handler's
+//! [`Handler::on_head`] is not asked.
 //!
 //! Each thread makes its own handler with the function given to
 //! [`BlockingServer::spawn`] (a thread per connection: one per connection; a pool:
@@ -141,7 +143,7 @@ use super::config::Config;
 use super::conns::Slab;
 use super::event_loop::over_limit_response;
 use super::h1::{H1Conn, Step, WriteCall};
-use super::handler::{CloseReason, Context, Handler, Incoming, Reply};
+use super::handler::{BodyMode, CloseReason, Context, Handler, Incoming, Reply};
 use super::ledger::ReadCall;
 use super::timer::Timers;
 use crate::cost::ServerStats;
@@ -673,8 +675,17 @@ impl BlockingConn {
                         }
                     }
                     Step::Idle => break,
-                    // Never: an upgrade is refused with 501 (see `dispatch`).
-                    Step::Upgraded => return CloseReason::Error,
+                    // Bodies are taken whole here (the handler is not asked).
+                    Step::Head => self.h1.choose_body(
+                        BodyMode::Whole,
+                        &Response::default(),
+                        config,
+                        &self.date.date,
+                        now,
+                    ),
+                    // Never: an upgrade is refused with 501 (see `dispatch`), and
+                    // no body is taken in parts.
+                    Step::Upgraded | Step::BodyPart => return CloseReason::Error,
                 }
             }
             // Blocks while the client does not read.

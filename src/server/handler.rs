@@ -116,8 +116,46 @@ pub struct Incoming<'a> {
     pub(crate) conn: ConnId,
     /// The head, borrowed from the connection's read buffer.
     pub(crate) request: Request<'a>,
-    /// The whole body, decoded (chunk framing removed); empty if there was none.
+    /// The whole body, decoded (chunk framing removed); empty if there was none
+    /// or it was taken in parts ([`BodyMode::Parts`]).
     pub(crate) body: &'a [u8],
+}
+
+/// How a handler takes a request's body ([`Handler::on_head`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyMode {
+    /// Whole: the loop decodes the body into one buffer, at most
+    /// [`crate::http::Limits::max_body_bytes`] (over it: 413), and hands it to
+    /// [`Handler::on_request`]. For small bodies: the handler sees one
+    /// complete request, and the limit bounds what a client can make the server
+    /// hold.
+    Whole,
+    /// In parts: each piece of the body goes to [`Handler::on_body_part`] as it
+    /// is decoded (chunk framing removed), with no limit but the handler's own;
+    /// then [`Handler::on_request`] with an empty body once it is complete. A
+    /// handler that cannot take more for now calls
+    /// [`Context::pause_reading`]: the loop stops reading the connection, so a
+    /// fast client cannot make the server buffer, until
+    /// [`Context::resume_reading`]. For uploads: nothing holds the whole body.
+    Parts,
+    /// Refused before the body is read: the response filled in by
+    /// [`Handler::on_head`] is sent at once with `Connection: close`, and the
+    /// connection closes without reading the body (a 413 for a declared length
+    /// over the limit, a 409 for an upload at the wrong offset). A client that
+    /// sent `Expect: 100-continue` never sends it (RFC 9110 §10.1.1).
+    Reject,
+}
+
+/// A piece of a request body taken in parts ([`Handler::on_body_part`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPart<'a> {
+    /// The next bytes of the body, decoded; valid during the call only.
+    Data(&'a [u8]),
+    /// The body will never be complete: the client disconnected, sent a
+    /// malformed chunk, stopped sending until the body timeout, or the server
+    /// shut down. [`Handler::on_request`] will not be called for it. (An
+    /// upload keeps or drops what it stored, as its protocol says.)
+    Incomplete,
 }
 
 impl<'a> Incoming<'a> {
@@ -150,6 +188,28 @@ pub trait Handler {
         req: &Incoming<'_>,
         res: &mut Response,
     ) -> Reply;
+
+    /// A request's head is parsed and a body follows (`Content-Length` above 0,
+    /// or chunked): say how to take it. `req` has the head and no body yet; `res`
+    /// comes cleared and is sent only with [`BodyMode::Reject`]. By default the
+    /// body is taken whole ([`BodyMode::Whole`]), as for every request before
+    /// this callback existed.
+    fn on_head(
+        &mut self,
+        ctx: &mut Context<'_>,
+        req: &Incoming<'_>,
+        res: &mut Response,
+    ) -> BodyMode {
+        let _ = (ctx, req, res);
+        BodyMode::Whole
+    }
+
+    /// A piece of the body of a request taken in parts ([`BodyMode::Parts`]),
+    /// in order; after the last one, [`Handler::on_request`], or
+    /// [`BodyPart::Incomplete`] if the body cannot be completed.
+    fn on_body_part(&mut self, ctx: &mut Context<'_>, conn: ConnId, part: BodyPart<'_>) {
+        let _ = (ctx, conn, part);
+    }
 
     /// Bytes arrived on a connection taken over by [`Reply::Upgrade`]. Return how
     /// many were used; the rest stay buffered and are passed again, with more, when

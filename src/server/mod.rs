@@ -135,7 +135,7 @@ pub use crate::cost::{IoCounters, ServerStats};
 pub use config::{Config, ConfigError};
 pub use event_loop::Server;
 pub use handle::{Running, ServerHandle};
-pub use handler::{CloseReason, Context, Handler, Incoming, Reply, Source};
+pub use handler::{BodyMode, BodyPart, CloseReason, Context, Handler, Incoming, Reply, Source};
 pub use timer::TimerId;
 
 /// A connection, as the application knows it. Ids are never reused, so an id kept

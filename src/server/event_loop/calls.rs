@@ -10,7 +10,7 @@ use super::{Server, mark_dirty};
 use crate::http::Response;
 use crate::server::actions::Action;
 use crate::server::h1::Step;
-use crate::server::handler::{Context, Handler, Incoming, Reply};
+use crate::server::handler::{BodyMode, BodyPart, Context, Handler, Incoming, Reply};
 
 impl<H: Handler> Server<H> {
     /// Tells the handler that the loop is starting (see [`Handler::on_start`]).
@@ -47,6 +47,8 @@ impl<H: Handler> Server<H> {
                 Step::Idle => return false,
                 Step::Backlogged => return true,
                 Step::Request => now = self.dispatch(index),
+                Step::Head => self.head(index, now),
+                Step::BodyPart => self.body_part(index),
                 Step::Upgraded => {
                     if self.upgraded_data(index) == 0 {
                         // The handler needs more bytes than there are.
@@ -90,6 +92,69 @@ impl<H: Handler> Server<H> {
         }
         self.apply_actions();
         handler_done
+    }
+
+    /// Asks the handler how to take the body of a parsed head
+    /// ([`Handler::on_head`]) and tells the connection.
+    pub(super) fn head(&mut self, index: usize, now: Instant) {
+        let core = &mut self.core;
+        let Some(conn) = core.conns.get_index(index) else {
+            return;
+        };
+        let id = conn.id;
+        core.scratch.clear();
+        let mode = match conn.h1.request() {
+            Some((request, _)) => {
+                let incoming = Incoming {
+                    conn: id,
+                    request,
+                    body: &[],
+                };
+                let mut ctx = context!(core);
+                self.handler.on_head(&mut ctx, &incoming, &mut core.scratch)
+            }
+            None => BodyMode::Whole,
+        };
+        if let Some(conn) = core.conns.get_index_mut(index) {
+            conn.h1
+                .choose_body(mode, &core.scratch, &core.config, &core.date.date, now);
+        }
+        self.apply_actions();
+    }
+
+    /// Hands decoded body bytes of a request taken in parts to the handler
+    /// ([`Handler::on_body_part`]).
+    pub(super) fn body_part(&mut self, index: usize) {
+        let core = &mut self.core;
+        let Some(conn) = core.conns.get_index(index) else {
+            return;
+        };
+        let id = conn.id;
+        let data = conn.h1.body_part();
+        let mut ctx = context!(core);
+        self.handler
+            .on_body_part(&mut ctx, id, BodyPart::Data(data));
+        if let Some(conn) = core.conns.get_index_mut(index) {
+            conn.h1.body_part_taken();
+        }
+        self.apply_actions();
+    }
+
+    /// Tells the handler that a body it was taking in parts will not complete,
+    /// if that is so (`closing`: the connection is closing now).
+    pub(super) fn body_incomplete(&mut self, index: usize, closing: bool) {
+        let core = &mut self.core;
+        let Some(conn) = core.conns.get_index_mut(index) else {
+            return;
+        };
+        if !conn.h1.take_incomplete_parts(closing) {
+            return;
+        }
+        let id = conn.id;
+        let mut ctx = context!(core);
+        self.handler
+            .on_body_part(&mut ctx, id, BodyPart::Incomplete);
+        self.apply_actions();
     }
 
     /// Lends the bytes of an upgraded connection to the handler; returns how many

@@ -257,6 +257,8 @@ impl<H: Handler> Server<H> {
     /// After a drive: close or send FIN if the connection says so, set the poll
     /// interest and the deadline, and count what happened.
     pub(super) fn settle(&mut self, index: usize) {
+        // A body taken in parts that was just rejected or timed out.
+        self.body_incomplete(index, false);
         let core = &mut self.core;
         let Some(conn) = core.conns.get_index_mut(index) else {
             return;

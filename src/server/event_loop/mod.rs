@@ -553,6 +553,8 @@ impl<H: Handler> Server<H> {
 
     /// Closes a connection now and tells the application.
     fn close(&mut self, index: usize, reason: CloseReason) {
+        // A body the handler was taking in parts ends here, incomplete.
+        self.body_incomplete(index, true);
         let core = &mut self.core;
         let Some(mut conn) = core.conns.remove(index) else {
             return;

@@ -72,7 +72,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::config::Config;
-use super::handler::{CloseReason, Reply};
+use super::handler::{BodyMode, CloseReason, Reply};
 use super::input::Input;
 use super::ledger::{Ledger, ReadCall};
 use crate::cost::{IoCounters, Label, RequestCost};
@@ -154,6 +154,34 @@ pub(crate) enum Step {
     /// Bytes on an upgraded connection wait for the handler:
     /// [`H1Conn::take_input`], then [`H1Conn::return_input`].
     Upgraded,
+    /// A head with a body is parsed: the handler says how to take the body
+    /// ([`H1Conn::request`] gives the head, [`H1Conn::choose_body`] takes the
+    /// answer).
+    Head,
+    /// Decoded body bytes of a request taken in parts wait for the handler:
+    /// [`H1Conn::body_part`], then [`H1Conn::body_part_taken`].
+    BodyPart,
+}
+
+/// Where a body taken in parts is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    /// No body is being taken in parts.
+    No,
+    /// Being taken: pieces go to the handler as they are decoded.
+    Open,
+    /// Complete: the last piece (if any) is handed out, then the request.
+    Done,
+    /// It cannot complete (rejected, timed out): the handler is yet to be told.
+    Aborted,
+}
+
+/// The framing of a body whose head the handler has not answered yet
+/// ([`Step::Head`]).
+#[derive(Debug, Clone, Copy)]
+struct PendingBody {
+    framing: Framing,
+    expects_continue: bool,
 }
 
 /// What the driver must do after driving a connection; see [`H1Conn::settle`].
@@ -229,6 +257,13 @@ pub(crate) struct H1Conn {
     /// Not read because the handler asked ([`super::Context::pause_reading`]):
     /// buffered bytes wait unparsed until it resumes the connection.
     app_paused: bool,
+    /// A parsed head's body framing, until the handler says how to take it.
+    pending_body: Option<PendingBody>,
+    /// The body being taken in parts, if one is.
+    parts: Parts,
+    /// What broke a body taken in parts, kept until the bytes decoded before it
+    /// are handed out.
+    parts_error: Option<HttpError>,
     /// Set when the connection must close at once, with why.
     close_now: Option<CloseReason>,
     /// Why it will close once its last response is written.
@@ -277,6 +312,9 @@ impl H1Conn {
             read_closed: false,
             paused: false,
             app_paused: false,
+            pending_body: None,
+            parts: Parts::No,
+            parts_error: None,
             close_now: None,
             close_reason: CloseReason::PeerClosed,
             shutting_down: None,
@@ -433,11 +471,17 @@ impl H1Conn {
                         Ok(Status::Partial) => return Step::Idle,
                         Ok(Status::Complete(req)) => {
                             let facts = HeadFacts::of(&req);
-                            if let Some(step) = self.head_parsed(facts, config, date, now) {
+                            if let Some(step) = self.head_parsed(facts, now) {
                                 return step;
                             }
                         }
                         Err(e) => self.reject_error(&e, date),
+                    }
+                }
+                Phase::Body if self.pending_body.is_some() => return Step::Head,
+                Phase::Body if self.parts != Parts::No => {
+                    if let Some(step) = self.step_parts(config, date, now) {
+                        return step;
                     }
                 }
                 Phase::Body => match self.decode_body(config, now) {
@@ -469,13 +513,7 @@ impl H1Conn {
 
     /// A head is complete: record it, then ask for the handler or start on the
     /// body. `None` to keep stepping (the request was rejected).
-    fn head_parsed(
-        &mut self,
-        facts: HeadFacts,
-        config: &Config,
-        date: &HttpDate,
-        now: Instant,
-    ) -> Option<Step> {
+    fn head_parsed(&mut self, facts: HeadFacts, now: Instant) -> Option<Step> {
         self.requests += 1;
         self.tally.heads += 1;
         self.ledger.head_parsed(now, facts.head_len, facts.label);
@@ -492,26 +530,138 @@ impl H1Conn {
                 self.ledger.body_done(now, 0);
                 Some(Step::Request)
             }
-            framing => match BodyDecoder::new(framing, &config.limits) {
-                // A declared length over the limit: 413 at once, and no 100 Continue.
-                Err(e) => {
-                    self.reject_error(&e, date);
-                    None
-                }
-                Ok(decoder) => {
-                    self.decoder = Some(decoder);
-                    self.phase = Phase::Body;
-                    self.body_progress = now;
-                    // RFC 9110 §10.1.1: a client that sent `Expect: 100-continue`
-                    // waits for this before sending the body. If some of the body is
-                    // already here, the client did not wait, and 100 is not needed.
-                    if facts.expects_continue && self.input.len() == facts.head_len {
-                        self.push_output(CONTINUE);
-                    }
-                    None
-                }
-            },
+            framing => {
+                // The handler says how to take the body first (`Step::Head`).
+                self.pending_body = Some(PendingBody {
+                    framing,
+                    expects_continue: facts.expects_continue,
+                });
+                self.phase = Phase::Body;
+                self.body_progress = now;
+                Some(Step::Head)
+            }
         }
+    }
+
+    /// The handler said how to take the body of the head of [`Step::Head`]
+    /// (`res`: its refusal, for [`BodyMode::Reject`]).
+    pub(crate) fn choose_body(
+        &mut self,
+        mode: BodyMode,
+        res: &Response,
+        config: &Config,
+        date: &HttpDate,
+        now: Instant,
+    ) {
+        let Some(pending) = self.pending_body.take() else {
+            return;
+        };
+        let limits = match mode {
+            BodyMode::Reject => {
+                // Answered now, and the body is never read: the connection closes
+                // once the answer is written (what arrived of the body is dropped,
+                // as are later requests).
+                self.meta.keep_alive = false;
+                self.answer(Reply::Respond, res, date, now);
+                self.input.clear();
+                return;
+            }
+            BodyMode::Whole => config.limits,
+            // The handler bounds what it keeps; the body itself may be as large
+            // as its framing says.
+            BodyMode::Parts => Limits {
+                max_body_bytes: u64::MAX,
+                ..config.limits
+            },
+        };
+        match BodyDecoder::new(pending.framing, &limits) {
+            // A declared length over the limit: 413 at once, and no 100 Continue.
+            Err(e) => self.reject_error(&e, date),
+            Ok(decoder) => {
+                self.decoder = Some(decoder);
+                self.body_progress = now;
+                if mode == BodyMode::Parts {
+                    self.parts = Parts::Open;
+                }
+                // RFC 9110 §10.1.1: a client that sent `Expect: 100-continue`
+                // waits for this before sending the body. If some of the body is
+                // already here, the client did not wait, and 100 is not needed.
+                if pending.expects_continue && self.input.len() == self.meta.head_len {
+                    self.push_output(CONTINUE);
+                }
+            }
+        }
+    }
+
+    /// A step of a body taken in parts: hand out what is decoded, decode more,
+    /// or finish. `None` to keep stepping (the request was rejected).
+    fn step_parts(&mut self, config: &Config, date: &HttpDate, now: Instant) -> Option<Step> {
+        if !self.body.is_empty() {
+            return Some(Step::BodyPart);
+        }
+        if let Some(e) = self.parts_error.take() {
+            self.reject_error(&e, date);
+            return None;
+        }
+        if self.parts == Parts::Done {
+            let total = self.decoder.take().map_or(0, |d| d.decoded_len());
+            self.ledger
+                .body_done(now, usize::try_from(total).unwrap_or(usize::MAX));
+            self.parts = Parts::No;
+            return Some(Step::Request);
+        }
+        match self.decode_body(config, now) {
+            // What was decoded before the error goes out first: it is body.
+            Err(e) if !self.body.is_empty() => {
+                self.parts_error = Some(e);
+                Some(Step::BodyPart)
+            }
+            Err(e) => {
+                self.reject_error(&e, date);
+                None
+            }
+            Ok(done) => {
+                if done {
+                    self.parts = Parts::Done;
+                }
+                if !self.body.is_empty() {
+                    Some(Step::BodyPart)
+                } else if done {
+                    self.step_parts(config, date, now)
+                } else {
+                    Some(Step::Idle)
+                }
+            }
+        }
+    }
+
+    /// The decoded body bytes of [`Step::BodyPart`].
+    pub(crate) fn body_part(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The handler took the bytes of [`Step::BodyPart`].
+    pub(crate) fn body_part_taken(&mut self) {
+        self.body.clear();
+        if self.body.capacity() > BODY_KEEP_BYTES {
+            self.body = Vec::new();
+        }
+    }
+
+    /// Whether a body taken in parts will not complete and the handler has not
+    /// been told: once `true`, it is told ([`crate::server::BodyPart::Incomplete`]).
+    /// `closing`: the connection is closing now, so a body still open never
+    /// completes.
+    pub(crate) fn take_incomplete_parts(&mut self, closing: bool) -> bool {
+        let incomplete = match self.parts {
+            Parts::Aborted => true,
+            Parts::Open | Parts::Done => closing,
+            Parts::No => false,
+        };
+        if incomplete {
+            self.parts = Parts::No;
+        }
+        incomplete
     }
 
     /// Decodes buffered body bytes: `Ok(true)` once the body is complete.
@@ -528,7 +678,7 @@ impl H1Conn {
                     Ok(d) => {
                         used += d.consumed;
                         self.body.extend_from_slice(d.data);
-                        if self.body.len() as u64 > max_body {
+                        if self.parts == Parts::No && self.body.len() as u64 > max_body {
                             outcome = Err(HttpError::BodyTooLarge);
                             break;
                         }
@@ -891,6 +1041,10 @@ impl H1Conn {
         self.input.clear();
         self.decoder = None;
         self.body.clear();
+        self.pending_body = None;
+        if self.parts != Parts::No {
+            self.parts = Parts::Aborted;
+        }
         self.ledger.abandon_inflight();
         let start = self.out_total;
         let enc = Encoding {

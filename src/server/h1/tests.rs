@@ -34,8 +34,120 @@ fn drain(c: &mut H1Conn, now: Instant) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// A step, answering a head with a body as the default handler does: whole.
 fn step(c: &mut H1Conn, now: Instant) -> Step {
-    c.step(&config(), &date(), now)
+    step_taking(c, now, BodyMode::Whole)
+}
+
+/// A step, answering a head with a body with `mode` (refusals: 413).
+fn step_taking(c: &mut H1Conn, now: Instant, mode: BodyMode) -> Step {
+    loop {
+        match c.step(&config(), &date(), now) {
+            Step::Head => {
+                let res = Response::text(413, "too big\n");
+                c.choose_body(mode, &res, &config(), &date(), now);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The body bytes handed out in parts until the step is not a part.
+fn take_parts(c: &mut H1Conn, now: Instant) -> (Vec<u8>, Step) {
+    let mut got = Vec::new();
+    loop {
+        match step_taking(c, now, BodyMode::Parts) {
+            Step::BodyPart => {
+                got.extend_from_slice(c.body_part());
+                c.body_part_taken();
+            }
+            other => return (got, other),
+        }
+    }
+}
+
+#[test]
+fn a_body_taken_in_parts_is_handed_out_as_it_is_decoded_then_the_request() {
+    let t0 = Instant::now();
+    let mut c = new_conn(t0);
+    feed(
+        &mut c,
+        b"PUT /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        t0,
+    );
+    assert_eq!(take_parts(&mut c, t0), (b"hello".to_vec(), Step::Idle));
+    feed(&mut c, b"6\r\n world\r\n0\r\n\r\n", t0);
+    assert_eq!(take_parts(&mut c, t0), (b" world".to_vec(), Step::Request));
+    // The handler sees the head and no body: it had the body in parts.
+    let (request, body) = c.request().unwrap();
+    assert_eq!(request.path(), "/u");
+    assert!(body.is_empty());
+    respond(&mut c, Reply::Respond, "", t0);
+    assert_eq!(c.phase(), Phase::Head);
+    assert!(!c.take_incomplete_parts(true), "it completed");
+}
+
+#[test]
+fn a_body_in_parts_has_no_limit_but_the_handler_s() {
+    let t0 = Instant::now();
+    let mut c = new_conn(t0);
+    let len = Limits::default().max_body_bytes + 1;
+    feed(
+        &mut c,
+        format!("PUT /u HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\nabc").as_bytes(),
+        t0,
+    );
+    assert_eq!(take_parts(&mut c, t0), (b"abc".to_vec(), Step::Idle));
+    assert_eq!(c.phase(), Phase::Body, "no 413");
+}
+
+#[test]
+fn a_body_in_parts_cut_by_a_bad_chunk_is_incomplete_not_complete() {
+    let t0 = Instant::now();
+    let mut c = new_conn(t0);
+    feed(
+        &mut c,
+        b"PUT /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n",
+        t0,
+    );
+    let (got, next) = take_parts(&mut c, t0);
+    assert_eq!(got, b"abc");
+    assert_eq!(next, Step::Idle);
+    assert_eq!(c.phase(), Phase::Closing, "400 for the bad chunk size");
+    assert!(drain(&mut c, t0).starts_with("HTTP/1.1 400"));
+    assert!(c.take_incomplete_parts(false), "told once");
+    assert!(!c.take_incomplete_parts(true), "and only once");
+}
+
+#[test]
+fn a_body_in_parts_whose_connection_closes_is_incomplete() {
+    let t0 = Instant::now();
+    let mut c = new_conn(t0);
+    feed(
+        &mut c,
+        b"PUT /u HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf",
+        t0,
+    );
+    assert_eq!(take_parts(&mut c, t0), (b"half".to_vec(), Step::Idle));
+    assert!(!c.take_incomplete_parts(false), "still open");
+    assert!(c.take_incomplete_parts(true), "the connection is closing");
+}
+
+#[test]
+fn rfc9110_10_1_1_a_head_refused_gets_its_answer_and_no_100_continue() {
+    let t0 = Instant::now();
+    let mut c = new_conn(t0);
+    feed(
+        &mut c,
+        b"PUT /f HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 99\r\n\r\n",
+        t0,
+    );
+    assert_eq!(step_taking(&mut c, t0, BodyMode::Reject), Step::Idle);
+    let out = drain(&mut c, t0);
+    assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+    assert!(out.contains("Connection: close\r\n"), "{out}");
+    assert!(!out.contains("100 Continue"), "{out}");
+    assert_eq!(c.phase(), Phase::Closing);
 }
 
 fn respond(c: &mut H1Conn, reply: Reply, body: &str, now: Instant) {

@@ -103,11 +103,13 @@
 //! - [`store`]: the files: uploads that grow by appends, whole files renamed into
 //!   place when complete, what survives a crash.
 
+pub mod server;
 pub mod store;
 pub mod tus;
 
 use std::fmt;
 
+pub use server::{UploadApp, UploadEvent};
 pub use store::{StoreError, UploadStore};
 pub use tus::{Route, TusError, TusRequest, UploadId};
 

@@ -524,7 +524,7 @@ fn report(
             sha1_hex(local)
         )
     };
-    let _ = writeln!(out, "  {:<18} {stored}", "stored");
+    let _ = writeln!(out, "  {:<18} {stored}", "the server says");
     let _ = writeln!(out, "  {:<18} {verdict}", "digest");
     out
 }

@@ -132,8 +132,10 @@ fn bad_command_lines_are_one_line_errors() {
 fn help_and_serve() {
     assert_eq!(args(&["--help"]), Ok(Command::Help));
     assert_eq!(args(&["send", "a", "-h"]), Ok(Command::Help));
-    assert_eq!(args(&["serve", "--dir", "/tmp/x"]), Ok(Command::Serve));
-    assert_eq!(args(&["serve", "--help"]), Ok(Command::Help));
+    assert_eq!(
+        args(&["serve", "--dir", "/tmp/x"]),
+        Ok(Command::Serve(vec!["--dir".into(), "/tmp/x".into()]))
+    );
 }
 
 #[test]

@@ -81,10 +81,12 @@
 //!
 //! # The digest
 //!
-//! Each upload keeps a running SHA-1 of its bytes while they arrive in this
-//! process, so its digest is known the moment it completes. After a restart the
-//! running digest is gone; [`UploadStore::digest`] then reads the finished file
-//! back once (64 KiB at a time) and keeps the result.
+//! Each upload keeps a running SHA-1 of its bytes while they are stored by this
+//! process (an unchecked part's as they are written, a checked part's as it is
+//! copied onto the upload once accepted), so its digest is known the moment it
+//! completes. After a restart the running digest is gone; [`UploadStore::digest`]
+//! then reads the finished file back once (64 KiB at a time) and keeps the
+//! result.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -227,9 +229,6 @@ pub struct Part {
     file: File,
     /// With a checksum: the expected digest and the hash of the bytes so far.
     check: Option<([u8; 20], Sha1)>,
-    /// With a checksum: the upload's running digest continued over this part's
-    /// bytes, which replaces the upload's once the part is committed.
-    running: Option<Sha1>,
 }
 
 impl Part {
@@ -601,9 +600,6 @@ impl UploadStore {
                 });
             }
         }
-        // A checked part continues a copy of the running digest, which replaces
-        // the upload's only if the part is committed.
-        let running = checksum.and(upload.running.clone());
         let (file, check) = match checksum {
             None => (
                 OpenOptions::new().append(true).open(self.data_path(id))?,
@@ -621,7 +617,6 @@ impl UploadStore {
             written: 0,
             file,
             check,
-            running,
         })
     }
 
@@ -647,12 +642,7 @@ impl UploadStore {
         }
         part.written += bytes.len() as u64;
         match part.check.as_mut() {
-            Some((_, hasher)) => {
-                hasher.update(bytes);
-                if let Some(r) = part.running.as_mut() {
-                    r.update(bytes);
-                }
-            }
+            Some((_, hasher)) => hasher.update(bytes),
             None => {
                 upload.offset = end;
                 if let Some(r) = upload.running.as_mut() {
@@ -674,7 +664,6 @@ impl UploadStore {
             written,
             file,
             check,
-            running,
             ..
         } = part;
         if let Some((expected, hasher)) = check {
@@ -688,14 +677,14 @@ impl UploadStore {
             let committed = self.commit(id, &part_path, written);
             let _ = fs::remove_file(&part_path);
             committed?;
-            if let Some(u) = self.uploads.get_mut(&id) {
-                u.running = running;
-            }
         }
         self.end_of_part(id)
     }
 
-    /// Appends the checked side file onto the upload.
+    /// Appends the checked side file onto the upload, and continues the upload's
+    /// running digest with the bytes as they are copied (so a checked part is
+    /// hashed twice in all: once against its checksum, once here, and never while
+    /// it is unchecked).
     fn commit(&mut self, id: UploadId, part_path: &Path, written: u64) -> Result<(), StoreError> {
         let upload = self.uploads.get_mut(&id).ok_or(StoreError::NotFound)?;
         let mut from = File::open(part_path)?;
@@ -711,6 +700,9 @@ impl UploadStore {
                     return Ok(());
                 };
                 to.write_all(chunk)?;
+                if let Some(r) = upload.running.as_mut() {
+                    r.update(chunk);
+                }
                 copied += n as u64;
             }
         })();
@@ -722,6 +714,9 @@ impl UploadStore {
             }
         }) {
             let _ = to.set_len(upload.offset);
+            // The running digest took bytes that are not stored: forget it; the
+            // digest is computed from the file once the upload completes.
+            upload.running = None;
             return Err(e.into());
         }
         upload.offset += copied;
@@ -1267,6 +1262,22 @@ mod tests {
             assert!(matches!(err, StoreError::NotFound), "{err:?}");
             assert_eq!(err.status(), 404);
         }
+    }
+
+    #[test]
+    fn disk_errors_are_500_and_panic_nothing() {
+        let dir = TempDir::new("io");
+        let mut store = open(&dir);
+        let id = store.create(4, &Metadata::default()).expect("created");
+        fs::remove_file(store.data_path(id)).expect("removed");
+        let err = store.append(id, 0, b"ab").expect_err("no data file");
+        assert!(matches!(err, StoreError::Io(_)), "{err:?}");
+        assert_eq!(err.status(), 500);
+        assert!(!store.is_locked(id));
+        // The whole-file side: a temporary directory that is gone.
+        fs::remove_dir_all(dir.0.join("tmp")).expect("removed");
+        let err = store.begin_whole("a").expect_err("no tmp dir");
+        assert_eq!(err.status(), 500);
     }
 
     #[test]

@@ -71,7 +71,7 @@ use std::fmt;
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 use thiserror::Error;
 
-use crate::http::{Framing, Request, Response};
+use crate::http::{Framing, Request, Response, TargetForm};
 
 /// The one protocol version this server speaks (tus §Core, "Tus-Resumable").
 pub const TUS_VERSION: &str = "1.0.0";
@@ -522,7 +522,21 @@ pub enum Route {
 /// assert_eq!(route(&req, 99).unwrap_err().status(), 413);
 /// ```
 pub fn route(request: &Request<'_>, max_size: u64) -> Result<Route, TusError> {
-    let target = request.target_bytes();
+    let mut target = request.target_bytes();
+    if request.target_form() == TargetForm::Absolute {
+        // `http://host/uploads`: the path is what follows the authority (RFC 9112
+        // §3.2.2: a server MUST accept the absolute form).
+        let after_scheme = target
+            .windows(3)
+            .position(|w| w == b"://")
+            .and_then(|i| target.get(i + 3..))
+            .unwrap_or_default();
+        target = after_scheme
+            .iter()
+            .position(|&b| b == b'/')
+            .and_then(|i| after_scheme.get(i..))
+            .unwrap_or(b"/");
+    }
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
     if path == b"*" {
         // OPTIONS * asks about the server as a whole (RFC 9112 §3.2.4).
@@ -1475,6 +1489,24 @@ mod tests {
             assert!(text.starts_with("HTTP/1.1 405 "), "{text}");
             assert!(text.contains(&format!("\r\nAllow: {allow}\r\n")), "{text}");
         }
+    }
+
+    #[test]
+    fn rfc9112_3_2_2_absolute_form_routes_by_its_path() {
+        assert_eq!(
+            route_of("OPTIONS http://example.com/uploads", &[]),
+            Ok(Route::Tus(TusRequest::Options))
+        );
+        let head = format!("HEAD http://example.com:8080/uploads/{ID}");
+        assert_eq!(
+            route_of(&head, &["Tus-Resumable: 1.0.0"]),
+            Ok(Route::Tus(TusRequest::Head { id: id() }))
+        );
+        assert!(matches!(
+            err_of("PUT http://example.com/files/../x", &[]),
+            TusError::InvalidName(_)
+        ));
+        assert_eq!(err_of("PUT http://example.com", &[]), TusError::NotFound);
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //! into place is one `rename`, which is atomic: a reader of `files/NAME` sees the
 //! old file or the new one, never half of one.
 //!
+//! The directory belongs to one server at a time: opening the store removes what
+//! it takes for leftovers of an interrupted run (files in `tmp/`, `.part` files).
+//!
 //! # Offsets are what is stored
 //!
 //! The offset `HEAD` reports is the length of `uploads/ID`, nothing else: bytes
@@ -488,6 +491,25 @@ impl UploadStore {
         out
     }
 
+    /// Creates a new file at `path(random id)`, trying a few ids if one is taken
+    /// (with 16 random bytes, a second try already means something other than
+    /// chance is at work, so the tries are few).
+    fn create_new(&mut self, path: impl Fn(UploadId) -> PathBuf) -> io::Result<(UploadId, File)> {
+        for _ in 0..8 {
+            let id = UploadId::from_bytes(self.random_bytes());
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path(id))
+            {
+                Ok(file) => return Ok((id, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("no free name after 8 random tries"))
+    }
+
     /// Creates an upload of `length` bytes (tus §Creation) and returns its id.
     /// The empty data file and the `.info` file are flushed to disk before this
     /// returns. Over the maximum size: 413.
@@ -499,18 +521,8 @@ impl UploadStore {
             });
         }
         // `create_new` reserves the id: a collision (or a leftover) is never reused.
-        let (id, data) = loop {
-            let id = UploadId::from_bytes(self.random_bytes());
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(self.data_path(id))
-            {
-                Ok(file) => break (id, file),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let dir = self.uploads_dir.clone();
+        let (id, data) = self.create_new(|id| dir.join(id.to_string()))?;
         let written = (|| {
             data.sync_all()?;
             let tmp = self.uploads_dir.join(format!("{id}.info.tmp"));
@@ -818,15 +830,9 @@ impl UploadStore {
     /// Starts a whole file to be stored as `name` (already checked by
     /// [`super::tus::file_name`]), in a temporary file in `DIR/tmp`.
     pub fn begin_whole(&mut self, name: &str) -> Result<WholeFile, StoreError> {
-        let (tmp, file) = loop {
-            let tag = UploadId::from_bytes(self.random_bytes());
-            let tmp = self.tmp_dir.join(format!("{tag}.tmp"));
-            match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-                Ok(file) => break (tmp, file),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let dir = self.tmp_dir.clone();
+        let (tag, file) = self.create_new(|tag| dir.join(format!("{tag}.tmp")))?;
+        let tmp = self.tmp_dir.join(format!("{tag}.tmp"));
         Ok(WholeFile {
             name: name.to_string(),
             tmp,

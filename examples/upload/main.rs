@@ -34,8 +34,13 @@
 //! connection failure during a chunked upload is resumed the same way, at most 5
 //! times in a row.
 //!
+//! `--no-checksum` sends the parts without `Upload-Checksum`. The server then
+//! keeps whatever part of a cut part arrived (tus: store as much as possible), so
+//! a cut costs nothing to send again, but a part damaged on the way would be
+//! stored damaged: only the final digest would tell.
+//!
 //! Other flags: `--chunk-size SIZE` (default 1M, at most 256M: each part is held
-//! in memory to be hashed), `--addr HOST:PORT` (default 127.0.0.1:8080),
+//! in memory, to be hashed and sent again if it is refused), `--addr HOST:PORT` (default 127.0.0.1:8080),
 //! `--timeout SECS` (the longest a connect, read or write may take, default 30),
 //! `--help`.
 //!
@@ -46,7 +51,7 @@
 //! after 34,000 bytes:
 //!
 //! ```text
-//! upload c.bin (97.7 KiB, sha1 07d53c0dd2ccd14f0b0f8a8fb83dfdf612acaa2f) to 127.0.0.1:8080, chunked: tus, parts of 9.77 KiB
+//! upload c.bin (97.7 KiB, sha1 07d53c0dd2ccd14f0b0f8a8fb83dfdf612acaa2f) to 127.0.0.1:8080, chunked: tus, parts of 9.77 KiB with checksums
 //!   cut the connection after 33.2 KiB of body, then resumed from HEAD's offset
 //!
 //!   requests                   14
@@ -88,7 +93,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const SYNOPSIS: &str = "usage: upload send FILE --mode whole|chunked [--chunk-size SIZE] \
-[--addr HOST:PORT] [--cut-after SIZE|PERCENT%] [--timeout SECS]
+[--addr HOST:PORT] [--cut-after SIZE|PERCENT%] [--no-checksum] [--timeout SECS]
        upload serve [--addr HOST:PORT] [--dir DIR] [--max-size BYTES] [--trace]";
 
 const HELP: &str =
@@ -99,6 +104,7 @@ parts, resumable), and check the server's digest against the file's.
   --chunk-size SIZE      bytes per PATCH in chunked mode (default 1M; K, M, G: powers of 1024)
   --addr HOST:PORT       the server (default 127.0.0.1:8080)
   --cut-after SIZE|P%    drop the connection once this much body is sent, then resume
+  --no-checksum          chunked: send parts without Upload-Checksum (a cut part is kept)
   --timeout SECS         the longest a connect, read or write may take (default 30)
   --help                 print this help";
 
@@ -148,6 +154,8 @@ pub struct SendOptions {
     pub host: String,
     /// Where to cut, if at all.
     pub cut_after: Option<CutAfter>,
+    /// Send `Upload-Checksum` with each part (not with `--no-checksum`).
+    pub checksum: bool,
     /// The longest any connect, read or write may take.
     pub timeout: Duration,
 }
@@ -200,6 +208,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Str
     let mut addr_text = "127.0.0.1:8080".to_string();
     let mut cut_after = None;
     let mut timeout = Duration::from_secs(30);
+    let mut checksum = true;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
@@ -211,6 +220,10 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Str
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
+            "--no-checksum" if inline.is_some() => {
+                return Err("--no-checksum takes no value".into());
+            }
+            "--no-checksum" => checksum = false,
             "--mode" => {
                 mode = Some(match value("--mode")?.as_str() {
                     "whole" => Mode::Whole,
@@ -275,6 +288,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Str
         addr,
         host: addr_text,
         cut_after,
+        checksum,
         timeout,
     }))
 }

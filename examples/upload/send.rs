@@ -246,7 +246,8 @@ fn whole(client: &mut Client<'_>, name: &str, size: u64) -> Result<Stored, Failu
     Err(Failure::Failed("the upload was cut twice".into()))
 }
 
-/// Chunked mode: tus creation, PATCHes with checksums, the digest; resumed from
+/// Chunked mode: tus creation, PATCHes (with checksums unless `--no-checksum`), the
+/// digest; resumed from
 /// HEAD after a cut or a failure.
 fn chunked(client: &mut Client<'_>, name: &str, size: u64) -> Result<Stored, Failure> {
     let host = client.opts.host.clone();
@@ -278,11 +279,14 @@ fn chunked(client: &mut Client<'_>, name: &str, size: u64) -> Result<Stored, Fai
     while offset < size {
         let len = chunk_size.min(size - offset);
         read_part(&mut file, offset, len, &mut part)?;
-        let checksum = Checksum::Sha1(Sha1::digest(&part).into());
+        let checksum = client
+            .opts
+            .checksum
+            .then(|| Checksum::Sha1(Sha1::digest(&part).into()));
         parts += 1;
         client.bar.set_message(format!("PATCH part {parts}"));
         client.bar.set_position(offset);
-        match patch(client, &mut conn, &path, offset, &part, &checksum) {
+        match patch(client, &mut conn, &path, offset, &part, checksum.as_ref()) {
             Ok(answer) if answer.status == 204 => {
                 let new = answer
                     .header("Upload-Offset")
@@ -380,7 +384,7 @@ fn patch(
     path: &str,
     offset: u64,
     part: &[u8],
-    checksum: &Checksum,
+    checksum: Option<&Checksum>,
 ) -> Result<Answer, Broken> {
     let head = wire::patch_head(&client.opts.host, path, offset, part.len() as u64, checksum);
     let mut c = match conn.take() {
@@ -451,7 +455,15 @@ fn report(
             "whole: one PUT /files/{}",
             wirepatterns::patterns::upload::tus::encode_name(name)
         ),
-        Mode::Chunked => format!("chunked: tus, parts of {}", Size(opts.chunk_size)),
+        Mode::Chunked => format!(
+            "chunked: tus, parts of {}{}",
+            Size(opts.chunk_size),
+            if opts.checksum {
+                " with checksums"
+            } else {
+                " without checksums"
+            }
+        ),
     };
     let _ = writeln!(
         out,

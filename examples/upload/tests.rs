@@ -46,6 +46,7 @@ fn send_flags_and_their_defaults() {
     );
     assert_eq!(o.host, "127.0.0.1:8080");
     assert_eq!(o.cut_after, None);
+    assert!(o.checksum);
     assert_eq!(o.timeout, Duration::from_secs(30));
     let o = send_opts(&[
         "send",
@@ -58,7 +59,9 @@ fn send_flags_and_their_defaults() {
         "90%",
         "--timeout",
         "0.5",
+        "--no-checksum",
     ]);
+    assert!(!o.checksum);
     assert_eq!(o.file, PathBuf::from("b.bin"));
     assert_eq!(o.mode, Mode::Chunked);
     assert_eq!(o.chunk_size, 64 << 10);
@@ -120,6 +123,10 @@ fn bad_command_lines_are_one_line_errors() {
         (
             &["send", "a", "--mode", "whole", "--verbose"][..],
             "unknown flag --verbose",
+        ),
+        (
+            &["send", "a", "--mode", "whole", "--no-checksum=1"][..],
+            "--no-checksum takes no value",
         ),
     ] {
         let err = args(list).expect_err(&format!("{list:?} accepted"));
@@ -213,7 +220,7 @@ fn the_requests_follow_the_servers_rules() {
     let id = UploadId::from_bytes([0xab; 16]);
     let path = id.path();
     let checksum = Checksum::Sha1(Sha1::digest(b"abc").into());
-    let head = wire::patch_head("h:1", &path, 10, 3, &checksum);
+    let head = wire::patch_head("h:1", &path, 10, 3, Some(&checksum));
     assert_eq!(
         head,
         format!(
@@ -232,6 +239,12 @@ fn the_requests_follow_the_servers_rules() {
             upload_length: None
         })
     );
+    let head = wire::patch_head("h:1", &path, 10, 3, None);
+    assert!(!head.contains("Upload-Checksum"), "{head}");
+    assert!(matches!(
+        routed(&head),
+        Route::Tus(TusRequest::Patch { checksum: None, .. })
+    ));
     assert_eq!(
         routed(&wire::head_head("h:1", &path)),
         Route::Tus(TusRequest::Head { id })
@@ -534,6 +547,7 @@ fn opts(
         addr,
         host: addr.to_string(),
         cut_after: cut,
+        checksum: true,
         timeout: Duration::from_secs(10),
     }
 }
@@ -635,6 +649,37 @@ fn chunked_upload_cut_resumes_from_head_and_resends_only_the_part() {
     assert_eq!(row(&outcome.text, "requests"), "14");
     assert_eq!(row(&outcome.text, "connections"), "2");
     assert!(outcome.text.contains("then resumed from HEAD's offset"));
+}
+
+#[test]
+fn chunked_upload_without_checksums_keeps_the_cut_part() {
+    let dir = TempDir::new("chunked-cut-unchecked");
+    let file = sample(&dir, "f.bin", 100_000);
+    let server = StandIn::start(&dir.0.join("store"), 1 << 30);
+    let mut o = opts(
+        &file,
+        Mode::Chunked,
+        server.addr,
+        10_000,
+        Some(CutAfter::Bytes(34_000)),
+    );
+    o.checksum = false;
+    let outcome = send::run(&o).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(outcome.matches, "{}", outcome.text);
+    // The 4,000 bytes of the cut part that arrived were kept: HEAD says 34,000
+    // and nothing is sent twice.
+    assert_eq!(
+        row(&outcome.text, "re-sent after cut"),
+        "0 B  0.00% of the file"
+    );
+    // POST, 3 PATCHes, the cut PATCH, HEAD, 7 PATCHes (the first of 6,000 bytes),
+    // GET.
+    assert_eq!(row(&outcome.text, "requests"), "14");
+    assert!(
+        outcome.text.contains("parts of 9.77 KiB without checksums"),
+        "{}",
+        outcome.text
+    );
 }
 
 #[test]

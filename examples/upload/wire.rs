@@ -33,14 +33,25 @@ pub fn create_head(host: &str, length: u64, metadata: &Metadata) -> String {
     head
 }
 
-/// `PATCH` of `length` bytes at `offset` with their checksum (tus §Core, §Checksum).
-pub fn patch_head(host: &str, path: &str, offset: u64, length: u64, checksum: &Checksum) -> String {
-    format!(
+/// `PATCH` of `length` bytes at `offset`, with their checksum if given (tus §Core,
+/// §Checksum).
+pub fn patch_head(
+    host: &str,
+    path: &str,
+    offset: u64,
+    length: u64,
+    checksum: Option<&Checksum>,
+) -> String {
+    let mut head = format!(
         "PATCH {path} HTTP/1.1\r\nHost: {host}\r\nTus-Resumable: {TUS_VERSION}\r\n\
          Upload-Offset: {offset}\r\nContent-Type: {OFFSET_OCTET_STREAM}\r\n\
-         Content-Length: {length}\r\nUpload-Checksum: {}\r\n\r\n",
-        checksum.header_value()
-    )
+         Content-Length: {length}\r\n"
+    );
+    if let Some(c) = checksum {
+        head.push_str(&format!("Upload-Checksum: {}\r\n", c.header_value()));
+    }
+    head.push_str("\r\n");
+    head
 }
 
 /// `HEAD` of an upload: its offset (tus §Core).

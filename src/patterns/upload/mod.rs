@@ -196,3 +196,34 @@ pub fn sha1_hex(digest: &[u8; 20]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_line_round_trips_and_refuses_damage() {
+        let s = Stored {
+            name: "a b: c, 3 bytes".into(),
+            size: 12_345,
+            sha1: [0x0f; 20],
+        };
+        let line = format!("{s}\n");
+        assert_eq!(Stored::parse(&line), Some(s));
+        let hex = "0f".repeat(20);
+        for bad in [
+            String::new(),
+            format!("stored a: 1 bytes, sha1 {}", "0F".repeat(20)),
+            format!("stored a: 1 bytes, sha1 {}", "0f".repeat(19)),
+            format!("stored a: 1 bytes, sha1 {hex}0"),
+            format!("stored a: x bytes, sha1 {hex}"),
+            format!("stored a: -1 bytes, sha1 {hex}"),
+            format!("stored a 1 bytes, sha1 {hex}"),
+            format!("saved a: 1 bytes, sha1 {hex}"),
+            format!("stored a: 1 bytes, md5 {hex}"),
+            format!("stored a: 1 bytes, sha1 {}zz", "0f".repeat(19)),
+        ] {
+            assert_eq!(Stored::parse(&bad), None, "{bad:?}");
+        }
+    }
+}

@@ -15,6 +15,9 @@
 //! into place is one `rename`, which is atomic: a reader of `files/NAME` sees the
 //! old file or the new one, never half of one.
 //!
+//! The directory belongs to one server at a time: opening the store removes what
+//! it takes for leftovers of an interrupted run (files in `tmp/`, `.part` files).
+//!
 //! # Offsets are what is stored
 //!
 //! The offset `HEAD` reports is the length of `uploads/ID`, nothing else: bytes
@@ -81,10 +84,12 @@
 //!
 //! # The digest
 //!
-//! Each upload keeps a running SHA-1 of its bytes while they arrive in this
-//! process, so its digest is known the moment it completes. After a restart the
-//! running digest is gone; [`UploadStore::digest`] then reads the finished file
-//! back once (64 KiB at a time) and keeps the result.
+//! Each upload keeps a running SHA-1 of its bytes while they are stored by this
+//! process (an unchecked part's as they are written, a checked part's as it is
+//! copied onto the upload once accepted), so its digest is known the moment it
+//! completes. After a restart the running digest is gone; [`UploadStore::digest`]
+//! then reads the finished file back once (64 KiB at a time) and keeps the
+//! result.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -227,9 +232,6 @@ pub struct Part {
     file: File,
     /// With a checksum: the expected digest and the hash of the bytes so far.
     check: Option<([u8; 20], Sha1)>,
-    /// With a checksum: the upload's running digest continued over this part's
-    /// bytes, which replaces the upload's once the part is committed.
-    running: Option<Sha1>,
 }
 
 impl Part {
@@ -489,6 +491,25 @@ impl UploadStore {
         out
     }
 
+    /// Creates a new file at `path(random id)`, trying a few ids if one is taken
+    /// (with 16 random bytes, a second try already means something other than
+    /// chance is at work, so the tries are few).
+    fn create_new(&mut self, path: impl Fn(UploadId) -> PathBuf) -> io::Result<(UploadId, File)> {
+        for _ in 0..8 {
+            let id = UploadId::from_bytes(self.random_bytes());
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path(id))
+            {
+                Ok(file) => return Ok((id, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("no free name after 8 random tries"))
+    }
+
     /// Creates an upload of `length` bytes (tus §Creation) and returns its id.
     /// The empty data file and the `.info` file are flushed to disk before this
     /// returns. Over the maximum size: 413.
@@ -500,18 +521,8 @@ impl UploadStore {
             });
         }
         // `create_new` reserves the id: a collision (or a leftover) is never reused.
-        let (id, data) = loop {
-            let id = UploadId::from_bytes(self.random_bytes());
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(self.data_path(id))
-            {
-                Ok(file) => break (id, file),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let dir = self.uploads_dir.clone();
+        let (id, data) = self.create_new(|id| dir.join(id.to_string()))?;
         let written = (|| {
             data.sync_all()?;
             let tmp = self.uploads_dir.join(format!("{id}.info.tmp"));
@@ -601,9 +612,6 @@ impl UploadStore {
                 });
             }
         }
-        // A checked part continues a copy of the running digest, which replaces
-        // the upload's only if the part is committed.
-        let running = checksum.and(upload.running.clone());
         let (file, check) = match checksum {
             None => (
                 OpenOptions::new().append(true).open(self.data_path(id))?,
@@ -621,7 +629,6 @@ impl UploadStore {
             written: 0,
             file,
             check,
-            running,
         })
     }
 
@@ -647,12 +654,7 @@ impl UploadStore {
         }
         part.written += bytes.len() as u64;
         match part.check.as_mut() {
-            Some((_, hasher)) => {
-                hasher.update(bytes);
-                if let Some(r) = part.running.as_mut() {
-                    r.update(bytes);
-                }
-            }
+            Some((_, hasher)) => hasher.update(bytes),
             None => {
                 upload.offset = end;
                 if let Some(r) = upload.running.as_mut() {
@@ -674,7 +676,6 @@ impl UploadStore {
             written,
             file,
             check,
-            running,
             ..
         } = part;
         if let Some((expected, hasher)) = check {
@@ -688,14 +689,14 @@ impl UploadStore {
             let committed = self.commit(id, &part_path, written);
             let _ = fs::remove_file(&part_path);
             committed?;
-            if let Some(u) = self.uploads.get_mut(&id) {
-                u.running = running;
-            }
         }
         self.end_of_part(id)
     }
 
-    /// Appends the checked side file onto the upload.
+    /// Appends the checked side file onto the upload, and continues the upload's
+    /// running digest with the bytes as they are copied (so a checked part is
+    /// hashed twice in all: once against its checksum, once here, and never while
+    /// it is unchecked).
     fn commit(&mut self, id: UploadId, part_path: &Path, written: u64) -> Result<(), StoreError> {
         let upload = self.uploads.get_mut(&id).ok_or(StoreError::NotFound)?;
         let mut from = File::open(part_path)?;
@@ -711,6 +712,9 @@ impl UploadStore {
                     return Ok(());
                 };
                 to.write_all(chunk)?;
+                if let Some(r) = upload.running.as_mut() {
+                    r.update(chunk);
+                }
                 copied += n as u64;
             }
         })();
@@ -722,6 +726,9 @@ impl UploadStore {
             }
         }) {
             let _ = to.set_len(upload.offset);
+            // The running digest took bytes that are not stored: forget it; the
+            // digest is computed from the file once the upload completes.
+            upload.running = None;
             return Err(e.into());
         }
         upload.offset += copied;
@@ -823,15 +830,9 @@ impl UploadStore {
     /// Starts a whole file to be stored as `name` (already checked by
     /// [`super::tus::file_name`]), in a temporary file in `DIR/tmp`.
     pub fn begin_whole(&mut self, name: &str) -> Result<WholeFile, StoreError> {
-        let (tmp, file) = loop {
-            let tag = UploadId::from_bytes(self.random_bytes());
-            let tmp = self.tmp_dir.join(format!("{tag}.tmp"));
-            match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-                Ok(file) => break (tmp, file),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let dir = self.tmp_dir.clone();
+        let (tag, file) = self.create_new(|tag| dir.join(format!("{tag}.tmp")))?;
+        let tmp = self.tmp_dir.join(format!("{tag}.tmp"));
         Ok(WholeFile {
             name: name.to_string(),
             tmp,
@@ -942,4 +943,567 @@ fn parse_info(text: &str) -> Option<(u64, String)> {
     let metadata = lines.next()?.strip_prefix("metadata ")?;
     Metadata::parse(metadata.as_bytes()).ok()?;
     Some((length, metadata.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// A directory of its own under the system's temporary directory, removed
+    /// when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(test: &str) -> TempDir {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!(
+                "wirepatterns-upload-{}-{test}-{n}",
+                std::process::id()
+            ));
+            let _ = fs::remove_dir_all(&path);
+            fs::create_dir_all(&path).expect("temp dir");
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const MAX: u64 = 1 << 20;
+
+    fn open(dir: &TempDir) -> UploadStore {
+        UploadStore::open(&dir.0, MAX).expect("opens").0
+    }
+
+    fn meta(name: &str) -> Metadata {
+        Metadata::from_pairs([("filename", name.as_bytes())]).expect("valid")
+    }
+
+    fn sha1(bytes: &[u8]) -> [u8; 20] {
+        Sha1::digest(bytes).into()
+    }
+
+    fn stored_bytes(store: &UploadStore, id: UploadId) -> Vec<u8> {
+        fs::read(store.data_path(id)).expect("data file")
+    }
+
+    /// Every name in a directory.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn create_gives_distinct_ids_with_offset_zero() {
+        let dir = TempDir::new("create");
+        let mut store = open(&dir);
+        let a = store.create(10, &meta("a.png")).expect("created");
+        let b = store.create(0, &Metadata::default()).expect("created");
+        assert_ne!(a, b);
+        assert_eq!(a.to_string().len(), 32);
+        assert_eq!(
+            store.info(a).expect("known"),
+            UploadInfo {
+                offset: 0,
+                length: 10,
+                metadata: "filename YS5wbmc=".into()
+            }
+        );
+        assert_eq!(store.offset(b).expect("known"), 0);
+        assert_eq!(store.len(), 2);
+        let mut want = vec![
+            a.to_string(),
+            format!("{a}.info"),
+            b.to_string(),
+            format!("{b}.info"),
+        ];
+        want.sort();
+        assert_eq!(names(store.uploads_dir()), want);
+        assert!(matches!(
+            store.create(MAX + 1, &Metadata::default()),
+            Err(StoreError::TooLarge { end, limit: MAX }) if end == MAX + 1
+        ));
+        assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn appends_move_the_offset_to_what_is_stored() {
+        let dir = TempDir::new("append");
+        let mut store = open(&dir);
+        let id = store.create(11, &Metadata::default()).expect("created");
+        assert_eq!(
+            store.append(id, 0, b"hello ").expect("stored"),
+            PartEnd {
+                offset: 6,
+                complete: false
+            }
+        );
+        assert_eq!(
+            store.append(id, 6, b"world").expect("stored"),
+            PartEnd {
+                offset: 11,
+                complete: true
+            }
+        );
+        assert_eq!(stored_bytes(&store, id), b"hello world");
+        assert_eq!(store.offset(id).expect("known"), 11);
+        let stored = store.digest(id).expect("complete");
+        assert_eq!(stored.sha1, sha1(b"hello world"));
+        assert_eq!((stored.name, stored.size), (id.to_string(), 11));
+    }
+
+    #[test]
+    fn tus_409_on_a_wrong_offset_writes_nothing() {
+        let dir = TempDir::new("conflict");
+        let mut store = open(&dir);
+        let id = store.create(10, &Metadata::default()).expect("created");
+        store.append(id, 0, b"abc").expect("stored");
+        for wrong in [0, 2, 4, 10, u64::MAX] {
+            let err = store.append(id, wrong, b"xyz").expect_err("conflict");
+            assert!(
+                matches!(err, StoreError::OffsetMismatch { offset: 3, sent } if sent == wrong),
+                "{err:?}"
+            );
+            assert_eq!(err.status(), 409);
+            assert_eq!(stored_bytes(&store, id), b"abc", "at {wrong}");
+            assert_eq!(store.offset(id).expect("known"), 3);
+            assert!(!store.is_locked(id));
+        }
+        let err = store
+            .begin_part(id, 1, None, None, Some(Checksum::Sha1(sha1(b"x"))))
+            .expect_err("conflict");
+        assert_eq!(err.status(), 409);
+        assert!(!store.part_path(id).exists());
+    }
+
+    #[test]
+    fn parts_past_the_length_are_413_before_and_while_reading() {
+        let dir = TempDir::new("too-large");
+        let mut store = open(&dir);
+        let id = store.create(5, &Metadata::default()).expect("created");
+        // Declared: refused before a byte is read.
+        let err = store
+            .begin_part(id, 0, Some(6), None, None)
+            .expect_err("too large");
+        assert!(
+            matches!(err, StoreError::TooLarge { end: 6, limit: 5 }),
+            "{err:?}"
+        );
+        assert_eq!(err.status(), 413);
+        assert!(!store.is_locked(id));
+        // Chunked (length unknown): the piece that crosses the end is refused,
+        // nothing of it written; what came before stays.
+        let mut part = store.begin_part(id, 0, None, None, None).expect("begun");
+        store.write_part(&mut part, b"abc").expect("fits");
+        let err = store
+            .write_part(&mut part, b"def")
+            .expect_err("past the end");
+        assert_eq!(err.status(), 413);
+        assert_eq!(
+            store.abort_part(part).expect("ended"),
+            PartEnd {
+                offset: 3,
+                complete: false
+            }
+        );
+        assert_eq!(stored_bytes(&store, id), b"abc");
+        // An Upload-Length other than the upload's is refused.
+        let err = store
+            .begin_part(id, 3, None, Some(6), None)
+            .expect_err("mismatch");
+        assert!(matches!(
+            err,
+            StoreError::LengthMismatch { length: 5, sent: 6 }
+        ));
+        assert_eq!(err.status(), 400);
+        store
+            .begin_part(id, 3, None, Some(5), None)
+            .map(|p| store.abort_part(p))
+            .expect("same length")
+            .expect("ended");
+    }
+
+    #[test]
+    fn checksum_match_commits_the_part() {
+        let dir = TempDir::new("checksum-ok");
+        let mut store = open(&dir);
+        let id = store.create(8, &Metadata::default()).expect("created");
+        store.append(id, 0, b"1234").expect("stored");
+        let mut part = store
+            .begin_part(id, 4, Some(4), None, Some(Checksum::Sha1(sha1(b"5678"))))
+            .expect("begun");
+        store.write_part(&mut part, b"56").expect("written");
+        // While it arrives the upload does not move, and the side file holds it.
+        assert_eq!(store.offset(id).expect("known"), 4);
+        assert_eq!(fs::read(store.part_path(id)).expect("side file"), b"56");
+        store.write_part(&mut part, b"78").expect("written");
+        assert_eq!(
+            store.finish_part(part).expect("committed"),
+            PartEnd {
+                offset: 8,
+                complete: true
+            }
+        );
+        assert_eq!(stored_bytes(&store, id), b"12345678");
+        assert!(!store.part_path(id).exists());
+        assert_eq!(store.digest(id).expect("complete").sha1, sha1(b"12345678"));
+    }
+
+    #[test]
+    fn checksum_460_on_mismatch_discards_the_part() {
+        let dir = TempDir::new("checksum-bad");
+        let mut store = open(&dir);
+        let id = store.create(8, &Metadata::default()).expect("created");
+        store.append(id, 0, b"1234").expect("stored");
+        let mut part = store
+            .begin_part(id, 4, Some(4), None, Some(Checksum::Sha1(sha1(b"5678"))))
+            .expect("begun");
+        store.write_part(&mut part, b"5679").expect("written");
+        let err = store.finish_part(part).expect_err("mismatch");
+        assert!(matches!(err, StoreError::ChecksumMismatch));
+        assert_eq!(err.status(), 460);
+        assert_eq!(stored_bytes(&store, id), b"1234");
+        assert_eq!(store.offset(id).expect("known"), 4);
+        assert!(!store.part_path(id).exists());
+        assert!(!store.is_locked(id));
+        // The right bytes then go in, and the digest is of what was committed.
+        let mut part = store
+            .begin_part(id, 4, Some(4), None, Some(Checksum::Sha1(sha1(b"5678"))))
+            .expect("begun");
+        store.write_part(&mut part, b"5678").expect("written");
+        store.finish_part(part).expect("committed");
+        assert_eq!(store.digest(id).expect("complete").sha1, sha1(b"12345678"));
+    }
+
+    #[test]
+    fn a_cut_part_keeps_what_arrived_unless_it_was_checked() {
+        let dir = TempDir::new("cut");
+        let mut store = open(&dir);
+        let id = store.create(10, &Metadata::default()).expect("created");
+        // Without a checksum: the bytes that arrived stay (tus: store as much as
+        // possible), and the client resumes from the offset HEAD gives.
+        let mut part = store
+            .begin_part(id, 0, Some(10), None, None)
+            .expect("begun");
+        store.write_part(&mut part, b"0123").expect("written");
+        assert_eq!(store.offset(id).expect("known"), 4);
+        assert_eq!(
+            store.abort_part(part).expect("ended"),
+            PartEnd {
+                offset: 4,
+                complete: false
+            }
+        );
+        assert_eq!(stored_bytes(&store, id), b"0123");
+        // With a checksum: the cut part cannot be checked, so none of it counts.
+        let mut part = store
+            .begin_part(id, 4, Some(6), None, Some(Checksum::Sha1(sha1(b"456789"))))
+            .expect("begun");
+        store.write_part(&mut part, b"456").expect("written");
+        assert_eq!(
+            store.abort_part(part).expect("ended"),
+            PartEnd {
+                offset: 4,
+                complete: false
+            }
+        );
+        assert_eq!(stored_bytes(&store, id), b"0123");
+        assert!(!store.part_path(id).exists());
+        // Resume from the offset.
+        let end = store.append(id, 4, b"456789").expect("stored");
+        assert_eq!(
+            end,
+            PartEnd {
+                offset: 10,
+                complete: true
+            }
+        );
+        assert_eq!(
+            store.digest(id).expect("complete").sha1,
+            sha1(b"0123456789")
+        );
+    }
+
+    #[test]
+    fn a_part_locks_its_upload_423() {
+        let dir = TempDir::new("lock");
+        let mut store = open(&dir);
+        let id = store.create(10, &Metadata::default()).expect("created");
+        let part = store.begin_part(id, 0, None, None, None).expect("begun");
+        assert!(store.is_locked(id));
+        let err = store
+            .begin_part(id, 0, None, None, None)
+            .expect_err("locked");
+        assert!(matches!(err, StoreError::Locked));
+        assert_eq!(err.status(), 423);
+        assert_eq!(store.delete(id).expect_err("locked").status(), 423);
+        assert_eq!(part.id(), id);
+        assert_eq!(part.written(), 0);
+        store.finish_part(part).expect("ended");
+        assert!(!store.is_locked(id));
+        store.append(id, 0, b"x").expect("unlocked");
+    }
+
+    #[test]
+    fn unknown_uploads_are_404() {
+        let dir = TempDir::new("unknown");
+        let mut store = open(&dir);
+        let id = UploadId::from_bytes([7; 16]);
+        for err in [
+            store.info(id).expect_err("unknown"),
+            store.append(id, 0, b"x").expect_err("unknown"),
+            store.digest(id).expect_err("unknown"),
+            store.delete(id).expect_err("unknown"),
+        ] {
+            assert!(matches!(err, StoreError::NotFound), "{err:?}");
+            assert_eq!(err.status(), 404);
+        }
+    }
+
+    #[test]
+    fn disk_errors_are_500_and_panic_nothing() {
+        let dir = TempDir::new("io");
+        let mut store = open(&dir);
+        let id = store.create(4, &Metadata::default()).expect("created");
+        fs::remove_file(store.data_path(id)).expect("removed");
+        let err = store.append(id, 0, b"ab").expect_err("no data file");
+        assert!(matches!(err, StoreError::Io(_)), "{err:?}");
+        assert_eq!(err.status(), 500);
+        assert!(!store.is_locked(id));
+        // The whole-file side: a temporary directory that is gone.
+        fs::remove_dir_all(dir.0.join("tmp")).expect("removed");
+        let err = store.begin_whole("a").expect_err("no tmp dir");
+        assert_eq!(err.status(), 500);
+    }
+
+    #[test]
+    fn digest_of_an_unfinished_upload_is_409() {
+        let dir = TempDir::new("incomplete");
+        let mut store = open(&dir);
+        let id = store.create(4, &Metadata::default()).expect("created");
+        store.append(id, 0, b"ab").expect("stored");
+        let err = store.digest(id).expect_err("incomplete");
+        assert!(matches!(
+            err,
+            StoreError::Incomplete {
+                offset: 2,
+                length: 4
+            }
+        ));
+        assert_eq!(err.status(), 409);
+        // An empty upload is complete at once.
+        let empty = store.create(0, &Metadata::default()).expect("created");
+        assert_eq!(store.digest(empty).expect("complete").sha1, sha1(b""));
+    }
+
+    #[test]
+    fn termination_removes_the_upload_and_its_files() {
+        let dir = TempDir::new("delete");
+        let mut store = open(&dir);
+        let id = store.create(4, &Metadata::default()).expect("created");
+        store.append(id, 0, b"ab").expect("stored");
+        let keep = store.create(4, &Metadata::default()).expect("created");
+        store.delete(id).expect("deleted");
+        assert!(matches!(store.info(id), Err(StoreError::NotFound)));
+        assert!(matches!(store.delete(id), Err(StoreError::NotFound)));
+        let mut want = vec![keep.to_string(), format!("{keep}.info")];
+        want.sort();
+        assert_eq!(names(store.uploads_dir()), want);
+    }
+
+    #[test]
+    fn a_restarted_store_knows_its_uploads_and_their_offsets() {
+        let dir = TempDir::new("restart");
+        let (a, b, c);
+        {
+            let mut store = open(&dir);
+            a = store.create(6, &meta("a.png")).expect("created");
+            b = store.create(3, &Metadata::default()).expect("created");
+            c = store.create(9, &Metadata::default()).expect("created");
+            store.append(a, 0, b"abc").expect("stored");
+            store.append(b, 0, b"xyz").expect("stored");
+            // A checked part in flight when the server dies: its side file stays.
+            let mut part = store
+                .begin_part(
+                    c,
+                    0,
+                    Some(9),
+                    None,
+                    Some(Checksum::Sha1(sha1(b"123456789"))),
+                )
+                .expect("begun");
+            store.write_part(&mut part, b"1234").expect("written");
+            std::mem::forget(part);
+        }
+        // Leftovers of a crash: a whole file arriving, a creation half done.
+        let orphan = UploadId::from_bytes([9; 16]);
+        fs::write(dir.0.join("tmp").join("0123.tmp"), b"half a file").expect("written");
+        fs::write(dir.0.join("uploads").join(orphan.to_string()), b"").expect("written");
+        fs::write(dir.0.join("uploads").join("README"), b"not ours").expect("written");
+        let (mut store, recovery) = UploadStore::open(&dir.0, MAX).expect("reopens");
+        assert_eq!(recovery.uploads, 3);
+        assert_eq!(recovery.removed, 3, "{recovery:?}");
+        assert_eq!(recovery.skipped.len(), 1, "{recovery:?}");
+        assert_eq!(
+            store.info(a).expect("known"),
+            UploadInfo {
+                offset: 3,
+                length: 6,
+                metadata: "filename YS5wbmc=".into()
+            }
+        );
+        assert_eq!(store.offset(c).expect("known"), 0);
+        assert!(!store.part_path(c).exists());
+        assert!(!store.data_path(orphan).exists());
+        assert!(names(&dir.0.join("tmp")).is_empty());
+        // A finished upload's digest is read back from disk.
+        assert_eq!(store.digest(b).expect("complete").sha1, sha1(b"xyz"));
+        // An unfinished one resumes where the file ends.
+        store.append(a, 3, b"def").expect("resumed");
+        assert_eq!(store.digest(a).expect("complete").sha1, sha1(b"abcdef"));
+    }
+
+    #[test]
+    fn a_damaged_info_file_is_skipped_not_trusted() {
+        let dir = TempDir::new("damaged");
+        let id;
+        {
+            let mut store = open(&dir);
+            id = store.create(2, &Metadata::default()).expect("created");
+        }
+        let info = dir.0.join("uploads").join(format!("{id}.info"));
+        for bad in [
+            "",
+            "tus-upload 1\nlength x\nmetadata \n",
+            "tus-upload 2\nlength 2\nmetadata \n",
+            "tus-upload 1\nlength 2\nmetadata a\rb\n",
+        ] {
+            fs::write(&info, bad).expect("written");
+            let (store, recovery) = UploadStore::open(&dir.0, MAX).expect("opens");
+            assert_eq!(recovery.uploads, 0, "{bad:?}");
+            assert_eq!(recovery.skipped.len(), 1, "{bad:?}");
+            assert!(matches!(store.info(id), Err(StoreError::NotFound)));
+        }
+        // More bytes stored than the upload's length: not trusted either.
+        fs::write(&info, "tus-upload 1\nlength 2\nmetadata \n").expect("written");
+        fs::write(dir.0.join("uploads").join(id.to_string()), b"abc").expect("written");
+        let (_, recovery) = UploadStore::open(&dir.0, MAX).expect("opens");
+        assert_eq!((recovery.uploads, recovery.skipped.len()), (0, 1));
+    }
+
+    #[test]
+    fn whole_file_appears_under_its_name_only_when_finished() {
+        let dir = TempDir::new("whole");
+        let mut store = open(&dir);
+        let mut whole = store.begin_whole("cat photo.jpg").expect("begun");
+        whole.write(b"meow ").expect("written");
+        assert!(names(store.files_dir()).is_empty());
+        whole.write(b"meow").expect("written");
+        assert_eq!((whole.size(), whole.name()), (9, "cat photo.jpg"));
+        let (stored, replaced) = store.finish_whole(whole).expect("finished");
+        assert!(!replaced);
+        assert_eq!(stored.size, 9);
+        assert_eq!(stored.sha1, sha1(b"meow meow"));
+        assert_eq!(stored.name, "cat photo.jpg");
+        assert_eq!(
+            fs::read(store.files_dir().join("cat photo.jpg")).expect("stored"),
+            b"meow meow"
+        );
+        assert!(names(&dir.0.join("tmp")).is_empty());
+        // The same name again replaces it.
+        let mut whole = store.begin_whole("cat photo.jpg").expect("begun");
+        whole.write(b"purr").expect("written");
+        let (stored, replaced) = store.finish_whole(whole).expect("finished");
+        assert!(replaced);
+        assert_eq!(stored.sha1, sha1(b"purr"));
+        assert_eq!(
+            fs::read(store.files_dir().join("cat photo.jpg")).expect("stored"),
+            b"purr"
+        );
+    }
+
+    #[test]
+    fn whole_file_cut_short_leaves_nothing() {
+        let dir = TempDir::new("whole-abort");
+        let mut store = open(&dir);
+        let mut whole = store.begin_whole("a.bin").expect("begun");
+        whole.write(b"half").expect("written");
+        assert_eq!(names(&dir.0.join("tmp")).len(), 1);
+        store.abort_whole(whole).expect("aborted");
+        assert!(names(&dir.0.join("tmp")).is_empty());
+        assert!(names(store.files_dir()).is_empty());
+        // Dropped without finishing: the same.
+        let mut whole = store.begin_whole("a.bin").expect("begun");
+        whole.write(b"half").expect("written");
+        drop(whole);
+        assert!(names(&dir.0.join("tmp")).is_empty());
+        assert!(names(store.files_dir()).is_empty());
+        // A cut never damages a file already stored under the name.
+        let mut whole = store.begin_whole("a.bin").expect("begun");
+        whole.write(b"complete").expect("written");
+        store.finish_whole(whole).expect("finished");
+        let mut whole = store.begin_whole("a.bin").expect("begun");
+        whole.write(b"cut").expect("written");
+        store.abort_whole(whole).expect("aborted");
+        assert_eq!(
+            fs::read(store.files_dir().join("a.bin")).expect("stored"),
+            b"complete"
+        );
+    }
+
+    #[test]
+    fn whole_file_over_the_maximum_is_413() {
+        let dir = TempDir::new("whole-max");
+        let (mut store, _) = UploadStore::open(&dir.0, 5).expect("opens");
+        let mut whole = store.begin_whole("a").expect("begun");
+        whole.write(b"abc").expect("fits");
+        let err = whole.write(b"def").expect_err("too large");
+        assert!(matches!(err, StoreError::TooLarge { end: 6, limit: 5 }));
+        assert_eq!(err.status(), 413);
+        assert_eq!(whole.size(), 3);
+        store.abort_whole(whole).expect("aborted");
+        assert!(names(&dir.0.join("tmp")).is_empty());
+    }
+
+    #[test]
+    fn digests_of_many_parts_match_the_file() {
+        // Parts of many sizes, checked and not, in one upload: the running digest
+        // equals the digest of the bytes on disk, and of a fresh store's read.
+        let dir = TempDir::new("digests");
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut store = open(&dir);
+        let id = store
+            .create(data.len() as u64, &Metadata::default())
+            .expect("created");
+        let mut at = 0usize;
+        for (i, size) in [1usize, 100, 999, 1, 2048, 1851].into_iter().enumerate() {
+            let part = data.get(at..at + size).expect("in range");
+            let checksum = (i % 2 == 0).then(|| Checksum::Sha1(sha1(part)));
+            let mut p = store
+                .begin_part(id, at as u64, Some(size as u64), None, checksum)
+                .expect("begun");
+            for piece in part.chunks(300) {
+                store.write_part(&mut p, piece).expect("written");
+            }
+            at += size;
+            assert_eq!(store.finish_part(p).expect("ended").offset, at as u64);
+        }
+        assert_eq!(at, data.len());
+        assert_eq!(stored_bytes(&store, id), data);
+        let digest = store.digest(id).expect("complete").sha1;
+        assert_eq!(digest, sha1(&data));
+        drop(store);
+        let mut again = open(&dir);
+        assert_eq!(again.digest(id).expect("complete").sha1, digest);
+    }
 }

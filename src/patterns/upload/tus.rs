@@ -71,7 +71,7 @@ use std::fmt;
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 use thiserror::Error;
 
-use crate::http::{Framing, Request, Response};
+use crate::http::{Framing, Request, Response, TargetForm};
 
 /// The one protocol version this server speaks (tus §Core, "Tus-Resumable").
 pub const TUS_VERSION: &str = "1.0.0";
@@ -399,6 +399,13 @@ impl Metadata {
     ) -> Result<Metadata, TusError> {
         let mut raw = String::new();
         for (key, value) in pairs {
+            // Checked here: a comma in a key would split it into two pairs that
+            // parse.
+            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+                return Err(TusError::InvalidMetadata(
+                    "a key is visible ASCII, without spaces or commas",
+                ));
+            }
             if !raw.is_empty() {
                 raw.push(',');
             }
@@ -515,7 +522,21 @@ pub enum Route {
 /// assert_eq!(route(&req, 99).unwrap_err().status(), 413);
 /// ```
 pub fn route(request: &Request<'_>, max_size: u64) -> Result<Route, TusError> {
-    let target = request.target_bytes();
+    let mut target = request.target_bytes();
+    if request.target_form() == TargetForm::Absolute {
+        // `http://host/uploads`: the path is what follows the authority (RFC 9112
+        // §3.2.2: a server MUST accept the absolute form).
+        let after_scheme = target
+            .windows(3)
+            .position(|w| w == b"://")
+            .and_then(|i| target.get(i + 3..))
+            .unwrap_or_default();
+        target = after_scheme
+            .iter()
+            .position(|&b| b == b'/')
+            .and_then(|i| after_scheme.get(i..))
+            .unwrap_or(b"/");
+    }
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
     if path == b"*" {
         // OPTIONS * asks about the server as a whole (RFC 9112 §3.2.4).
@@ -922,4 +943,737 @@ pub fn error_answer(res: &mut Response, status: u16, reason: &dyn fmt::Display) 
     res.header("Content-Type", "text/plain; charset=utf-8");
     res.set_body(format!("{reason}\n"));
     res.set_close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::response::Encoding;
+    use crate::http::{RequestParser, Status, Version};
+
+    const MAX: u64 = 1000;
+    const ID: &str = "00112233445566778899aabbccddeeff";
+
+    /// Routes the request whose head is `head` (field lines joined with CRLF,
+    /// `Host` added), with the maximum size `MAX`.
+    fn route_of(start: &str, fields: &[&str]) -> Result<Route, TusError> {
+        let mut bytes = format!("{start} HTTP/1.1\r\nHost: x\r\n");
+        for f in fields {
+            bytes.push_str(f);
+            bytes.push_str("\r\n");
+        }
+        bytes.push_str("\r\n");
+        let mut parser = RequestParser::default();
+        match parser.parse(bytes.as_bytes()) {
+            Ok(Status::Complete(req)) => route(&req, MAX),
+            other => panic!("{bytes:?} did not parse: {other:?}"),
+        }
+    }
+
+    fn err_of(start: &str, fields: &[&str]) -> TusError {
+        match route_of(start, fields) {
+            Err(e) => e,
+            Ok(r) => panic!("{start} {fields:?} accepted: {r:?}"),
+        }
+    }
+
+    fn id() -> UploadId {
+        UploadId::parse(ID).expect("valid id")
+    }
+
+    fn encoded(res: &Response) -> String {
+        let mut out = Vec::new();
+        res.encode(&mut out, &Encoding::new(Version::Http11));
+        String::from_utf8(out).expect("ASCII")
+    }
+
+    const PATCH_OK: [&str; 4] = [
+        "Tus-Resumable: 1.0.0",
+        "Upload-Offset: 10",
+        "Content-Type: application/offset+octet-stream",
+        "Content-Length: 5",
+    ];
+
+    #[test]
+    fn core_options_needs_no_tus_resumable() {
+        for start in ["OPTIONS /uploads", "OPTIONS /uploads/", "OPTIONS *"] {
+            assert_eq!(
+                route_of(start, &[]),
+                Ok(Route::Tus(TusRequest::Options)),
+                "{start}"
+            );
+        }
+        let path = format!("OPTIONS /uploads/{ID}");
+        assert_eq!(route_of(&path, &[]), Ok(Route::Tus(TusRequest::Options)));
+        // The server MUST ignore it on OPTIONS, whatever its value.
+        assert_eq!(
+            route_of("OPTIONS /uploads", &["Tus-Resumable: 0.2.2"]),
+            Ok(Route::Tus(TusRequest::Options))
+        );
+    }
+
+    #[test]
+    fn core_options_answer_advertises_version_extensions_and_limits() {
+        let mut res = Response::new(200);
+        options_answer(&mut res, 4096);
+        assert_eq!(
+            encoded(&res),
+            "HTTP/1.1 204 No Content\r\nTus-Resumable: 1.0.0\r\nTus-Version: 1.0.0\r\n\
+             Tus-Extension: creation,termination,checksum\r\nTus-Max-Size: 4096\r\n\
+             Tus-Checksum-Algorithm: sha1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn core_tus_resumable_missing_or_other_is_412() {
+        let post = ["Upload-Length: 5"];
+        let head = format!("HEAD /uploads/{ID}");
+        let delete = format!("DELETE /uploads/{ID}");
+        let patch = format!("PATCH /uploads/{ID}");
+        for (start, fields) in [
+            ("POST /uploads", &post[..]),
+            (head.as_str(), &[][..]),
+            (delete.as_str(), &[][..]),
+            (patch.as_str(), &PATCH_OK[1..]),
+        ] {
+            assert_eq!(
+                err_of(start, fields),
+                TusError::UnsupportedVersion,
+                "{start}"
+            );
+            let mut with = fields.to_vec();
+            with.push("Tus-Resumable: 0.2.2");
+            assert_eq!(
+                err_of(start, &with),
+                TusError::UnsupportedVersion,
+                "{start}"
+            );
+            with.pop();
+            with.push("Tus-Resumable: 1.0.0");
+            assert!(route_of(start, &with).is_ok(), "{start}");
+        }
+        assert_eq!(TusError::UnsupportedVersion.status(), 412);
+    }
+
+    #[test]
+    fn core_412_answer_carries_tus_version_and_closes() {
+        let mut res = Response::new(200);
+        rejection(&mut res, &TusError::UnsupportedVersion, MAX);
+        let text = encoded(&res);
+        assert!(
+            text.starts_with("HTTP/1.1 412 Precondition Failed\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nTus-Version: 1.0.0\r\n"), "{text}");
+        assert!(text.contains("\r\nTus-Resumable: 1.0.0\r\n"), "{text}");
+        assert!(res.wants_close());
+        assert!(
+            text.ends_with("this server speaks Tus-Resumable: 1.0.0 (tus 1.0.0, Tus-Resumable)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn creation_reads_length_and_metadata() {
+        let v = "Tus-Resumable: 1.0.0";
+        assert_eq!(
+            route_of("POST /uploads", &[v, "Upload-Length: 0"]),
+            Ok(Route::Tus(TusRequest::Create {
+                length: 0,
+                metadata: Metadata::default()
+            }))
+        );
+        let Ok(Route::Tus(TusRequest::Create { length, metadata })) = route_of(
+            "POST /uploads",
+            &[
+                v,
+                "Upload-Length: 1000",
+                "Upload-Metadata: filename YS5wbmc=,secret",
+                "Content-Length: 0",
+            ],
+        ) else {
+            panic!("refused")
+        };
+        assert_eq!(length, MAX);
+        assert_eq!(metadata.get("filename"), Some(&b"a.png"[..]));
+        assert_eq!(metadata.get("secret"), Some(&b""[..]));
+        assert_eq!(metadata.raw(), "filename YS5wbmc=,secret");
+        // An empty Upload-Metadata is accepted: no pairs.
+        let Ok(Route::Tus(TusRequest::Create { metadata, .. })) = route_of(
+            "POST /uploads/",
+            &[v, "Upload-Length: 1", "Upload-Metadata:"],
+        ) else {
+            panic!("refused")
+        };
+        assert!(metadata.is_empty());
+    }
+
+    #[test]
+    fn creation_upload_length_rules() {
+        let v = "Tus-Resumable: 1.0.0";
+        assert_eq!(err_of("POST /uploads", &[v]), TusError::MissingUploadLength);
+        assert_eq!(
+            err_of("POST /uploads", &[v, "Upload-Defer-Length: 1"]),
+            TusError::MissingUploadLength
+        );
+        for bad in [
+            "-1",
+            "+5",
+            "1.5",
+            "abc",
+            "1e3",
+            "0x10",
+            "18446744073709551616",
+            "1 2",
+        ] {
+            let field = format!("Upload-Length: {bad}");
+            assert_eq!(
+                err_of("POST /uploads", &[v, &field]),
+                TusError::InvalidUploadLength,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            err_of("POST /uploads", &[v, "Upload-Length: 1001"]),
+            TusError::TooLarge {
+                length: 1001,
+                max: MAX
+            }
+        );
+        assert_eq!(
+            err_of("POST /uploads", &[v, "Upload-Length: 1001"]).status(),
+            413
+        );
+        assert_eq!(
+            err_of(
+                "POST /uploads",
+                &[v, "Upload-Length: 5", "Upload-Length: 6"]
+            ),
+            TusError::DuplicateHeader("Upload-Length")
+        );
+        // creation-with-upload is not implemented: a body is refused.
+        assert_eq!(
+            err_of(
+                "POST /uploads",
+                &[v, "Upload-Length: 5", "Content-Length: 5"]
+            ),
+            TusError::CreationWithUpload
+        );
+        assert_eq!(
+            err_of(
+                "POST /uploads",
+                &[v, "Upload-Length: 5", "Transfer-Encoding: chunked"]
+            ),
+            TusError::CreationWithUpload
+        );
+    }
+
+    #[test]
+    fn creation_413_answer_names_the_maximum() {
+        let mut res = Response::new(200);
+        rejection(
+            &mut res,
+            &TusError::TooLarge {
+                length: 1001,
+                max: MAX,
+            },
+            MAX,
+        );
+        let text = encoded(&res);
+        assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+        assert!(text.contains("\r\nTus-Max-Size: 1000\r\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "1001 bytes is more than this server's maximum of 1000 bytes (Tus-Max-Size)\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn creation_metadata_grammar() {
+        let good: [(&[u8], usize); 6] = [
+            (b"", 0),
+            (b"   ", 0),
+            (b"a", 1),
+            (b"a YQ==", 1),
+            (b"a YQ==, b, c Yw==", 3),
+            (
+                b"filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential",
+                2,
+            ),
+        ];
+        for (value, n) in good {
+            let m = Metadata::parse(value).unwrap_or_else(|e| panic!("{value:?}: {e}"));
+            assert_eq!(m.pairs().count(), n, "{value:?}");
+        }
+        let bad: [&[u8]; 10] = [
+            b"a YQ==,a Yg==",
+            b"a,,b",
+            b",a",
+            b"a YQ",
+            b"a Y Q==",
+            b"a  YQ==",
+            b"a !!!!",
+            b"k\xc3\xa9 YQ==",
+            b"a YQ==,",
+            b"\x01 YQ==",
+        ];
+        for value in bad {
+            let err = Metadata::parse(value).expect_err(&format!("{value:?} accepted"));
+            assert!(
+                matches!(err, TusError::InvalidMetadata(_)),
+                "{value:?}: {err:?}"
+            );
+            assert_eq!(err.status(), 400);
+        }
+        assert_eq!(
+            err_of(
+                "POST /uploads",
+                &[
+                    "Tus-Resumable: 1.0.0",
+                    "Upload-Length: 1",
+                    "Upload-Metadata: a YQ==,a YQ=="
+                ]
+            ),
+            TusError::InvalidMetadata("a key appears twice")
+        );
+    }
+
+    #[test]
+    fn creation_metadata_round_trip_and_binary_values() {
+        let m = Metadata::from_pairs([
+            ("filename", &b"r\xe9sum\xe9,1 2.pdf"[..]),
+            ("flag", &b""[..]),
+        ])
+        .expect("valid keys");
+        let back = Metadata::parse(m.raw().as_bytes()).expect("parses");
+        assert_eq!(back.get("filename"), Some(&b"r\xe9sum\xe9,1 2.pdf"[..]));
+        assert_eq!(back.get("flag"), Some(&b""[..]));
+        assert_eq!(back.get("other"), None);
+        assert!(Metadata::from_pairs([("a,b", &b"x"[..])]).is_err());
+        assert!(Metadata::from_pairs([("", &b"x"[..])]).is_err());
+    }
+
+    #[test]
+    fn core_head_and_delete_route_by_id() {
+        let v = "Tus-Resumable: 1.0.0";
+        let head = format!("HEAD /uploads/{ID}");
+        assert_eq!(
+            route_of(&head, &[v]),
+            Ok(Route::Tus(TusRequest::Head { id: id() }))
+        );
+        let delete = format!("DELETE /uploads/{ID}?x=1");
+        assert_eq!(
+            route_of(&delete, &[v]),
+            Ok(Route::Tus(TusRequest::Delete { id: id() }))
+        );
+        for bad in [
+            "HEAD /uploads/nothing",
+            "HEAD /uploads/00112233445566778899AABBCCDDEEFF",
+            "HEAD /uploads/00112233445566778899aabbccddeeff0",
+            "HEAD /uploads/../files/x",
+            "HEAD /uploads/%30%30",
+        ] {
+            assert_eq!(err_of(bad, &[v]), TusError::UnknownUpload, "{bad}");
+        }
+        assert_eq!(TusError::UnknownUpload.status(), 404);
+        for bad in [
+            "GET /",
+            "HEAD /upload",
+            "HEAD /uploadsx",
+            "GET /files",
+            "GET /filesx/a",
+        ] {
+            assert_eq!(err_of(bad, &[v]), TusError::NotFound, "{bad}");
+        }
+    }
+
+    #[test]
+    fn core_head_answer_fields() {
+        let mut res = Response::new(500);
+        head_answer(&mut res, 0, 70, "filename YS5wbmc=");
+        assert_eq!(
+            encoded(&res),
+            "HTTP/1.1 200 OK\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nUpload-Length: 70\r\n\
+             Upload-Metadata: filename YS5wbmc=\r\nCache-Control: no-store\r\nContent-Length: 0\r\n\r\n"
+        );
+        let mut res = Response::new(500);
+        head_answer(&mut res, 5, 70, "");
+        let text = encoded(&res);
+        assert!(!text.contains("Upload-Metadata"), "{text}");
+        assert!(text.contains("\r\nUpload-Offset: 5\r\n"), "{text}");
+    }
+
+    #[test]
+    fn core_patch_reads_offset_checksum_and_lengths() {
+        let patch = format!("PATCH /uploads/{ID}");
+        assert_eq!(
+            route_of(&patch, &PATCH_OK),
+            Ok(Route::Tus(TusRequest::Patch {
+                id: id(),
+                offset: 10,
+                checksum: None,
+                body_length: Some(5),
+                upload_length: None,
+            }))
+        );
+        let Ok(Route::Tus(TusRequest::Patch {
+            checksum,
+            body_length,
+            upload_length,
+            ..
+        })) = route_of(
+            &patch,
+            &[
+                "Tus-Resumable: 1.0.0",
+                "Upload-Offset: 0",
+                "Content-Type: Application/Offset+Octet-Stream; q=1",
+                "Transfer-Encoding: chunked",
+                "Upload-Checksum: sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk=",
+                "Upload-Length: 99",
+            ],
+        )
+        else {
+            panic!("refused")
+        };
+        let sha1_empty: [u8; 20] = Sha1Empty::DIGEST;
+        assert_eq!(checksum, Some(Checksum::Sha1(sha1_empty)));
+        assert_eq!(body_length, None);
+        assert_eq!(upload_length, Some(99));
+        // No body at all: a part of zero bytes.
+        let Ok(Route::Tus(TusRequest::Patch { body_length, .. })) =
+            route_of(&patch, &PATCH_OK[..3])
+        else {
+            panic!("refused")
+        };
+        assert_eq!(body_length, Some(0));
+    }
+
+    /// sha1 of the empty string, da39a3ee5e6b4b0d3255bfef95601890afd80709.
+    struct Sha1Empty;
+    impl Sha1Empty {
+        const DIGEST: [u8; 20] = [
+            0xda, 0x39, 0xa3, 0xee, 0x5e, 0x6b, 0x4b, 0x0d, 0x32, 0x55, 0xbf, 0xef, 0x95, 0x60,
+            0x18, 0x90, 0xaf, 0xd8, 0x07, 0x09,
+        ];
+    }
+
+    #[test]
+    fn core_patch_content_type_is_415() {
+        let patch = format!("PATCH /uploads/{ID}");
+        let base = &PATCH_OK[..2];
+        for ct in [
+            None,
+            Some("Content-Type: application/octet-stream"),
+            Some("Content-Type: text/plain"),
+            Some("Content-Type: application/offset+octet-streams"),
+            Some("Content-Type:"),
+        ] {
+            let mut fields = base.to_vec();
+            fields.extend(ct);
+            let err = err_of(&patch, &fields);
+            assert_eq!(err, TusError::UnsupportedMediaType, "{ct:?}");
+            assert_eq!(err.status(), 415);
+        }
+    }
+
+    #[test]
+    fn core_patch_offset_rules() {
+        let patch = format!("PATCH /uploads/{ID}");
+        let ct = "Content-Type: application/offset+octet-stream";
+        let v = "Tus-Resumable: 1.0.0";
+        assert_eq!(err_of(&patch, &[v, ct]), TusError::MissingUploadOffset);
+        for bad in ["-1", "x", "", "1.0", "99999999999999999999"] {
+            let field = format!("Upload-Offset: {bad}");
+            assert_eq!(
+                err_of(&patch, &[v, ct, &field]),
+                TusError::InvalidUploadOffset,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            err_of(&patch, &[v, ct, "Upload-Offset: 1", "Upload-Offset: 2"]),
+            TusError::DuplicateHeader("Upload-Offset")
+        );
+        assert_eq!(
+            err_of(&patch, &[v, ct, "Upload-Offset: 1", "Upload-Length: x"]),
+            TusError::InvalidUploadLength
+        );
+    }
+
+    #[test]
+    fn checksum_header_rules() {
+        let patch = format!("PATCH /uploads/{ID}");
+        for (value, want) in [
+            (
+                "md5 1B2M2Y8AsgTpgAmY7PhCfg==",
+                TusError::UnsupportedChecksum,
+            ),
+            ("crc32 AAAAAA==", TusError::UnsupportedChecksum),
+            (
+                "sha1",
+                TusError::InvalidChecksum("expected ALGORITHM SP BASE64"),
+            ),
+            (
+                "sha1 ***",
+                TusError::InvalidChecksum("the digest is not base64"),
+            ),
+            (
+                "sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk",
+                TusError::InvalidChecksum("the digest is not base64"),
+            ),
+            (
+                "sha1 YQ==",
+                TusError::InvalidChecksum("a sha1 digest is 20 bytes"),
+            ),
+            (
+                "sha1  2jmj7l5rSw0yVb/vlWAYkK/YBwk=",
+                TusError::InvalidChecksum("the digest is not base64"),
+            ),
+        ] {
+            let field = format!("Upload-Checksum: {value}");
+            let mut fields = PATCH_OK.to_vec();
+            fields.push(&field);
+            let err = err_of(&patch, &fields);
+            assert_eq!(err, want, "{value}");
+            assert_eq!(err.status(), 400, "{value}");
+        }
+        assert_eq!(
+            Checksum::parse(b"SHA1 2jmj7l5rSw0yVb/vlWAYkK/YBwk="),
+            Ok(Checksum::Sha1(Sha1Empty::DIGEST))
+        );
+        assert_eq!(
+            Checksum::Sha1(Sha1Empty::DIGEST).header_value(),
+            "sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk="
+        );
+    }
+
+    #[test]
+    fn core_method_override_is_the_method() {
+        let path = format!("POST /uploads/{ID}");
+        let mut fields = PATCH_OK.to_vec();
+        fields.push("X-HTTP-Method-Override: PATCH");
+        assert!(matches!(
+            route_of(&path, &fields),
+            Ok(Route::Tus(TusRequest::Patch { .. }))
+        ));
+        assert_eq!(
+            route_of(
+                &path,
+                &["Tus-Resumable: 1.0.0", "X-HTTP-Method-Override: DELETE"]
+            ),
+            Ok(Route::Tus(TusRequest::Delete { id: id() }))
+        );
+    }
+
+    #[test]
+    fn wrong_method_is_405_with_allow() {
+        let get = format!("GET /uploads/{ID}");
+        let put = format!("PUT /uploads/{ID}");
+        let digest_post = format!("POST /uploads/{ID}/digest");
+        for (start, allow) in [
+            ("GET /uploads", "OPTIONS, POST"),
+            ("DELETE /uploads", "OPTIONS, POST"),
+            (get.as_str(), "OPTIONS, HEAD, PATCH, DELETE"),
+            (put.as_str(), "OPTIONS, HEAD, PATCH, DELETE"),
+            (digest_post.as_str(), "GET"),
+            ("GET /files/a.jpg", "PUT"),
+            ("POST /files/a.jpg", "PUT"),
+        ] {
+            let err = err_of(start, &["Tus-Resumable: 1.0.0"]);
+            assert_eq!(err, TusError::MethodNotAllowed { allow }, "{start}");
+            let mut res = Response::new(200);
+            rejection(&mut res, &err, MAX);
+            let text = encoded(&res);
+            assert!(text.starts_with("HTTP/1.1 405 "), "{text}");
+            assert!(text.contains(&format!("\r\nAllow: {allow}\r\n")), "{text}");
+        }
+    }
+
+    #[test]
+    fn rfc9112_3_2_2_absolute_form_routes_by_its_path() {
+        assert_eq!(
+            route_of("OPTIONS http://example.com/uploads", &[]),
+            Ok(Route::Tus(TusRequest::Options))
+        );
+        let head = format!("HEAD http://example.com:8080/uploads/{ID}");
+        assert_eq!(
+            route_of(&head, &["Tus-Resumable: 1.0.0"]),
+            Ok(Route::Tus(TusRequest::Head { id: id() }))
+        );
+        assert!(matches!(
+            err_of("PUT http://example.com/files/../x", &[]),
+            TusError::InvalidName(_)
+        ));
+        assert_eq!(err_of("PUT http://example.com", &[]), TusError::NotFound);
+    }
+
+    #[test]
+    fn digest_route() {
+        let get = format!("GET /uploads/{ID}/digest");
+        assert_eq!(route_of(&get, &[]), Ok(Route::Digest { id: id() }));
+        assert_eq!(
+            err_of("GET /uploads/xyz/digest", &[]),
+            TusError::UnknownUpload
+        );
+    }
+
+    #[test]
+    fn whole_put_routes_with_its_name_and_length() {
+        assert_eq!(
+            route_of("PUT /files/cat%20photo.jpg?x=1", &["Content-Length: 1000"]),
+            Ok(Route::Whole {
+                name: "cat photo.jpg".into(),
+                length: Some(1000)
+            })
+        );
+        assert_eq!(
+            route_of("PUT /files/a", &["Transfer-Encoding: chunked"]),
+            Ok(Route::Whole {
+                name: "a".into(),
+                length: None
+            })
+        );
+        assert_eq!(
+            route_of("PUT /files/a", &[]),
+            Ok(Route::Whole {
+                name: "a".into(),
+                length: Some(0)
+            })
+        );
+        let err = err_of("PUT /files/a", &["Content-Length: 1001"]);
+        assert_eq!(
+            err,
+            TusError::TooLarge {
+                length: 1001,
+                max: MAX
+            }
+        );
+        assert_eq!(err.status(), 413);
+    }
+
+    #[test]
+    fn whole_hostile_names_are_400_never_404() {
+        // Each as a raw request target: decided on the raw bytes, nothing
+        // normalised away first.
+        let hostile = [
+            "/files/../x",
+            "/files/a/x",
+            "/files/a/../b",
+            "/files/..",
+            "/files/.",
+            "/files/",
+            "/files/%2e%2e",
+            "/files/%2E%2E",
+            "/files/.%2e",
+            "/files/%2e",
+            "/files/..%2fetc%2fpasswd",
+            "/files/%2F",
+            "/files/a%5cb",
+            "/files/a%5Cb",
+            "/files/a%00b",
+            "/files/a%0ab",
+            "/files/a%0Db",
+            "/files/%7f",
+            "/files/a%2",
+            "/files/a%zz",
+            "/files/%c3%28",
+            "/files/%ff",
+            "/files/a\"b",
+            "/files/a<b",
+            "/files/a|b",
+            "/files/a^b",
+            "/files/a`b",
+            "/files/a{b",
+        ];
+        for target in hostile {
+            let start = format!("PUT {target}");
+            let err = err_of(&start, &["Content-Length: 1"]);
+            assert!(matches!(err, TusError::InvalidName(_)), "{target}: {err:?}");
+            assert_eq!(err.status(), 400, "{target}");
+        }
+        let long = "a".repeat(NAME_MAX + 1);
+        assert!(file_name(long.as_bytes()).is_err());
+        assert!(file_name("a".repeat(NAME_MAX).as_bytes()).is_ok());
+        // Bytes the request parser lets through but a path must not hold raw.
+        for raw in [&b"a\\b"[..], b"a b", b"a\x00b", b"caf\xc3\xa9", b"a\tb"] {
+            assert!(
+                matches!(file_name(raw), Err(TusError::InvalidName(_))),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn whole_plain_names_are_accepted() {
+        for (raw, name) in [
+            ("a.jpg", "a.jpg"),
+            (".hidden", ".hidden"),
+            ("...", "..."),
+            ("a..b", "a..b"),
+            ("%2e%2e%2e", "..."),
+            ("caf%C3%A9.png", "café.png"),
+            (
+                "a+b=c;d,e@f:g!h$i&j'k(l)m*n~o_p-q",
+                "a+b=c;d,e@f:g!h$i&j'k(l)m*n~o_p-q",
+            ),
+            ("%25", "%"),
+        ] {
+            assert_eq!(file_name(raw.as_bytes()).as_deref(), Ok(name), "{raw}");
+            assert_eq!(
+                file_name(encode_name(name).as_bytes()).as_deref(),
+                Ok(name),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn answers_carry_tus_resumable() {
+        let mut res = Response::new(200);
+        created_answer(&mut res, id());
+        assert_eq!(
+            encoded(&res),
+            format!(
+                "HTTP/1.1 201 Created\r\nTus-Resumable: 1.0.0\r\nLocation: /uploads/{ID}\r\nContent-Length: 0\r\n\r\n"
+            )
+        );
+        let mut res = Response::new(200);
+        patch_answer(&mut res, 42);
+        assert_eq!(
+            encoded(&res),
+            "HTTP/1.1 204 No Content\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 42\r\n\r\n"
+        );
+        let mut res = Response::new(200);
+        delete_answer(&mut res);
+        assert_eq!(
+            encoded(&res),
+            "HTTP/1.1 204 No Content\r\nTus-Resumable: 1.0.0\r\n\r\n"
+        );
+        let mut res = Response::new(200);
+        error_answer(&mut res, 460, &"checksum mismatch");
+        let text = encoded(&res);
+        assert!(
+            text.starts_with("HTTP/1.1 460 \r\nTus-Resumable: 1.0.0\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\nchecksum mismatch\n"), "{text}");
+        assert!(res.wants_close());
+    }
+
+    #[test]
+    fn stored_answer_body_is_the_stored_line() {
+        let stored = super::super::Stored {
+            name: "a.png".into(),
+            size: 3,
+            sha1: [1; 20],
+        };
+        let mut res = Response::new(500);
+        stored_answer(&mut res, 201, &stored);
+        let text = encoded(&res);
+        assert!(text.starts_with("HTTP/1.1 201 Created\r\n"), "{text}");
+        let body = text.split("\r\n\r\n").nth(1).expect("a body");
+        assert_eq!(super::super::Stored::parse(body), Some(stored));
+    }
 }

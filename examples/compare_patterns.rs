@@ -99,8 +99,8 @@ mod support;
 mod follow;
 
 use follow::{
-    Deadline, Mode, Options, Tally, Updates, Wire, connect, follow_polling, follow_sse, follow_ws,
-    percentile, read_response, submit, write_request,
+    Deadline, Mode, Options, Tally, Wire, connect, follow, percentile, read_response, submit,
+    write_request,
 };
 
 /// How long the server may hold a long poll, as `poll_client` asks by default.
@@ -491,21 +491,8 @@ fn server_cpu(addr: SocketAddr, deadline: Deadline) -> Result<Option<Duration>, 
 fn follow_one(id: &str, opts: &Options) -> Result<Followed, String> {
     let deadline = Deadline::new(opts.timeout);
     let wire = Wire::default();
-    let mut tally = Tally {
-        wire: &wire,
-        requests: 0,
-        connections: 0,
-        answers: 0,
-        comments: 0,
-        updates: Updates::default(),
-        bar: ProgressBar::hidden(),
-    };
-    match opts.mode {
-        Mode::Short | Mode::Long => follow_polling(id, opts, deadline, &mut tally),
-        Mode::Sse => follow_sse(id, opts, deadline, &mut tally),
-        Mode::Ws => follow_ws(id, opts, deadline, &mut tally),
-    }
-    .map_err(|e| format!("following {id}: {e}"))?;
+    let mut tally = Tally::new(&wire, ProgressBar::hidden());
+    follow(id, opts, deadline, &mut tally).map_err(|e| format!("following {id}: {e}"))?;
     Ok(Followed {
         requests: tally.requests,
         connections: tally.connections,
@@ -838,24 +825,9 @@ fn run(settings: &Settings) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
-    let spec = spec();
-    let args = match support::parse_args(&spec) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let settings = match settings(&args) {
-        Ok(settings) => settings,
-        Err(e) => return support::usage_error(&spec, &e),
-    };
-    match run(&settings) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+    match support::parse_settings(&spec(), settings) {
+        Ok((_, settings)) => support::finish(run(&settings)),
+        Err(code) => code,
     }
 }
 

@@ -74,10 +74,7 @@ mod support;
 #[path = "support/follow.rs"]
 mod follow;
 
-use follow::{
-    Deadline, Mode, Options, Tally, Updates, Wire, follow_polling, follow_sse, follow_ws,
-    percentile, submit,
-};
+use follow::{Deadline, Mode, Options, Tally, Wire, follow, percentile, submit};
 
 // ---------------------------------------------------------------------------
 // The command line
@@ -341,21 +338,9 @@ fn run(opts: &Options) -> Result<String, String> {
         describe(opts),
     );
     let wire = Wire::default();
-    let mut tally = Tally {
-        wire: &wire,
-        requests: 0,
-        connections: 0,
-        answers: 0,
-        comments: 0,
-        updates: Updates::default(),
-        bar: progress_bar(),
-    };
+    let mut tally = Tally::new(&wire, progress_bar());
     let start = Instant::now();
-    let followed = match opts.mode {
-        Mode::Short | Mode::Long => follow_polling(&id, opts, deadline, &mut tally),
-        Mode::Sse => follow_sse(&id, opts, deadline, &mut tally),
-        Mode::Ws => follow_ws(&id, opts, deadline, &mut tally),
-    };
+    let followed = follow(&id, opts, deadline, &mut tally);
     let took = start.elapsed();
     tally.bar.finish_and_clear();
     followed?;
@@ -364,24 +349,9 @@ fn run(opts: &Options) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
-    let spec = spec();
-    let args = match support::parse_args(&spec) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let opts = match options(&args) {
-        Ok(opts) => opts,
-        Err(e) => return support::usage_error(&spec, &e),
-    };
-    match run(&opts) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+    match support::parse_settings(&spec(), options) {
+        Ok((_, opts)) => support::finish(run(&opts)),
+        Err(code) => code,
     }
 }
 

@@ -167,13 +167,9 @@ struct Settings {
 
 fn main() -> ExitCode {
     let spec = spec();
-    let args = match support::parse_args(&spec) {
-        Ok(args) => args,
+    let (args, settings) = match support::parse_settings(&spec, settings) {
+        Ok(parsed) => parsed,
         Err(code) => return code,
-    };
-    let settings = match settings(&args) {
-        Ok(settings) => settings,
-        Err(e) => return support::usage_error(&spec, &e),
     };
     if let Some(role) = args.value("--serve") {
         let Some(kind) = Kind::from_flag(role) else {
@@ -184,13 +180,7 @@ fn main() -> ExitCode {
         };
         return serve_child(kind, args.addr, settings.pool);
     }
-    match run(&settings) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    support::exit_code(run(&settings))
 }
 
 fn settings(args: &Args) -> Result<Settings, String> {

@@ -79,14 +79,7 @@ impl fmt::Display for Dur {
         let mut text = String::new();
         for (i, (scale, unit)) in UNITS.iter().enumerate() {
             let value = nanos / scale;
-            let digits = if value < 9.995 {
-                format!("{value:.2}")
-            } else if value < 99.95 {
-                format!("{value:.1}")
-            } else {
-                format!("{value:.0}")
-            };
-            text = format!("{digits} {unit}");
+            text = format!("{} {unit}", three_digits(value));
             // 999.7 µs rounds to "1000 µs": say "1.00 ms" instead.
             let last = i + 1 == UNITS.len();
             if last || value < 999.5 {
@@ -94,6 +87,18 @@ impl fmt::Display for Dur {
             }
         }
         f.pad(&text)
+    }
+}
+
+/// `value` to three significant digits, as [`Dur`] and [`Size`] print it: two
+/// decimals below 10 (`9.05`), one below 100 (`12.3`), none above (`412`).
+fn three_digits(value: f64) -> String {
+    if value < 9.995 {
+        format!("{value:.2}")
+    } else if value < 99.95 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
     }
 }
 
@@ -121,14 +126,7 @@ impl fmt::Display for Size {
         let mut text = String::new();
         for (i, unit) in UNITS.iter().enumerate() {
             value /= 1024.0;
-            let digits = if value < 9.995 {
-                format!("{value:.2}")
-            } else if value < 99.95 {
-                format!("{value:.1}")
-            } else {
-                format!("{value:.0}")
-            };
-            text = format!("{digits} {unit}");
+            text = format!("{} {unit}", three_digits(value));
             if i + 1 == UNITS.len() || value < 1023.5 {
                 break;
             }

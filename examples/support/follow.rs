@@ -736,7 +736,20 @@ pub struct Tally<'w> {
     pub bar: ProgressBar,
 }
 
-impl Tally<'_> {
+impl<'w> Tally<'w> {
+    /// Nothing counted yet, on `wire`; `bar` shows the progress (or is hidden).
+    pub fn new(wire: &'w Wire, bar: ProgressBar) -> Tally<'w> {
+        Tally {
+            wire,
+            requests: 0,
+            connections: 0,
+            answers: 0,
+            comments: 0,
+            updates: Updates::default(),
+            bar,
+        }
+    }
+
     /// Counts an answer saying `progress` (stamped `stamp`), read just now.
     pub fn answer(&mut self, progress: u8, stamp: Option<u64>) {
         self.answers += 1;
@@ -878,6 +891,20 @@ pub fn polled_status(response: &Response, target: &str) -> Result<(u8, Option<u6
         None => None,
     };
     Ok((progress, stamp))
+}
+
+/// Follows job `id` to 100% the way `opts.mode` says, counting into `tally`.
+pub fn follow<'w>(
+    id: &str,
+    opts: &Options,
+    deadline: Deadline,
+    tally: &mut Tally<'w>,
+) -> Result<(), String> {
+    match opts.mode {
+        Mode::Short | Mode::Long => follow_polling(id, opts, deadline, tally),
+        Mode::Sse => follow_sse(id, opts, deadline, tally),
+        Mode::Ws => follow_ws(id, opts, deadline, tally),
+    }
 }
 
 /// Short and long polling, on one keep-alive connection.

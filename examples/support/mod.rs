@@ -14,6 +14,13 @@
 //!   (`ServerHandle::shutdown`); a second Ctrl-C quits at once. A port already in
 //!   use, or any other failure, is printed on stderr and exits 1.
 //!
+//! # Clients that report: `poll_client`, `compare_patterns`, `sync_vs_async`
+//!
+//! - [`parse_settings`]: [`parse_args`], then the example's own reading of the
+//!   flags into its settings; a value it refuses exits 2 with the usage.
+//! - [`finish`] and [`exit_code`]: the end of the run: the report on stdout and
+//!   exit 0, or `error: ...` on stderr and exit 1.
+//!
 //! # Load clients: `chat_load`, `idle_conns` and `poll_load`
 //!
 //! They open many client connections over non-blocking sockets (the first two
@@ -65,6 +72,38 @@ pub fn parse_args(spec: &Spec) -> Result<Args, ExitCode> {
 pub fn usage_error(spec: &Spec, error: &dyn Display) -> ExitCode {
     eprintln!("error: {error}\n\n{}", spec.usage());
     ExitCode::from(EXIT_USAGE)
+}
+
+/// The process's arguments parsed against `spec` (as [`parse_args`] does), then
+/// read into the example's settings by `read`. `Err` carries the exit code when the
+/// program should stop now: [`parse_args`]'s, or 2 with the error and the usage
+/// when `read` refuses a value.
+pub fn parse_settings<S>(
+    spec: &Spec,
+    read: impl FnOnce(&Args) -> Result<S, String>,
+) -> Result<(Args, S), ExitCode> {
+    let args = parse_args(spec)?;
+    match read(&args) {
+        Ok(settings) => Ok((args, settings)),
+        Err(e) => Err(usage_error(spec, &e)),
+    }
+}
+
+/// How a run that ends with a report ends: `Ok(report)` prints the report on
+/// stdout and exits 0; `Err(e)`, as [`exit_code`].
+pub fn finish(outcome: Result<String, impl Display>) -> ExitCode {
+    exit_code(outcome.map(|report| print!("{report}")))
+}
+
+/// Exit code 0 for `Ok`; for `Err(e)`, prints `error: e` on stderr and exits 1.
+pub fn exit_code(outcome: Result<(), impl Display>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs a server for an example: binds `config.addr`, prints `listening on

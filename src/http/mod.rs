@@ -44,6 +44,7 @@
 pub mod body;
 pub mod date;
 pub mod error;
+mod head;
 pub mod query;
 pub mod request;
 pub mod response;

@@ -58,6 +58,9 @@
 //! CRLF-only whatever the setting (RFC 9112 §7.1, see [`super::body`]).
 
 use super::error::HttpError;
+use super::head::{
+    self, ContentLength, FieldSpan, MAX_HEAD_BYTES, Search, Span, TransferCodings, trim_ows,
+};
 use super::tables::{REG_NAME, is_tchar, swar};
 use super::{Limits, Status};
 
@@ -120,36 +123,6 @@ pub struct Header<'b> {
     /// The field value, with leading and trailing whitespace removed. Values may hold
     /// obs-text (bytes >= 0x80), so they are bytes, not `str`.
     pub value: &'b [u8],
-}
-
-/// Where a piece of the head lies in the buffer: `buf[start..end]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Span {
-    start: u32,
-    end: u32,
-}
-
-impl Span {
-    fn new(start: usize, end: usize) -> Span {
-        // Heads are bounded by `Limits::max_head_bytes`, which `RequestParser::new`
-        // caps below u32::MAX, so these fit.
-        Span {
-            start: start as u32,
-            end: end as u32,
-        }
-    }
-
-    fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
-        buf.get(self.start as usize..self.end as usize)
-            .unwrap_or_default()
-    }
-}
-
-/// Where one field line's name and value lie.
-#[derive(Debug, Clone, Copy, Default)]
-struct FieldSpan {
-    name: Span,
-    value: Span,
 }
 
 /// The parsed head, as offsets into the buffer it came from.
@@ -220,8 +193,7 @@ impl Default for RequestParser {
 impl RequestParser {
     /// A parser that enforces `limits`.
     pub fn new(mut limits: Limits) -> RequestParser {
-        // Offsets are stored as u32; no sane head comes near 4 GiB.
-        limits.max_head_bytes = limits.max_head_bytes.min(u32::MAX as usize - 1);
+        limits.max_head_bytes = limits.max_head_bytes.min(MAX_HEAD_BYTES);
         RequestParser {
             limits,
             searched_to: 0,
@@ -332,39 +304,30 @@ impl RequestParser {
         self.bytes_searched += (start - self.skipped_to) as u64;
         self.skipped_to = start;
         let searched_before = self.searched_to;
-        let mut at = self.searched_to.max(start);
-        let end = loop {
-            let Some(lf) = swar::find_lf(buf, at) else {
-                // Searched to the end without finding it.
-                self.bytes_searched += buf.len().saturating_sub(at) as u64;
-                at = buf.len();
-                break None;
-            };
-            self.bytes_searched += (lf + 1 - at) as u64;
-            if !self.request_line_ended {
-                self.request_line_ended = true;
-                if lf - start > self.limits.max_target_bytes + REQUEST_LINE_SLACK {
-                    return Err(HttpError::TargetTooLong);
+        let max_line = self.limits.max_target_bytes + REQUEST_LINE_SLACK;
+        let request_line_ended = &mut self.request_line_ended;
+        let search = head::find_empty_line(
+            buf,
+            self.searched_to.max(start),
+            &mut self.bytes_searched,
+            |lf| {
+                // The first LF ends the request line: bound it now (414).
+                if !*request_line_ended {
+                    *request_line_ended = true;
+                    if lf - start > max_line {
+                        return Err(HttpError::TargetTooLong);
+                    }
                 }
-            }
-            // The head ends at an LF that is followed by an empty line: LF or CRLF.
-            match (buf.get(lf + 1), buf.get(lf + 2)) {
-                (Some(b'\n'), _) => break Some(lf + 2),
-                (Some(b'\r'), Some(b'\n')) => break Some(lf + 3),
-                // Not enough bytes after this LF to tell: look at it again next time.
-                (None, _) | (Some(b'\r'), None) => {
-                    at = lf;
-                    break None;
-                }
-                _ => at = lf + 1,
-            }
-        };
-        if let Some(end) = end {
-            if end - start > self.limits.max_head_bytes {
+                Ok(())
+            },
+        )?;
+        let at = match search {
+            Search::Found(end) if end - start > self.limits.max_head_bytes => {
                 return Err(HttpError::HeadTooLarge);
             }
-            return Ok(Some((start, end)));
-        }
+            Search::Found(end) => return Ok(Some((start, end))),
+            Search::Resume(at) => at,
+        };
         // Everything before `at` has been searched: the next call starts there.
         self.searched_to = at;
         let pending = buf.len() - start;
@@ -422,7 +385,7 @@ fn parse_head(
     let allow_bare_lf = limits.allow_bare_lf;
 
     let head = buf;
-    let mut at = parse_request_line(head, start, limits, out)?;
+    let at = parse_request_line(head, start, limits, out)?;
 
     // RFC 9112 §2.2: the empty lines skipped before the request line are CRLF too,
     // unless a bare LF is allowed. Checked after the request line, so that a bad
@@ -432,38 +395,14 @@ fn parse_head(
         return Err(HttpError::BareLf);
     }
 
-    // RFC 9112 §2.2: whitespace between the start line and the first field line
-    // MUST be rejected (or those lines ignored). Here: rejected.
-    if matches!(head.get(at), Some(b' ' | b'\t')) {
-        return Err(HttpError::WhitespaceAfterStartLine);
-    }
-
+    // The field lines and the empty line: the grammar both directions share
+    // (RFC 9112 §5, obs-fold refused per §5.2, at most `max_headers` lines).
     let mut fields = FieldFacts::default();
-    let end = loop {
-        match head.get(at) {
-            // The empty line that ends the head (RFC 9112 §2.2).
-            Some(b'\n') if allow_bare_lf => break at + 1,
-            Some(b'\n') => return Err(HttpError::BareLf),
-            Some(b'\r') => {
-                if head.get(at + 1) == Some(&b'\n') {
-                    break at + 2;
-                }
-                return Err(HttpError::BareCr);
-            }
-            // RFC 9112 §5.2: a line that starts with whitespace continues the one
-            // before it (obs-fold). A server MUST reject or unfold it; this one rejects.
-            Some(b' ' | b'\t') => return Err(HttpError::ObsoleteFold),
-            Some(_) => {}
-            None => return Err(HttpError::InvalidHeaderName),
-        }
-        if out.fields.len() >= limits.max_headers {
-            return Err(HttpError::HeadTooLarge);
-        }
-        let (field, next) = parse_field_line(head, at, allow_bare_lf)?;
+    let end = head::parse_field_lines(head, at, limits, |field| {
         fields.note(head, &field, out.fields.len(), out)?;
         out.fields.push(field);
-        at = next;
-    };
+        Ok(())
+    })?;
     out.head_len = end;
     fields.finish(out)?;
     Ok(end)
@@ -532,22 +471,9 @@ fn parse_request_line(
     }
 
     // HTTP-version = "HTTP" "/" DIGIT "." DIGIT (RFC 9112 §2.3), then CRLF or LF.
-    let version = head.get(at..at + 8).ok_or(HttpError::InvalidVersion)?;
-    let version = match version {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
-        {
-            match (major, minor) {
-                // RFC 9110 §6.2: a 1.x request with a higher minor is answered as the
-                // highest 1.x this server speaks.
-                (b'1', b'0') => Version::Http10,
-                (b'1', _) => Version::Http11,
-                // HTTP/2 and later do not use this text syntax; HTTP/0.x is gone.
-                _ => return Err(HttpError::VersionNotSupported),
-            }
-        }
-        _ => return Err(HttpError::InvalidVersion),
-    };
+    // RFC 9110 §6.2: a 1.x request with a higher minor is answered as the highest
+    // 1.x this server speaks.
+    let version = head::parse_version(head.get(at..at + 8))?;
     at += 8;
     at = line_end(head, at, limits.allow_bare_lf).ok_or(match head.get(at) {
         Some(b'\r') => HttpError::BareCr,
@@ -630,74 +556,16 @@ fn is_absolute_uri(target: &[u8]) -> bool {
         && target[colon..].starts_with(b"://")
 }
 
-/// Parses one `field-name ":" OWS field-value OWS` line starting at `head[at]`, and
-/// returns its spans and the index of the next line. The line ends in CRLF, or in a
-/// bare LF only when `allow_bare_lf` (RFC 9112 §2.2).
-#[inline]
-fn parse_field_line(
-    head: &[u8],
-    at: usize,
-    allow_bare_lf: bool,
-) -> Result<(FieldSpan, usize), HttpError> {
-    // field-name = token (RFC 9110 §5.1)
-    let name_start = at;
-    let mut i = swar::token_end(head, at);
-    let name_end = i;
-    match head.get(i) {
-        Some(b':') if name_end > name_start => i += 1,
-        // RFC 9112 §5.1: no whitespace is allowed between the field name and colon;
-        // a server MUST reject such a request with 400.
-        Some(b' ' | b'\t') => return Err(HttpError::WhitespaceBeforeColon),
-        Some(b'\r' | b'\n') => return Err(HttpError::MissingColon),
-        Some(0) => return Err(HttpError::NulByte),
-        _ => return Err(HttpError::InvalidHeaderName),
-    }
-
-    // OWS before the value.
-    while matches!(head.get(i), Some(b' ' | b'\t')) {
-        i += 1;
-    }
-    let value_start = i;
-    let stop = swar::value_end(head, i);
-    let next = match head.get(stop) {
-        Some(b'\n') if allow_bare_lf => stop + 1,
-        Some(b'\n') => return Err(HttpError::BareLf),
-        Some(b'\r') if head.get(stop + 1) == Some(&b'\n') => stop + 2,
-        Some(b'\r') => return Err(HttpError::BareCr),
-        Some(0) => return Err(HttpError::NulByte),
-        _ => return Err(HttpError::InvalidHeaderValue),
-    };
-    // OWS after the value is not part of it.
-    let mut value_end = stop;
-    while value_end > value_start && matches!(head[value_end - 1], b' ' | b'\t') {
-        value_end -= 1;
-    }
-    Ok((
-        FieldSpan {
-            name: Span::new(name_start, name_end),
-            value: Span::new(value_start, value_end),
-        },
-        next,
-    ))
-}
-
 /// What the fields that matter to the server itself said, gathered while the
 /// field lines are parsed.
 #[derive(Default)]
 struct FieldFacts {
-    content_length: Option<u64>,
-    /// Transfer-Encoding seen: `Some(chunked_is_last)`.
+    content_length: ContentLength,
+    /// Transfer-Encoding seen: the codings it listed.
     transfer_encoding: Option<TransferCodings>,
     connection_close: bool,
     connection_keep_alive: bool,
     expect_continue: bool,
-}
-
-#[derive(Default, Clone, Copy)]
-struct TransferCodings {
-    chunked_count: u32,
-    last_is_chunked: bool,
-    other: bool,
 }
 
 impl FieldFacts {
@@ -729,53 +597,15 @@ impl FieldFacts {
                 out.host = Some(index);
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
-                // RFC 9110 §8.6: Content-Length = 1*DIGIT. A list of identical
-                // values ("5, 5") or repeated identical lines may be accepted as one;
-                // values that differ are an unrecoverable error (RFC 9112 §6.3 rule 5).
-                for item in value.split(|&b| b == b',') {
-                    let n = parse_content_length(trim_ows(item))?;
-                    match self.content_length {
-                        Some(prev) if prev != n => {
-                            return Err(HttpError::ConflictingContentLength);
-                        }
-                        _ => self.content_length = Some(n),
-                    }
-                }
+                // RFC 9110 §8.6, RFC 9112 §6.3 rule 5: equal values are one, values
+                // that differ are an error.
+                self.content_length.note(value)?;
             }
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                // RFC 9112 §6.1: Transfer-Encoding = #transfer-coding; several lines
-                // form one list, in order.
-                let mut te = self.transfer_encoding.unwrap_or_default();
-                if value.eq_ignore_ascii_case(b"chunked") {
-                    // The usual value, without walking a list.
-                    te.chunked_count += 1;
-                    te.last_is_chunked = true;
-                } else {
-                    for item in value.split(|&b| b == b',') {
-                        let item = trim_ows(item);
-                        if item.is_empty() {
-                            continue;
-                        }
-                        // A coding may carry parameters ("gzip;q=1"): the name is first.
-                        let mut parts = item.split(|&b| b == b';');
-                        let coding = trim_ows(parts.next().unwrap_or(item));
-                        if coding.eq_ignore_ascii_case(b"chunked") {
-                            // RFC 9112 §7.1: chunked defines no parameters, and their
-                            // presence SHOULD be treated as an error. A front end that
-                            // drops "chunked;x" as unknown while this server reads it
-                            // as chunked would frame the body differently: 400.
-                            if parts.next().is_some() {
-                                return Err(HttpError::ChunkedWithParameters);
-                            }
-                            te.chunked_count += 1;
-                            te.last_is_chunked = true;
-                        } else {
-                            te.other = true;
-                            te.last_is_chunked = false;
-                        }
-                    }
-                }
-                self.transfer_encoding = Some(te);
+                // RFC 9112 §6.1: several lines form one list, in order; RFC 9112
+                // §7.1: "chunked;x" is refused (400), since a front end that drops it
+                // as unknown would frame the body differently.
+                self.transfer_encoding.get_or_insert_default().note(value)?;
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 // RFC 9110 §7.6.1: Connection = #connection-option.
@@ -809,7 +639,7 @@ impl FieldFacts {
         }
 
         // RFC 9112 §6.3: how long is the body?
-        let framing = match (self.transfer_encoding, self.content_length) {
+        let framing = match (self.transfer_encoding, self.content_length.0) {
             // §6.1: a sender MUST NOT send both; a server MAY reject the request.
             // Rejecting is the only answer that rules out request smuggling.
             (Some(_), Some(_)) => return Err(HttpError::ContentLengthWithTransferEncoding),
@@ -851,25 +681,6 @@ impl FieldFacts {
         out.expect_continue = self.expect_continue && version == Version::Http11;
         Ok(())
     }
-}
-
-/// `1*DIGIT`, with overflow checked (RFC 9110 §8.6: a recipient MUST anticipate
-/// large numerals and prevent overflow).
-fn parse_content_length(digits: &[u8]) -> Result<u64, HttpError> {
-    if digits.is_empty() {
-        return Err(HttpError::InvalidContentLength);
-    }
-    let mut n: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return Err(HttpError::InvalidContentLength);
-        }
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(d - b'0')))
-            .ok_or(HttpError::InvalidContentLength)?;
-    }
-    Ok(n)
 }
 
 /// A Host field value (RFC 9110 §7.2): `uri-host [ ":" port ]`, checked by
@@ -1037,17 +848,6 @@ fn is_ipv4_address(s: &[u8]) -> bool {
     octets == 4
 }
 
-/// Strips optional whitespace (SP / HTAB) from both ends.
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
 /// A parsed request head: a view over the buffer it was parsed from.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -1096,10 +896,7 @@ impl<'a> Request<'a> {
 
     /// All header fields, in the order received.
     pub fn headers(&self) -> Headers<'a> {
-        Headers {
-            buf: self.buf,
-            fields: self.parsed.fields.iter(),
-        }
+        Headers::new(self.buf, &self.parsed.fields)
     }
 
     /// How many header field lines there are.
@@ -1155,6 +952,16 @@ impl<'a> Request<'a> {
 pub struct Headers<'a> {
     buf: &'a [u8],
     fields: std::slice::Iter<'a, FieldSpan>,
+}
+
+impl<'a> Headers<'a> {
+    /// The fields at `fields` of the head in `buf` (a response head's too).
+    pub(super) fn new(buf: &'a [u8], fields: &'a [FieldSpan]) -> Headers<'a> {
+        Headers {
+            buf,
+            fields: fields.iter(),
+        }
+    }
 }
 
 impl<'a> Iterator for Headers<'a> {

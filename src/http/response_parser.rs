@@ -41,8 +41,9 @@
 //!
 //! # Strictness
 //!
-//! The parser is the request parser's sibling ([`super::request`]) and follows the
-//! same rules: lines end in CRLF (a bare LF only with [`Limits::allow_bare_lf`]), a
+//! The parser is the request parser's sibling ([`super::request`]): it shares that
+//! parser's code for the field lines and the framing fields, and follows the same
+//! rules: lines end in CRLF (a bare LF only with [`Limits::allow_bare_lf`]), a
 //! bare CR is refused, field names are tokens, values hold no control bytes,
 //! obsolete line folding is refused ([`HttpError::ObsoleteFold`]; RFC 9112 §5.2
 //! asks a user agent to unfold it instead, which this parser does not do, as
@@ -90,7 +91,8 @@
 
 use super::body::BodyDecoder;
 use super::error::HttpError;
-use super::request::{Framing, Header, Version};
+use super::head::{self, ContentLength, FieldSpan, MAX_HEAD_BYTES, Search, Span, TransferCodings};
+use super::request::{Framing, Header, Headers, Version};
 use super::tables::swar;
 use super::{Limits, Status};
 
@@ -114,36 +116,13 @@ pub enum ResponseFraming {
     UntilClose,
 }
 
-/// Where a piece of the head lies in the buffer: `buf[start..end]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Span {
-    start: u32,
-    end: u32,
-}
-
-impl Span {
-    fn new(start: usize, end: usize) -> Span {
-        // Heads are bounded by `Limits::max_head_bytes`, which `ResponseParser::new`
-        // caps below u32::MAX, so these fit.
-        Span {
-            start: start as u32,
-            end: end as u32,
-        }
-    }
-
-    fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
-        buf.get(self.start as usize..self.end as usize)
-            .unwrap_or_default()
-    }
-}
-
 /// The parsed head, as offsets into the buffer it came from.
 #[derive(Debug, Clone, Default)]
 struct Parsed {
     version: Option<Version>,
     status: u16,
     reason: Span,
-    fields: Vec<(Span, Span)>,
+    fields: Vec<FieldSpan>,
     framing: Option<ResponseFraming>,
     /// Bytes from the start of the buffer to the end of the empty line.
     head_len: usize,
@@ -193,8 +172,7 @@ impl ResponseParser {
     /// A parser for the response to a request with `method` that enforces `limits`
     /// (the head's size and field count, bare LF).
     pub fn with_limits(method: &str, mut limits: Limits) -> ResponseParser {
-        // Offsets are stored as u32; no sane head comes near 4 GiB.
-        limits.max_head_bytes = limits.max_head_bytes.min(u32::MAX as usize - 1);
+        limits.max_head_bytes = limits.max_head_bytes.min(MAX_HEAD_BYTES);
         ResponseParser {
             limits,
             head_request: method == "HEAD",
@@ -271,31 +249,15 @@ impl ResponseParser {
     /// cannot begin a status line without waiting for its end.
     fn find_head_end(&mut self, buf: &[u8]) -> Result<Option<usize>, HttpError> {
         check_version_prefix(buf)?;
-        let mut at = self.searched_to;
-        let end = loop {
-            let Some(lf) = swar::find_lf(buf, at) else {
-                self.bytes_searched += buf.len().saturating_sub(at) as u64;
-                at = buf.len();
-                break None;
-            };
-            self.bytes_searched += (lf + 1 - at) as u64;
-            // The head ends at an LF followed by an empty line: CRLF, or LF.
-            match (buf.get(lf + 1), buf.get(lf + 2)) {
-                (Some(b'\n'), _) => break Some(lf + 2),
-                (Some(b'\r'), Some(b'\n')) => break Some(lf + 3),
-                // Not enough bytes after this LF to tell: look at it again next time.
-                (None, _) | (Some(b'\r'), None) => {
-                    at = lf;
-                    break None;
-                }
-                _ => at = lf + 1,
+        let search =
+            head::find_empty_line(buf, self.searched_to, &mut self.bytes_searched, |_| Ok(()))?;
+        match search {
+            Search::Found(end) if end > self.limits.max_head_bytes => Err(HttpError::HeadTooLarge),
+            Search::Found(end) => Ok(Some(end)),
+            Search::Resume(_) if buf.len() > self.limits.max_head_bytes => {
+                Err(HttpError::HeadTooLarge)
             }
-        };
-        match end {
-            Some(end) if end > self.limits.max_head_bytes => Err(HttpError::HeadTooLarge),
-            Some(end) => Ok(Some(end)),
-            None if buf.len() > self.limits.max_head_bytes => Err(HttpError::HeadTooLarge),
-            None => {
+            Search::Resume(at) => {
                 self.searched_to = at;
                 Ok(None)
             }
@@ -332,36 +294,16 @@ fn parse_head(
     out.fields.clear();
     out.version = None;
     out.framing = None;
-    let allow_bare_lf = limits.allow_bare_lf;
-    let mut at = parse_status_line(head, allow_bare_lf, out)?;
-
-    // RFC 9112 §2.2: whitespace between the start line and the first field line
-    // MUST be rejected (or those lines ignored). Here: rejected.
-    if matches!(head.get(at), Some(b' ' | b'\t')) {
-        return Err(HttpError::WhitespaceAfterStartLine);
-    }
+    let at = parse_status_line(head, limits.allow_bare_lf, out)?;
+    // The field lines and the empty line, by the request's grammar (RFC 9112 §5);
+    // obs-fold is refused (§5.2, see the module docs). The search found the end,
+    // so the parse reaches it.
     let mut facts = FieldFacts::default();
-    let end = loop {
-        match head.get(at) {
-            // The empty line that ends the head (RFC 9112 §2.1, §2.2).
-            Some(b'\n') if allow_bare_lf => break at + 1,
-            Some(b'\n') => return Err(HttpError::BareLf),
-            Some(b'\r') if head.get(at + 1) == Some(&b'\n') => break at + 2,
-            Some(b'\r') => return Err(HttpError::BareCr),
-            // RFC 9112 §5.2: a line that starts with whitespace is obs-fold.
-            Some(b' ' | b'\t') => return Err(HttpError::ObsoleteFold),
-            Some(_) => {}
-            // The search found the end, so the loop reaches it first.
-            None => return Err(HttpError::InvalidHeaderName),
-        }
-        if out.fields.len() >= limits.max_headers {
-            return Err(HttpError::HeadTooLarge);
-        }
-        let (name, value, next) = parse_field_line(head, at, allow_bare_lf)?;
-        facts.note(name.of(head), value.of(head))?;
-        out.fields.push((name, value));
-        at = next;
-    };
+    let end = head::parse_field_lines(head, at, limits, |field| {
+        facts.note(field.name.of(head), field.value.of(head))?;
+        out.fields.push(field);
+        Ok(())
+    })?;
     out.head_len = end;
     out.framing = Some(facts.framing(out.status, head_request, connect_request)?);
     Ok(())
@@ -374,22 +316,10 @@ fn parse_status_line(
     allow_bare_lf: bool,
     out: &mut Parsed,
 ) -> Result<usize, HttpError> {
-    // HTTP-version = "HTTP" "/" DIGIT "." DIGIT (RFC 9112 §2.3).
-    let version = match head.get(..8) {
-        Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor])
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
-        {
-            match (major, minor) {
-                (b'1', b'0') => Version::Http10,
-                // RFC 9110 §6.2: a higher 1.x minor is read as the highest this
-                // client speaks.
-                (b'1', _) => Version::Http11,
-                // HTTP/2 and later never send a text status line.
-                _ => return Err(HttpError::VersionNotSupported),
-            }
-        }
-        _ => return Err(HttpError::InvalidVersion),
-    };
+    // HTTP-version = "HTTP" "/" DIGIT "." DIGIT (RFC 9112 §2.3). RFC 9110 §6.2: a
+    // higher 1.x minor is read as the highest this client speaks; HTTP/2 and later
+    // never send a text status line.
+    let version = head::parse_version(head.get(..8))?;
     if head.get(8) != Some(&b' ') {
         return Err(HttpError::InvalidStatusLine);
     }
@@ -435,58 +365,12 @@ fn parse_status_line(
     Ok(next)
 }
 
-/// Parses one `field-name ":" OWS field-value OWS` line at `head[at]` (RFC 9112
-/// §5) and returns the name's and value's spans and the index of the next line.
-fn parse_field_line(
-    head: &[u8],
-    at: usize,
-    allow_bare_lf: bool,
-) -> Result<(Span, Span, usize), HttpError> {
-    // field-name = token (RFC 9110 §5.1)
-    let name_end = swar::token_end(head, at);
-    let mut i = name_end;
-    match head.get(i) {
-        Some(b':') if name_end > at => i += 1,
-        // RFC 9112 §5.1: no whitespace between the field name and the colon.
-        Some(b' ' | b'\t') => return Err(HttpError::WhitespaceBeforeColon),
-        Some(b'\r' | b'\n') => return Err(HttpError::MissingColon),
-        Some(0) => return Err(HttpError::NulByte),
-        _ => return Err(HttpError::InvalidHeaderName),
-    }
-    while matches!(head.get(i), Some(b' ' | b'\t')) {
-        i += 1;
-    }
-    let value_start = i;
-    let stop = swar::value_end(head, i);
-    let next = match head.get(stop) {
-        Some(b'\n') if allow_bare_lf => stop + 1,
-        Some(b'\n') => return Err(HttpError::BareLf),
-        Some(b'\r') if head.get(stop + 1) == Some(&b'\n') => stop + 2,
-        Some(b'\r') => return Err(HttpError::BareCr),
-        Some(0) => return Err(HttpError::NulByte),
-        _ => return Err(HttpError::InvalidHeaderValue),
-    };
-    let mut value_end = stop;
-    while value_end > value_start && matches!(head[value_end - 1], b' ' | b'\t') {
-        value_end -= 1;
-    }
-    Ok((
-        Span::new(at, name_end),
-        Span::new(value_start, value_end),
-        next,
-    ))
-}
-
 /// What the framing fields said, gathered while the field lines are parsed.
 #[derive(Debug, Default)]
 struct FieldFacts {
-    content_length: Option<u64>,
-    /// A Transfer-Encoding line was seen.
-    transfer_encoding: bool,
-    /// How many times chunked was listed.
-    chunked_count: u32,
-    /// The last coding listed is chunked.
-    last_is_chunked: bool,
+    content_length: ContentLength,
+    /// Transfer-Encoding seen: the codings it listed.
+    transfer_encoding: Option<TransferCodings>,
 }
 
 impl FieldFacts {
@@ -495,35 +379,11 @@ impl FieldFacts {
             // RFC 9110 §8.6: Content-Length = 1*DIGIT; a list of identical values may
             // be taken as one, values that differ are an unrecoverable error
             // (RFC 9112 §6.3 rule 5).
-            for item in value.split(|&b| b == b',') {
-                let n = parse_content_length(item.trim_ascii())?;
-                match self.content_length {
-                    Some(prev) if prev != n => return Err(HttpError::ConflictingContentLength),
-                    _ => self.content_length = Some(n),
-                }
-            }
+            self.content_length.note(value)?;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // RFC 9112 §6.1: Transfer-Encoding = #transfer-coding; several lines form
-            // one list, in order.
-            self.transfer_encoding = true;
-            for item in value.split(|&b| b == b',') {
-                let item = item.trim_ascii();
-                if item.is_empty() {
-                    continue;
-                }
-                let mut parts = item.split(|&b| b == b';');
-                let coding = parts.next().unwrap_or(item).trim_ascii();
-                if coding.eq_ignore_ascii_case(b"chunked") {
-                    // RFC 9112 §7.1: chunked defines no parameters.
-                    if parts.next().is_some() {
-                        return Err(HttpError::ChunkedWithParameters);
-                    }
-                    self.chunked_count += 1;
-                    self.last_is_chunked = true;
-                } else {
-                    self.last_is_chunked = false;
-                }
-            }
+            // one list, in order. RFC 9112 §7.1: chunked defines no parameters.
+            self.transfer_encoding.get_or_insert_default().note(value)?;
         }
         Ok(())
     }
@@ -544,45 +404,30 @@ impl FieldFacts {
         if head_request || status < 200 || status == 204 || status == 304 {
             return Ok(ResponseFraming::NoBody);
         }
-        if self.transfer_encoding {
+        if let Some(te) = self.transfer_encoding {
             // Rule 3: both is how responses are split; "ought to be handled as an
             // error".
-            if self.content_length.is_some() {
+            if self.content_length.0.is_some() {
                 return Err(HttpError::ContentLengthWithTransferEncoding);
             }
             // §6.1: chunked MUST NOT be applied more than once.
-            if self.chunked_count > 1 {
+            if te.chunked_count > 1 {
                 return Err(HttpError::ChunkedNotLast);
             }
             // Rule 3: chunked last, or else read until the server closes.
-            return Ok(if self.last_is_chunked {
+            return Ok(if te.last_is_chunked {
                 ResponseFraming::Chunked
             } else {
                 ResponseFraming::UntilClose
             });
         }
-        Ok(match self.content_length {
+        Ok(match self.content_length.0 {
             // Rule 6.
             Some(n) => ResponseFraming::Length(n),
             // Rule 8.
             None => ResponseFraming::UntilClose,
         })
     }
-}
-
-/// `1*DIGIT`, overflow checked (RFC 9110 §8.6).
-fn parse_content_length(digits: &[u8]) -> Result<u64, HttpError> {
-    if digits.is_empty() {
-        return Err(HttpError::InvalidContentLength);
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        if !d.is_ascii_digit() {
-            return Err(HttpError::InvalidContentLength);
-        }
-        n.checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(d - b'0')))
-            .ok_or(HttpError::InvalidContentLength)
-    })
 }
 
 /// A parsed response head: a view over the buffer it was parsed from.
@@ -611,12 +456,7 @@ impl<'a> ResponseHead<'a> {
 
     /// The header fields in the order received.
     pub fn headers(&self) -> impl Iterator<Item = Header<'a>> + 'a {
-        let buf = self.buf;
-        self.parsed.fields.iter().map(move |(name, value)| Header {
-            // A name is a token: ASCII, so this never fails.
-            name: std::str::from_utf8(name.of(buf)).unwrap_or_default(),
-            value: value.of(buf),
-        })
+        Headers::new(self.buf, &self.parsed.fields)
     }
 
     /// How many header fields there are.

@@ -339,6 +339,9 @@ pub struct JobStore {
     /// How many times [`JobStore::advance`] was called: tags the jobs listed in
     /// `woke` during the current call (see `Job::woke_in`).
     advances: u64,
+    /// Steps applied in all (a job woken once by a late advance may have taken
+    /// several).
+    steps_applied: u64,
 }
 
 impl JobStore {
@@ -355,6 +358,7 @@ impl JobStore {
             expiries: BTreeSet::new(),
             last_id: None,
             advances: 0,
+            steps_applied: 0,
         }
     }
 
@@ -484,6 +488,13 @@ impl JobStore {
         self.jobs.get(id).map(|job| &job.log)
     }
 
+    /// Steps applied so far, over all jobs: each is one update in a job's log,
+    /// even when a late [`JobStore::advance`] applies several of one job at once
+    /// (and lists the job once).
+    pub fn steps_applied(&self) -> u64 {
+        self.steps_applied
+    }
+
     /// How many jobs are held, running or finished and still kept.
     pub fn len(&self) -> usize {
         self.jobs.len()
@@ -587,6 +598,7 @@ impl JobStore {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
+        self.steps_applied += 1;
         let late =
             u64::try_from(now.saturating_duration_since(due).as_millis()).unwrap_or(u64::MAX);
         job.progress = job
@@ -795,6 +807,7 @@ mod tests {
         // 10 s late for the first step: steps at 3, 6, 9 s are due at 10 s.
         store.advance(t0 + secs(10), MS0 + 10_000, &mut woke);
         assert_eq!(woke, [id], "listed once however many steps");
+        assert_eq!(store.steps_applied(), 3, "but every step counted");
         assert_eq!(store.status(&id), Some(30));
         assert_eq!(
             updates_after(&store, &id, 1),

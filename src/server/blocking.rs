@@ -135,12 +135,13 @@ use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream}
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::ConnId;
 use super::actions::Actions;
 use super::config::Config;
 use super::conns::Slab;
+use super::date_cache::DateCache;
 use super::event_loop::over_limit_response;
 use super::h1::{H1Conn, Step, WriteCall};
 use super::handler::{BodyMode, CloseReason, Context, Handler, Incoming, Reply};
@@ -148,7 +149,6 @@ use super::ledger::ReadCall;
 use super::timer::Timers;
 use crate::cost::ServerStats;
 use crate::http::Response;
-use crate::http::date::HttpDate;
 
 /// How a blocking server gets the threads that serve its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -612,39 +612,6 @@ impl AppSide {
             self.timers = Timers::default();
         }
     }
-}
-
-/// The `Date` value, formatted once per second.
-struct DateCache {
-    secs: u64,
-    date: HttpDate,
-}
-
-impl DateCache {
-    fn now() -> DateCache {
-        let secs = unix_now();
-        DateCache {
-            secs,
-            date: HttpDate::from_unix(secs),
-        }
-    }
-
-    fn refresh(&mut self) {
-        let secs = unix_now();
-        if secs != self.secs {
-            *self = DateCache {
-                secs,
-                date: HttpDate::from_unix(secs),
-            };
-        }
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// One connection served by one thread: the socket, and the loop's state machine.

@@ -121,6 +121,7 @@ pub(crate) mod actions;
 pub mod blocking;
 mod config;
 mod conns;
+mod date_cache;
 pub mod event_loop;
 mod h1;
 mod handle;

@@ -56,9 +56,10 @@ impl JobsApp {
         let wall = wall_ms();
         let mut woke = std::mem::take(&mut self.woke);
         woke.clear();
+        let steps_before = self.store.steps_applied();
         self.store.advance(now, wall, &mut woke);
+        self.costs.updates += self.store.steps_applied() - steps_before;
         for job in &woke {
-            self.costs.updates += 1;
             let Some(update) = self
                 .store
                 .log(job)

@@ -41,7 +41,7 @@ use std::mem;
 use std::net::Shutdown;
 use std::sync::Arc;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -50,13 +50,13 @@ use super::ConnId;
 use super::actions::Actions;
 use super::config::Config;
 use super::conns::{Conn, Slab};
+use super::date_cache::DateCache;
 use super::h1::H1Conn;
 use super::handle::{Running, ServerHandle, Shared};
 use super::handler::{CloseReason, Context, Handler};
 use super::timer::{Expired, Timers};
 use crate::cost::ServerStats;
 use crate::http::Response;
-use crate::http::date::HttpDate;
 
 /// The listener's poll token.
 const LISTENER: Token = Token(usize::MAX);
@@ -68,39 +68,6 @@ const MAX_ROUNDS: usize = 16;
 /// Read buffers the loop keeps for lending, beyond those connections hold (see
 /// [`Config::read_buffer_bytes`]); more are freed.
 const SPARE_READ_BUFFERS: usize = 16;
-
-/// The `Date` field's value, formatted once per second.
-struct DateCache {
-    /// The unix second it was formatted for.
-    secs: u64,
-    /// The formatted date.
-    date: HttpDate,
-}
-
-impl DateCache {
-    fn now() -> DateCache {
-        let secs = unix_now();
-        DateCache {
-            secs,
-            date: HttpDate::from_unix(secs),
-        }
-    }
-
-    fn refresh(&mut self) {
-        let secs = unix_now();
-        if secs != self.secs {
-            self.secs = secs;
-            self.date = HttpDate::from_unix(secs);
-        }
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// Everything the loop owns besides the poll, the listener and the handler.
 struct Core {

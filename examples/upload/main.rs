@@ -71,10 +71,16 @@
 //! the server discarded since its checksum could not be checked. Whole mode sends
 //! again everything sent before the cut.
 //!
-//! # `serve`
+//! # `serve [--addr HOST:PORT] [--dir DIR] [--max-size BYTES] [--trace]`
 //!
-//! The server side of the service (`serve [--addr] [--dir DIR] [--max-size BYTES]
-//! [--trace]`) is not built yet: it says so and exits 2.
+//! The service (`wirepatterns::patterns::upload::UploadApp`): `PUT /files/NAME`
+//! and tus 1.0.0 under `/uploads`, on the event loop, each body taken in parts
+//! straight to disk as it arrives. `--dir` (default `target/upload-store`, inside
+//! the build directory, which git ignores) holds `uploads/`, `files/` and `tmp/`;
+//! a restarted server finds its uploads again. `--max-size` (default 4G) is the
+//! largest upload or whole file: larger ones get 413 before their body is read.
+//! `--trace` prints a line per request (what it cost, as every example does) and
+//! per part or file stored or cut. Ctrl-C stops it gracefully.
 //!
 //! Exit code 0 when the server's digest matches the file, 1 when the server could
 //! not be reached, refused the upload, broke the protocol or stored something
@@ -82,7 +88,11 @@
 //! included). Errors are one line on stderr.
 
 mod send;
+mod serve;
 mod wire;
+
+#[path = "../support/mod.rs"]
+mod support;
 
 #[cfg(test)]
 mod tests;
@@ -165,7 +175,7 @@ pub struct SendOptions {
 pub enum Command {
     /// `--help`.
     Help,
-    /// `serve ...`, with the arguments after `serve`: not built yet.
+    /// `serve ...`, with the arguments after `serve` (read by [`serve::run`]).
     Serve(Vec<String>),
     /// `send FILE ...`.
     Send(SendOptions),
@@ -306,10 +316,7 @@ fn main() -> ExitCode {
             println!("{SYNOPSIS}\n\n{HELP}");
             ExitCode::SUCCESS
         }
-        Command::Serve(_) => {
-            eprintln!("upload serve: not built yet");
-            ExitCode::from(2)
-        }
+        Command::Serve(args) => serve::run(args),
         Command::Send(opts) => match send::run(&opts) {
             Ok(outcome) => {
                 print!("{}", outcome.text);

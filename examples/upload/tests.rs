@@ -1,23 +1,19 @@
-//! The command line, the requests the client builds, and whole uploads against a
-//! stand-in server made of the library's pieces (`tus::route`, `UploadStore`,
-//! the request parser and body decoder) over real TCP, one connection at a time.
+//! The command line, the requests the client builds, and uploads against the
+//! upload service itself (`UploadApp` on the event loop) over real TCP: whole and
+//! chunked, cut and resumed, refused.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sha1::{Digest, Sha1};
-use wirepatterns::http::response::Encoding;
-use wirepatterns::http::{BodyDecoder, Limits, RequestParser, Response, Status};
+use wirepatterns::http::{RequestParser, Status};
+use wirepatterns::patterns::upload::UploadApp;
 use wirepatterns::patterns::upload::store::UploadStore;
-use wirepatterns::patterns::upload::tus::{
-    self, Checksum, Metadata, Route, TusRequest, UploadId, route,
-};
+use wirepatterns::patterns::upload::tus::{Checksum, Metadata, Route, TusRequest, UploadId, route};
+use wirepatterns::server::{Config, Running, Server};
 
 use super::send::{self, Failure};
 use super::wire::{self, Answer};
@@ -283,7 +279,7 @@ fn connection_close_is_read_from_the_answer() {
 }
 
 // ---------------------------------------------------------------------------
-// Whole uploads against a stand-in server.
+// Uploads against the upload service.
 // ---------------------------------------------------------------------------
 
 /// A directory of its own, removed when dropped.
@@ -309,220 +305,33 @@ impl Drop for TempDir {
     }
 }
 
-/// A blocking stand-in for the upload server, built only from the library's
-/// sans-I/O pieces: one connection at a time, on its own thread, until stopped.
+/// The upload service itself (`UploadApp` on the event loop), on a free
+/// loopback port, stopped when dropped.
 struct StandIn {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    server: Option<Running<UploadApp>>,
 }
 
 impl StandIn {
     fn start(dir: &Path, max_size: u64) -> StandIn {
         let (store, _) = UploadStore::open(dir, max_size).expect("store");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let mut store = store;
-            // Bounded: no test opens this many connections.
-            for _ in 0..10_000 {
-                let Ok((stream, _)) = listener.accept() else {
-                    return;
-                };
-                if stopping.load(Ordering::SeqCst) {
-                    return;
-                }
-                serve_conn(stream, &mut store);
-            }
-        });
+        let config = Config::new("127.0.0.1:0".parse().expect("addr"));
+        let server = Server::bind(config, UploadApp::new(store))
+            .and_then(Server::spawn)
+            .expect("server");
         StandIn {
-            addr,
-            stop,
-            thread: Some(thread),
+            addr: server.addr,
+            server: Some(server),
         }
     }
 }
 
 impl Drop for StandIn {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(server) = self.server.take() {
+            let _ = server.stop();
         }
     }
-}
-
-/// What a request's head said, copied out of the buffer.
-struct Head {
-    route: Result<Route, tus::TusError>,
-    head_len: usize,
-    framing: wirepatterns::http::Framing,
-    version: wirepatterns::http::Version,
-    is_head: bool,
-    keep_alive: bool,
-}
-
-/// Serves one connection until it ends: every request routed by `tus::route`,
-/// bodies streamed into the store as they arrive.
-fn serve_conn(mut stream: TcpStream, store: &mut UploadStore) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let max = store.max_size();
-    let mut buf = Vec::new();
-    let mut parser = RequestParser::default();
-    let mut chunk = vec![0u8; 64 * 1024];
-    // Bounded by the requests a test sends on one connection.
-    for _ in 0..100_000 {
-        let head = loop {
-            match parser.parse(&buf) {
-                Ok(Status::Complete(req)) => {
-                    break Head {
-                        route: route(&req, max),
-                        head_len: req.head_len(),
-                        framing: req.framing(),
-                        version: req.version(),
-                        is_head: req.method() == "HEAD",
-                        keep_alive: req.keep_alive(),
-                    };
-                }
-                Ok(Status::Partial) => match stream.read(&mut chunk) {
-                    Ok(n) if n > 0 => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-                    _ => return,
-                },
-                Err(_) => return,
-            }
-        };
-        buf.drain(..head.head_len);
-        let mut res = Response::new(200);
-        match head.route {
-            Err(e) => tus::rejection(&mut res, &e, max),
-            Ok(Route::Tus(TusRequest::Options)) => tus::options_answer(&mut res, max),
-            Ok(Route::Tus(TusRequest::Create { length, metadata })) => {
-                match store.create(length, &metadata) {
-                    Ok(id) => tus::created_answer(&mut res, id),
-                    Err(e) => tus::error_answer(&mut res, e.status(), &e),
-                }
-            }
-            Ok(Route::Tus(TusRequest::Head { id })) => match store.info(id) {
-                Ok(i) => tus::head_answer(&mut res, i.offset, i.length, &i.metadata),
-                Err(e) => tus::error_answer(&mut res, e.status(), &e),
-            },
-            Ok(Route::Tus(TusRequest::Delete { id })) => match store.delete(id) {
-                Ok(()) => tus::delete_answer(&mut res),
-                Err(e) => tus::error_answer(&mut res, e.status(), &e),
-            },
-            Ok(Route::Digest { id }) => match store.digest(id) {
-                Ok(s) => tus::stored_answer(&mut res, 200, &s),
-                Err(e) => tus::error_answer(&mut res, e.status(), &e),
-            },
-            Ok(Route::Tus(TusRequest::Patch {
-                id,
-                offset,
-                checksum,
-                body_length,
-                upload_length,
-            })) => {
-                let mut part =
-                    match store.begin_part(id, offset, body_length, upload_length, checksum) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            tus::error_answer(&mut res, e.status(), &e);
-                            write_answer(&mut stream, &res, &head.version, head.is_head);
-                            return;
-                        }
-                    };
-                let complete = body(&mut stream, &mut buf, head.framing, |bytes| {
-                    store.write_part(&mut part, bytes).is_ok()
-                });
-                if !complete {
-                    let _ = store.abort_part(part);
-                    return;
-                }
-                match store.finish_part(part) {
-                    Ok(end) => tus::patch_answer(&mut res, end.offset),
-                    Err(e) => tus::error_answer(&mut res, e.status(), &e),
-                }
-            }
-            Ok(Route::Whole { name, .. }) => {
-                let Ok(mut whole) = store.begin_whole(&name) else {
-                    return;
-                };
-                let complete = body(&mut stream, &mut buf, head.framing, |bytes| {
-                    whole.write(bytes).is_ok()
-                });
-                if !complete {
-                    let _ = store.abort_whole(whole);
-                    return;
-                }
-                match store.finish_whole(whole) {
-                    Ok((s, replaced)) => {
-                        tus::stored_answer(&mut res, if replaced { 200 } else { 201 }, &s)
-                    }
-                    Err(e) => tus::error_answer(&mut res, e.status(), &e),
-                }
-            }
-        }
-        if !head.keep_alive {
-            res.set_close();
-        }
-        write_answer(&mut stream, &res, &head.version, head.is_head);
-        if res.wants_close() {
-            return;
-        }
-    }
-}
-
-/// Streams a request's body to `sink`, piece by piece as it arrives; `false` if
-/// the connection ended first or `sink` refused a piece.
-fn body(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    framing: wirepatterns::http::Framing,
-    mut sink: impl FnMut(&[u8]) -> bool,
-) -> bool {
-    let limits = Limits {
-        max_body_bytes: u64::MAX,
-        ..Limits::default()
-    };
-    let Ok(mut decoder) = BodyDecoder::new(framing, &limits) else {
-        return false;
-    };
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        let Ok(step) = decoder.decode(buf) else {
-            return false;
-        };
-        let (consumed, done) = (step.consumed, step.done);
-        if !step.data.is_empty() && !sink(step.data) {
-            return false;
-        }
-        buf.drain(..consumed);
-        if done {
-            return true;
-        }
-        if consumed == 0 {
-            match stream.read(&mut chunk) {
-                Ok(n) if n > 0 => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-                _ => return false,
-            }
-        }
-    }
-}
-
-fn write_answer(
-    stream: &mut TcpStream,
-    res: &Response,
-    version: &wirepatterns::http::Version,
-    is_head: bool,
-) {
-    let mut out = Vec::new();
-    let mut enc = Encoding::new(*version);
-    enc.head_only = is_head;
-    enc.close = res.wants_close();
-    res.encode(&mut out, &enc);
-    let _ = stream.write_all(&out);
 }
 
 /// A file of `size` bytes that are not all the same.

@@ -155,7 +155,7 @@ impl fmt::Display for UploadEvent {
                 took,
             } => write!(
                 f,
-                "conn {:<3} part      PATCH {upload}: {} in {pieces} writes{}, offset now {}{} in {}",
+                "conn {:<3} part        PATCH {upload}: {} in {pieces} writes{}, offset now {}{} in {}",
                 conn.serial(),
                 Size(*bytes),
                 if *checked { ", sha1 checked" } else { "" },
@@ -171,7 +171,7 @@ impl fmt::Display for UploadEvent {
                 took,
             } => write!(
                 f,
-                "conn {:<3} file      PUT /files/{name}: {} in {pieces} writes, flushed and renamed into place in {}",
+                "conn {:<3} file        PUT /files/{name}: {} in {pieces} writes, flushed and renamed into place in {}",
                 conn.serial(),
                 Size(*bytes),
                 Dur(*took)
@@ -183,7 +183,7 @@ impl fmt::Display for UploadEvent {
                 outcome,
             } => write!(
                 f,
-                "conn {:<3} cut       {what}: {} arrived; {outcome}",
+                "conn {:<3} cut         {what}: {} arrived; {outcome}",
                 conn.serial(),
                 Size(*bytes)
             ),

@@ -82,11 +82,17 @@
 //! `--trace` prints a line per request (what it cost, as every example does) and
 //! per part or file stored or cut. Ctrl-C stops it gracefully.
 //!
+//! # `chart CSV SVG`
+//!
+//! Draws the CSV `scripts/upload.sh` writes (throughput, requests and the
+//! server's peak memory per way of sending) as an SVG of bar charts.
+//!
 //! Exit code 0 when the server's digest matches the file, 1 when the server could
 //! not be reached, refused the upload, broke the protocol or stored something
 //! else, 2 on a command line that cannot be followed (a FILE that cannot be read
 //! included). Errors are one line on stderr.
 
+mod chart;
 mod send;
 mod serve;
 mod wire;
@@ -104,7 +110,8 @@ use std::time::Duration;
 
 const SYNOPSIS: &str = "usage: upload send FILE --mode whole|chunked [--chunk-size SIZE] \
 [--addr HOST:PORT] [--cut-after SIZE|PERCENT%] [--no-checksum] [--timeout SECS]
-       upload serve [--addr HOST:PORT] [--dir DIR] [--max-size BYTES] [--trace]";
+       upload serve [--addr HOST:PORT] [--dir DIR] [--max-size BYTES] [--trace]
+       upload chart CSV SVG";
 
 const HELP: &str =
     "send FILE to the upload service, whole (one PUT /files/NAME) or chunked (tus 1.0.0
@@ -177,6 +184,8 @@ pub enum Command {
     Help,
     /// `serve ...`, with the arguments after `serve` (read by [`serve::run`]).
     Serve(Vec<String>),
+    /// `chart CSV SVG` (read by [`chart::run`]).
+    Chart(Vec<String>),
     /// `send FILE ...`.
     Send(SendOptions),
 }
@@ -203,14 +212,19 @@ pub fn parse_size(text: &str) -> Option<u64> {
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut args = args.into_iter();
     let Some(sub) = args.next() else {
-        return Err("expected a command: send or serve".into());
+        return Err("expected a command: send, serve or chart".into());
     };
     match sub.as_str() {
         "-h" | "--help" => return Ok(Command::Help),
         // Its flags belong to the server, which reads them itself.
         "serve" => return Ok(Command::Serve(args.collect())),
+        "chart" => return Ok(Command::Chart(args.collect())),
         "send" => {}
-        other => return Err(format!("unknown command {other}: expected send or serve")),
+        other => {
+            return Err(format!(
+                "unknown command {other}: expected send, serve or chart"
+            ));
+        }
     }
     let mut file = None;
     let mut mode = None;
@@ -317,6 +331,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(args) => serve::run(args),
+        Command::Chart(args) => chart::run(args),
         Command::Send(opts) => match send::run(&opts) {
             Ok(outcome) => {
                 print!("{}", outcome.text);

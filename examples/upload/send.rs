@@ -538,5 +538,25 @@ fn report(
     };
     let _ = writeln!(out, "  {:<18} {stored}", "the server says");
     let _ = writeln!(out, "  {:<18} {verdict}", "digest");
+    // The same, as one line for scripts (scripts/upload.sh).
+    let _ = writeln!(
+        out,
+        "RESULT mode={} chunk_size={} size={size} requests={} connections={} body_bytes={} \
+         all_bytes={} resent_bytes={resent} time_s={:.3} throughput_bytes_per_s={throughput} \
+         matches={matches}",
+        match opts.mode {
+            Mode::Whole => "whole",
+            Mode::Chunked => "chunked",
+        },
+        match opts.mode {
+            Mode::Whole => 0,
+            Mode::Chunked => opts.chunk_size,
+        },
+        client.sent.requests,
+        client.sent.connections,
+        client.sent.body,
+        client.sent.bytes,
+        took.as_secs_f64()
+    );
     out
 }

@@ -91,6 +91,9 @@ for c in $CHUNKS; do
 done
 run "whole cut at 90%" --mode whole --cut-after 90%
 run "chunked 1M cut at 90%" --mode chunked --chunk-size 1M --cut-after 90%
+# 90% of the file is a whole number of 1 MiB parts, so that cut falls between two
+# parts; with 16 MiB parts it falls inside one, whose bytes are sent again.
+run "chunked 16M cut at 90%" --mode chunked --chunk-size 16M --cut-after 90%
 
 "$bin" chart "$csv" "$out_dir/upload.svg" >&2
 

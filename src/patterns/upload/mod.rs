@@ -109,7 +109,7 @@ pub mod tus;
 
 use std::fmt;
 
-pub use server::{UploadApp, UploadEvent};
+pub use server::{UploadApp, UploadEvent, UploadStats};
 pub use store::{StoreError, UploadStore};
 pub use tus::{Route, TusError, TusRequest, UploadId};
 

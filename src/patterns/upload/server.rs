@@ -14,13 +14,16 @@
 //!    `100 Continue` never sends it.
 //! 2. **The body** ([`Handler::on_body_part`]): accepted bodies are taken in parts
 //!    ([`BodyMode::Parts`]). Each piece the loop decodes (a read's worth, at most
-//!    [`crate::server::Config::max_read_buffer_bytes`]) is appended to the
-//!    upload's file (or a part's side file, with a checksum; or a whole file's
-//!    temporary file) before the loop reads again. Disk writes are appends to the
-//!    page cache, on the loop thread, so the handler holds no body bytes of its
-//!    own: the loop's read buffer is the only buffer, and a client faster than the
-//!    disk waits in TCP's window. The memory an upload costs is one read buffer,
-//!    whatever the file's size.
+//!    [`crate::server::Config::max_read_buffer_bytes`]) joins the upload's write
+//!    buffer, and at the end of the loop's turn ([`Handler::on_turn_end`]) the
+//!    buffer is appended to the upload's file (or a part's side file, with a
+//!    checksum; or a whole file's temporary file) in one write. The buffer is
+//!    bounded ([`WRITE_BUFFER`], 256 KiB): once it is full, the upload's
+//!    connection is not read ([`Context::pause_reading`]) until the turn's end
+//!    has written it, so a client faster than the disk waits in TCP's window
+//!    instead of in the server's memory. Disk writes are appends to the page
+//!    cache, on the loop thread. The memory an upload costs is its buffer and
+//!    one read buffer, whatever the file's size.
 //! 3. **The end**: [`Handler::on_request`] when the body is complete (the part is
 //!    checked and committed, the whole file renamed into place: 204 or 201), or
 //!    [`BodyPart::Incomplete`] when it will never be (the client went away, sent a
@@ -65,15 +68,20 @@ enum Receiving {
     Failed(u16, String),
 }
 
-/// How a body's reception went.
-#[derive(Debug, Clone, Copy)]
+/// How a body's reception goes, and the bytes it has not written yet.
+#[derive(Debug)]
 struct Progress {
     /// When its first piece arrived (the head, until then).
     started: Instant,
-    /// Pieces written.
+    /// Disk writes made.
     pieces: u64,
-    /// Bytes written.
+    /// Bytes received.
     bytes: u64,
+    /// Bytes received and not yet written: written at the end of the loop's
+    /// turn, or when the body ends.
+    pending: Vec<u8>,
+    /// Reading is paused until `pending` is written.
+    paused: bool,
 }
 
 impl Progress {
@@ -82,13 +90,25 @@ impl Progress {
             started: now,
             pieces: 0,
             bytes: 0,
+            pending: Vec::new(),
+            paused: false,
         }
     }
+}
 
-    fn add(&mut self, n: usize) {
-        self.pieces += 1;
-        self.bytes += n as u64;
-    }
+/// The most body bytes one upload holds before they are written
+/// ([`UploadApp::with_write_buffer`]): 256 KiB.
+pub const WRITE_BUFFER: usize = 256 * 1024;
+
+/// What the service has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UploadStats {
+    /// The most body bytes one upload held at once, not yet written.
+    pub peak_buffered: u64,
+    /// Times an upload's connection was paused because its buffer was full.
+    pub pauses: u64,
+    /// Disk writes of body bytes.
+    pub writes: u64,
 }
 
 /// What the service did with a body, for `--trace` ([`UploadApp::set_observer`]).
@@ -207,16 +227,65 @@ pub struct UploadApp {
     observer: Option<UploadObserver>,
     /// Who hears about each request's costs.
     requests: Option<RequestObserver>,
+    /// The most body bytes one upload holds before reading pauses.
+    write_buffer: usize,
+    /// Totals.
+    stats: UploadStats,
 }
 
 impl UploadApp {
-    /// The service over `store`.
+    /// The service over `store`, each upload buffering at most [`WRITE_BUFFER`]
+    /// bytes.
     pub fn new(store: UploadStore) -> UploadApp {
         UploadApp {
             store,
             receiving: HashMap::new(),
             observer: None,
             requests: None,
+            write_buffer: WRITE_BUFFER,
+            stats: UploadStats::default(),
+        }
+    }
+
+    /// Each upload buffers at most `bytes` (at least 1) before it is written.
+    pub fn with_write_buffer(mut self, bytes: usize) -> UploadApp {
+        self.write_buffer = bytes.max(1);
+        self
+    }
+
+    /// The totals.
+    pub fn stats(&self) -> &UploadStats {
+        &self.stats
+    }
+
+    /// Writes what `conn`'s body holds (and reads it again if it was paused). A
+    /// refusal or a disk error ends the body: the rest is read and dropped.
+    fn write_pending(&mut self, ctx: &mut Context<'_>, conn: ConnId) {
+        let Some(receiving) = self.receiving.get_mut(&conn) else {
+            return;
+        };
+        let (result, progress) = match receiving {
+            Receiving::Part(part, progress) if !progress.pending.is_empty() => {
+                (self.store.write_part(part, &progress.pending), progress)
+            }
+            Receiving::Whole(whole, progress) if !progress.pending.is_empty() => {
+                (whole.write(&progress.pending), progress)
+            }
+            Receiving::Part(_, progress) | Receiving::Whole(_, progress) => (Ok(()), progress),
+            Receiving::Failed(..) => return,
+        };
+        if !progress.pending.is_empty() {
+            progress.pieces += 1;
+            self.stats.writes += 1;
+        }
+        progress.pending.clear();
+        if std::mem::take(&mut progress.paused) {
+            ctx.resume_reading(conn);
+        }
+        if let Err(e) = result
+            && let Some(receiving) = self.receiving.insert(conn, failed(&e))
+        {
+            self.drop_body(conn, receiving, &format!("refused mid-body: {e}"));
         }
     }
 
@@ -423,30 +492,29 @@ impl Handler for UploadApp {
         }
     }
 
-    fn on_body_part(&mut self, _ctx: &mut Context<'_>, conn: ConnId, part: BodyPart<'_>) {
+    fn on_body_part(&mut self, ctx: &mut Context<'_>, conn: ConnId, part: BodyPart<'_>) {
         match part {
             BodyPart::Data(bytes) => {
-                let Some(receiving) = self.receiving.get_mut(&conn) else {
-                    return;
+                let Some(Receiving::Part(_, progress) | Receiving::Whole(_, progress)) =
+                    self.receiving.get_mut(&conn)
+                else {
+                    return; // refused mid-body: the rest is dropped
                 };
-                let result = match receiving {
-                    Receiving::Part(part, progress) => {
-                        progress.add(bytes.len());
-                        self.store.write_part(part, bytes)
-                    }
-                    Receiving::Whole(whole, progress) => {
-                        progress.add(bytes.len());
-                        whole.write(bytes)
-                    }
-                    Receiving::Failed(..) => Ok(()),
-                };
-                if let Err(e) = result
-                    && let Some(receiving) = self.receiving.insert(conn, failed(&e))
-                {
-                    self.drop_body(conn, receiving, &format!("refused mid-body: {e}"));
+                progress.bytes += bytes.len() as u64;
+                progress.pending.extend_from_slice(bytes);
+                let held = progress.pending.len();
+                self.stats.peak_buffered = self.stats.peak_buffered.max(held as u64);
+                if held >= self.write_buffer && !progress.paused {
+                    // Full: read no more from this client until the turn's end
+                    // writes the buffer out (TCP makes it wait meanwhile).
+                    progress.paused = true;
+                    self.stats.pauses += 1;
+                    ctx.pause_reading(conn);
                 }
             }
             BodyPart::Incomplete => {
+                // What arrived is written first: an unchecked part keeps it.
+                self.write_pending(ctx, conn);
                 if let Some(receiving) = self.receiving.remove(&conn) {
                     self.drop_body(conn, receiving, "the body did not complete");
                 }
@@ -454,18 +522,36 @@ impl Handler for UploadApp {
         }
     }
 
+    fn on_turn_end(&mut self, ctx: &mut Context<'_>) {
+        // One disk write per upload per turn, however many pieces arrived.
+        let busy: Vec<ConnId> = self
+            .receiving
+            .iter()
+            .filter(|(_, r)| match r {
+                Receiving::Part(_, p) | Receiving::Whole(_, p) => !p.pending.is_empty(),
+                Receiving::Failed(..) => false,
+            })
+            .map(|(&conn, _)| conn)
+            .collect();
+        for conn in busy {
+            self.write_pending(ctx, conn);
+        }
+    }
+
     fn on_request(
         &mut self,
-        _ctx: &mut Context<'_>,
+        ctx: &mut Context<'_>,
         req: &Incoming<'_>,
         res: &mut Response,
     ) -> Reply {
+        self.write_pending(ctx, req.conn());
         self.answer(req, res);
         Reply::Respond
     }
 
-    fn on_close(&mut self, _ctx: &mut Context<'_>, conn: ConnId, _reason: CloseReason) {
+    fn on_close(&mut self, ctx: &mut Context<'_>, conn: ConnId, _reason: CloseReason) {
         // Told already through `BodyPart::Incomplete`; this only guards the map.
+        self.write_pending(ctx, conn);
         if let Some(receiving) = self.receiving.remove(&conn) {
             self.drop_body(conn, receiving, "the connection closed");
         }

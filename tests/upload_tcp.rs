@@ -299,6 +299,41 @@ fn a_tus_upload_in_checked_parts_is_stored_whole_and_its_digest_matches() {
 }
 
 #[test]
+fn a_chunked_patch_body_is_a_part_like_any_other() {
+    let dir = TempDir::new("chunked-patch");
+    let server = start(&dir.0);
+    let data = pattern(300_000);
+    let mut stream = connect(&server);
+    let upload = create(&mut stream, data.len());
+    // The part's length is not declared: it ends with the last chunk.
+    let mut wire = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: t\r\n{TUS}\r\nUpload-Offset: 0\r\n\
+         Content-Type: application/offset+octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for piece in data.chunks(20_000) {
+        wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        wire.extend_from_slice(piece);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    stream.write_all(&wire).expect("write");
+    let answer = read_answer(&mut stream, false);
+    assert_eq!(answer.status, 204, "{}", answer.head);
+    assert_eq!(answer.header("Upload-Offset"), Some("300000"));
+    // Kept alive: the digest on the same connection.
+    let digest = exchange(&mut stream, "GET", &format!("{upload}/digest"), &[], b"");
+    assert!(
+        digest
+            .body
+            .ends_with(&format!("sha1 {}\n", sha1_hex(&data))),
+        "{}",
+        digest.body
+    );
+    server.stop().expect("stops");
+}
+
+#[test]
 fn a_cut_part_keeps_what_arrived_and_the_upload_resumes_from_head() {
     let dir = TempDir::new("resume");
     let server = start(&dir.0);

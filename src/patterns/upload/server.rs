@@ -1,4 +1,4 @@
-//! The upload service on the event loop: [`tus`](super::tus) and
+//! The upload service on the event loop: [`tus`](super::tus::route) and
 //! [`PUT /files/NAME`](super::tus::Route::Whole) over the driver, bodies taken in
 //! parts straight to disk.
 //!

@@ -1,4 +1,4 @@
-//! The upload service on the event loop: [`tus`](super::tus::route) and
+//! The upload service on the event loop: [tus 1.0.0](super::tus) and
 //! [`PUT /files/NAME`](super::tus::Route::Whole) over the driver, bodies taken in
 //! parts straight to disk.
 //!

@@ -63,7 +63,11 @@
 //!   throughput         2.26 MiB/s  the file's size over the time
 //!   the server says    stored 27c349e8dae81d1ce69f10b0fd2ffcc1: 100000 bytes, sha1 07d53c0dd2ccd14f0b0f8a8fb83dfdf612acaa2f
 //!   digest             matches the local file
+//! RESULT mode=chunked chunk_size=10000 size=100000 requests=14 ...
 //! ```
+//!
+//! (The last line says the same as `key=value` pairs, for scripts:
+//! `scripts/upload.sh` reads it.)
 //!
 //! *requests* counts every request (POST, PATCHes, HEADs, the digest GET), a
 //! request cut short included; *re-sent* is the body bytes sent beyond the file's

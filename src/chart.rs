@@ -210,7 +210,10 @@ impl BarChart {
             for (s, series) in self.series.iter().enumerate() {
                 let bar_y = group_y + s as f64 * (BAR_H + BAR_GAP);
                 let value = series.values.get(c).copied();
-                let label = &labels[s][c];
+                let label = labels
+                    .get(s)
+                    .and_then(|l| l.get(c))
+                    .map_or("", String::as_str);
                 let baseline = bar_y + BAR_H / 2.0 + FONT * 0.35;
                 match value.and_then(|v| axis.position(v)) {
                     Some(at) => {

@@ -380,7 +380,7 @@ impl Parser {
             Some(b'\r') => {}
             Some(_) => return Err(RespError::MissingCrlf),
         }
-        match buf.get(end + 1) {
+        match buf.get(end.saturating_add(1)) {
             None => return Ok(Step::NeedMore),
             Some(b'\n') => {}
             Some(_) => return Err(RespError::MissingCrlf),
@@ -399,7 +399,7 @@ impl Parser {
             },
         };
         self.bulk = None;
-        self.pos = end + 2;
+        self.pos = end.saturating_add(2);
         Ok(Step::Value(value))
     }
 
@@ -546,4 +546,104 @@ fn parse_big_number(line: &[u8]) -> Result<Vec<u8>, RespError> {
         return Err(RespError::InvalidBigNumber);
     }
     Ok(line.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths() {
+        assert_eq!(parse_length(b"0"), Ok(Some(0)));
+        assert_eq!(parse_length(b"0012"), Ok(Some(12)));
+        assert_eq!(parse_length(b"-1"), Ok(None));
+        assert_eq!(
+            parse_length(b"9223372036854775807"),
+            Ok(Some(i64::MAX as usize))
+        );
+        assert_eq!(
+            parse_length(b"9223372036854775808"),
+            Err(RespError::IntegerOverflow)
+        );
+        assert_eq!(parse_length(b"-01"), Err(RespError::NegativeLength));
+        assert_eq!(parse_length(b"1-"), Err(RespError::InvalidLength));
+        assert_eq!(parse_length(b""), Err(RespError::InvalidLength));
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_integer(b"-0"), Ok(0));
+        assert_eq!(parse_integer(b"+12"), Ok(12));
+        assert_eq!(parse_integer(b"-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(parse_integer(b"+"), Err(RespError::InvalidInteger));
+        assert_eq!(parse_integer(b"--1"), Err(RespError::InvalidInteger));
+        assert_eq!(
+            parse_integer(b"99999999999999999999"),
+            Err(RespError::IntegerOverflow)
+        );
+    }
+
+    #[test]
+    fn doubles() {
+        assert_eq!(parse_double(b"1.5e3"), Ok(1500.0));
+        assert_eq!(parse_double(b"-0.25"), Ok(-0.25));
+        assert!(parse_double(b"nan").is_ok_and(f64::is_nan));
+        for bad in [
+            &b"inf "[..],
+            b"+inf",
+            b"Infinity",
+            b".5",
+            b"1e",
+            b"0x10",
+            b"1_000",
+        ] {
+            assert_eq!(parse_double(bad), Err(RespError::InvalidDouble), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn state_is_kept_between_calls_and_cleared_after_a_reply() {
+        let mut parser = Parser::default();
+        assert_eq!(parser.parse(b"*2\r\n$3\r\nab"), Ok(Parsed::Partial));
+        assert_eq!(parser.stack.len(), 1);
+        assert!(parser.bulk.is_some());
+        assert_eq!(parser.pos, 8);
+        let whole = b"*2\r\n$3\r\nabc\r\n:1\r\n";
+        assert!(matches!(
+            parser.parse(whole),
+            Ok(Parsed::Complete { consumed: 17, .. })
+        ));
+        assert_eq!((parser.pos, parser.scanned), (0, 0));
+        assert!(parser.stack.is_empty() && parser.bulk.is_none());
+    }
+
+    #[test]
+    fn an_attribute_alone_is_not_a_reply() {
+        let mut parser = Parser::default();
+        assert_eq!(parser.parse(b"|1\r\n+a\r\n:1\r\n"), Ok(Parsed::Partial));
+        assert_eq!(
+            parser.parse(b"|1\r\n+a\r\n:1\r\n#t\r\n"),
+            Ok(Parsed::Complete {
+                value: Value::Boolean(true),
+                consumed: 16
+            })
+        );
+    }
+
+    #[test]
+    fn a_shorter_buffer_than_promised_does_not_panic() {
+        let mut parser = Parser::default();
+        assert_eq!(parser.parse(b"*2\r\n$10\r\nab"), Ok(Parsed::Partial));
+        assert_eq!(parser.parse(b"*"), Ok(Parsed::Partial));
+        assert_eq!(parser.parse(b""), Ok(Parsed::Partial));
+    }
+
+    #[test]
+    fn the_depth_limit_is_capped() {
+        let limits = Limits {
+            max_depth: usize::MAX,
+            ..Limits::default()
+        };
+        assert_eq!(Parser::new(limits).limits().max_depth, MAX_DEPTH_CAP);
+    }
 }

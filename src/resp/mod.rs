@@ -13,22 +13,22 @@
 //! always knows where a value ends without scanning its data:
 //!
 //! ```text
-//! type  example                     RESP  meaning
-//! +     +OK\r\n                      2    simple string (no CR/LF inside)
-//! -     -ERR unknown command\r\n     2    error: a reply, not a failure of the protocol
-//! :     :1000\r\n                    2    signed 64-bit integer
-//! $     $5\r\nhello\r\n             2    bulk string; $-1\r\n is the null bulk string
-//! *     *2\r\n:1\r\n:2\r\n           2    array of any values; *-1\r\n is the null array
-//! _     _\r\n                        3    null
-//! #     #t\r\n                       3    boolean
-//! ,     ,1.23\r\n                    3    double (also inf, -inf, nan)
-//! (     (3492890328409238509...\r\n  3    big number
-//! !     !21\r\nSYNTAX invalid syntax\r\n  3  bulk error
-//! =     =15\r\ntxt:Some string\r\n   3    verbatim string: format, colon, text
-//! %     %1\r\n+key\r\n:1\r\n         3    map of N key-value pairs
-//! ~     ~2\r\n:1\r\n:2\r\n           3    set
-//! |     |1\r\n+ttl\r\n:3600\r\n      3    attribute: metadata before the reply it describes
-//! >     >3\r\n$7\r\nmessage\r\n...   3    push: data the client did not ask for
+//! type  example                            RESP  meaning
+//! +     +OK\r\n                            2     simple string (no CR or LF inside)
+//! -     -ERR unknown command\r\n           2     error: a reply, not a broken protocol
+//! :     :1000\r\n                          2     signed 64-bit integer
+//! $     $5\r\nhello\r\n                    2     bulk string; $-1\r\n is the null bulk string
+//! *     *2\r\n:1\r\n:2\r\n                 2     array of any values; *-1\r\n is the null array
+//! _     _\r\n                              3     null
+//! #     #t\r\n                             3     boolean
+//! ,     ,1.23\r\n                          3     double (also inf, -inf, nan)
+//! (     (3492890328409238509324850943\r\n  3     big number
+//! !     !21\r\nSYNTAX invalid syntax\r\n   3     bulk error
+//! =     =15\r\ntxt:Some string\r\n         3     verbatim string: format, colon, text
+//! %     %1\r\n+key\r\n:1\r\n               3     map of N key-value pairs
+//! ~     ~2\r\n:1\r\n:2\r\n                 3     set
+//! |     |1\r\n+ttl\r\n:3600\r\n            3     attribute: metadata before the reply it describes
+//! >     >3\r\n$7\r\nmessage\r\n...         3     push: data the client did not ask for
 //! ```
 //!
 //! A connection speaks RESP2 until the client sends `HELLO 3`. The difference that
@@ -74,6 +74,10 @@
 //! assert_eq!(said, [b"hi".to_vec()]);
 //! assert_eq!(read_buf, b"*3\r\n$7\r\nmes"); // the start of the next message
 //! ```
+//!
+//! RESP3's *streamed* strings and aggregates (`$?`, `*?` with `;` chunks and a
+//! `.` end), which Redis itself never sends, are not supported: their headers are
+//! refused as [`RespError::InvalidLength`] and [`RespError::UnknownType`].
 //!
 //! Nothing here touches a socket or a clock: connecting, reconnecting and the
 //! timeouts are the driver's business.

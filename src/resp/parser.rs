@@ -639,6 +639,19 @@ mod tests {
     }
 
     #[test]
+    fn a_length_claim_is_not_memory() {
+        // A million elements claimed, three sent: a partial reply holding room for
+        // a few, not a million.
+        let mut parser = Parser::default();
+        let bytes = b"*1000000\r\n:1\r\n:2\r\n:3\r\n";
+        assert_eq!(parser.parse(bytes), Ok(Parsed::Partial));
+        assert_eq!(parser.stack.len(), 1);
+        assert_eq!(parser.stack[0].items.len(), 3);
+        assert!(parser.stack[0].items.capacity() <= 2 * RESERVE_ELEMENTS);
+        assert_eq!(parser.stack[0].remaining, 1_000_000 - 3);
+    }
+
+    #[test]
     fn the_depth_limit_is_capped() {
         let limits = Limits {
             max_depth: usize::MAX,

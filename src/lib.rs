@@ -18,7 +18,7 @@
 //! | examples | `examples/*.rs` | a `cargo run` per pattern: flags, printing, wiring |
 //! | patterns | [`patterns`] | what each pattern does: request/response, the push hub and chat, WebSocket glue |
 //! | driver | [`server`] | the mio event loop: listener, connections, buffers, timers, the [`server::Handler`] trait |
-//! | protocol cores | [`http`], [`ws`] | sans-I/O state machines: bytes in, events out; messages in, bytes out |
+//! | protocol cores | [`http`], [`ws`], [`resp`] | sans-I/O state machines: bytes in, events out; messages in, bytes out (RESP: Redis's protocol, client side) |
 //! | costs | [`cost`], [`trace`] | timestamps, byte and syscall counts, the timeline printer; the one-line trace format every example prints |
 //!
 //! [`cli`] is the small flag parser the example servers share; [`chart`] draws the
@@ -41,6 +41,7 @@ pub mod cli;
 pub mod cost;
 pub mod http;
 pub mod patterns;
+pub mod resp;
 pub mod server;
 pub mod trace;
 pub mod ws;

@@ -55,8 +55,12 @@ fn run(input: &[u8], method: &str, mut piece: impl FnMut() -> usize) -> Outcome 
             match step.event {
                 // Need more (framing alone may have been consumed).
                 None => break,
-                Some(ResponseEvent::Interim(h)) => out.heads.push((true, h.status(), h.as_bytes().to_vec())),
-                Some(ResponseEvent::Head(h)) => out.heads.push((false, h.status(), h.as_bytes().to_vec())),
+                Some(ResponseEvent::Interim(h)) => {
+                    out.heads.push((true, h.status(), h.as_bytes().to_vec()))
+                }
+                Some(ResponseEvent::Head(h)) => {
+                    out.heads.push((false, h.status(), h.as_bytes().to_vec()))
+                }
                 Some(ResponseEvent::Body(data)) => {
                     assert!(!data.is_empty());
                     out.body.extend_from_slice(data);

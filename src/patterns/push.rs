@@ -838,17 +838,7 @@ impl PushHub {
         };
         let id = reader.id;
         let mut rest = Vec::new();
-        if let (Some(end), Some(cursor), Pending::Bytes(first, second)) = (
-            self.log.frame_end(id),
-            self.log.cursor(id),
-            self.log.pending(id),
-        ) {
-            let want = usize::try_from(end.saturating_sub(cursor)).unwrap_or(usize::MAX);
-            let from_first = want.min(first.len());
-            rest.extend_from_slice(first.get(..from_first).unwrap_or_default());
-            let from_second = (want - from_first).min(second.len());
-            rest.extend_from_slice(second.get(..from_second).unwrap_or_default());
-        }
+        copy_rest_of_frame(&self.log, id, &mut rest);
         self.log.remove_reader(id);
         self.by_reader.remove(&id);
         if let Some(reader) = self.reader_mut(conn) {
@@ -908,17 +898,10 @@ impl PushHub {
     fn keep_cut_frames(&mut self, new_tail: u64) {
         self.falling.clear();
         self.falling.extend(self.log.readers_behind(new_tail));
-        for &(id, cursor) in &self.falling {
-            let Some(end) = self.log.frame_end(id) else {
-                continue; // between frames, or fell off before
-            };
+        for &(id, _) in &self.falling {
             let Some(&conn) = self.by_reader.get(&id) else {
                 continue;
             };
-            let Pending::Bytes(first, second) = self.log.pending(id) else {
-                continue;
-            };
-            let want = usize::try_from(end.saturating_sub(cursor)).unwrap_or(usize::MAX);
             let Some(reader) = self
                 .readers
                 .get_mut(conn.index())
@@ -927,14 +910,7 @@ impl PushHub {
             else {
                 continue;
             };
-            let from_first = want.min(first.len());
-            reader
-                .rest
-                .extend_from_slice(first.get(..from_first).unwrap_or_default());
-            let from_second = (want - from_first).min(second.len());
-            reader
-                .rest
-                .extend_from_slice(second.get(..from_second).unwrap_or_default());
+            copy_rest_of_frame(&self.log, id, &mut reader.rest);
         }
     }
 
@@ -1137,6 +1113,22 @@ impl ChatPush {
             self.hub.broadcast_text_parts(ws, Some(conn), &parts);
         }
     }
+}
+
+/// Appends to `out` the end of the frame reader `id` is in the middle of: what it
+/// must still write for its stream to stay whole before a close frame. Nothing if
+/// it is between frames (or has fallen off the log already).
+fn copy_rest_of_frame(log: &FrameLog, id: ReaderId, out: &mut Vec<u8>) {
+    let (Some(end), Some(cursor), Pending::Bytes(first, second)) =
+        (log.frame_end(id), log.cursor(id), log.pending(id))
+    else {
+        return;
+    };
+    let want = usize::try_from(end.saturating_sub(cursor)).unwrap_or(usize::MAX);
+    let from_first = want.min(first.len());
+    out.extend_from_slice(first.get(..from_first).unwrap_or_default());
+    let from_second = (want - from_first).min(second.len());
+    out.extend_from_slice(second.get(..from_second).unwrap_or_default());
 }
 
 /// `n` in decimal, written into `buf`.

@@ -46,6 +46,7 @@
 //! | [`value`] | [`Value`], every RESP2 and RESP3 type, and why it owns its bytes |
 //! | [`pubsub`](mod@pubsub) | [`pubsub()`] reads a [`PubSub`] message; [`xread()`] reads stream entries |
 //! | [`error`] | [`RespError`]: one variant per broken rule or crossed bound |
+//! | [`link`] | [`RespLink`]: the core on a connection of the server's loop, kept up |
 //!
 //! # How a driver uses it
 //!
@@ -79,16 +80,19 @@
 //! `.` end), which Redis itself never sends, are not supported: their headers are
 //! refused as [`RespError::InvalidLength`] and [`RespError::UnknownType`].
 //!
-//! Nothing here touches a socket or a clock: connecting, reconnecting and the
-//! timeouts are the driver's business.
+//! Nothing above touches a socket or a clock. [`link`] is where the core meets
+//! one: a [`RespLink`] is a connection to Redis on the server's own loop
+//! (the driver connects out), with pipelining, reconnects and a backoff.
 
 pub mod command;
 pub mod error;
+pub mod link;
 pub mod parser;
 pub mod pubsub;
 pub mod value;
 
 pub use error::RespError;
+pub use link::{LinkConfig, LinkEvent, LinkStats, RespLink};
 pub use parser::{Limits, Parsed, Parser};
 pub use pubsub::{PubSub, StreamEntries, StreamEntry, pubsub, xread};
 pub use value::Value;

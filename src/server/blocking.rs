@@ -146,6 +146,7 @@ use super::event_loop::over_limit_response;
 use super::h1::{H1Conn, Step, WriteCall};
 use super::handler::{BodyMode, CloseReason, Context, Handler, Incoming, Reply};
 use super::ledger::ReadCall;
+use super::outgoing::Outgoing;
 use super::timer::Timers;
 use crate::cost::ServerStats;
 use crate::http::Response;
@@ -586,6 +587,8 @@ struct AppSide {
     timers: Timers,
     actions: Actions,
     stats: ServerStats,
+    /// Outgoing connections asked for: never started here (no loop).
+    outgoing: Outgoing,
     /// The response handed to the handler, cleared and reused.
     scratch: Response,
 }
@@ -598,6 +601,7 @@ impl AppSide {
             timers: &mut self.timers,
             actions: &mut self.actions,
             stats: &self.stats,
+            outgoing: &mut self.outgoing,
         }
     }
 
@@ -735,6 +739,7 @@ impl BlockingConn {
                     timers: &mut app.timers,
                     actions: &mut app.actions,
                     stats: &app.stats,
+                    outgoing: &mut app.outgoing,
                 };
                 handler.on_request(&mut ctx, &incoming, &mut app.scratch)
             }

@@ -59,6 +59,7 @@ use bytes::Bytes;
 use super::ConnId;
 use super::actions::{Action, Actions};
 use super::conns::Slab;
+use super::outgoing::{OutEnd, OutId, Outgoing};
 use super::timer::{TimerId, Timers};
 use crate::cost::{IoCounters, RequestCost, ServerStats};
 use crate::http::{Request, Response};
@@ -278,6 +279,25 @@ pub trait Handler {
         let _ = (ctx, conn, n);
     }
 
+    /// An outgoing connection asked for with [`Context::connect`] is up: what was
+    /// sent on it meanwhile is being written.
+    fn on_out_connected(&mut self, ctx: &mut Context<'_>, out: OutId) {
+        let _ = (ctx, out);
+    }
+
+    /// Bytes arrived on an outgoing connection, as read: the application keeps
+    /// what it cannot use yet (a reply cut in two) in its own buffer.
+    fn on_out_data(&mut self, ctx: &mut Context<'_>, out: OutId, data: &[u8]) {
+        let _ = (ctx, out, data);
+    }
+
+    /// An outgoing connection ended, or never connected: called once per
+    /// [`Context::connect`], whatever the reason ([`OutEnd`]), including a close
+    /// the application asked for.
+    fn on_out_closed(&mut self, ctx: &mut Context<'_>, out: OutId, end: OutEnd) {
+        let _ = (ctx, out, end);
+    }
+
     /// One turn of the loop is over: every connection with work was driven, and
     /// everything queued during the turn was written as far as each socket took it
     /// (what a full socket did not take stays queued: [`Context::queued_bytes`]).
@@ -391,6 +411,8 @@ pub struct Context<'a> {
     pub(crate) actions: &'a mut Actions,
     /// The server's totals so far.
     pub(crate) stats: &'a ServerStats,
+    /// The connections the loop opened for the application.
+    pub(crate) outgoing: &'a mut Outgoing,
 }
 
 impl Context<'_> {
@@ -565,5 +587,46 @@ impl Context<'_> {
     /// The server's totals, as of the start of this callback.
     pub fn stats(&self) -> &ServerStats {
         self.stats
+    }
+
+    /// Opens a TCP connection to `addr` (see [`super::outgoing`]): the loop
+    /// connects without blocking, then calls [`Handler::on_out_connected`], each
+    /// read's bytes go to [`Handler::on_out_data`], and the end, whatever it is,
+    /// to [`Handler::on_out_closed`]. What is sent before it is up waits for it.
+    /// The blocking servers ([`super::blocking`]) have no loop to do this: there
+    /// the connection is never started.
+    pub fn connect(&mut self, addr: std::net::SocketAddr) -> OutId {
+        self.outgoing.ask(addr)
+    }
+
+    /// Queues bytes on an outgoing connection; `false` if it has ended or is
+    /// closing. They are written in this turn, as far as the socket takes them.
+    pub fn send_out(&mut self, out: OutId, data: &[u8]) -> bool {
+        self.outgoing.send(out, data)
+    }
+
+    /// Closes an outgoing connection once what is queued on it is written;
+    /// [`Handler::on_out_closed`] follows with [`OutEnd::Closed`].
+    pub fn close_out(&mut self, out: OutId) {
+        self.outgoing.close(out);
+    }
+
+    /// Whether an outgoing connection is connected (not still connecting, not
+    /// ended).
+    pub fn is_out_connected(&self, out: OutId) -> bool {
+        self.outgoing
+            .get(out)
+            .is_some_and(|c| c.state == super::outgoing::OutState::Open)
+    }
+
+    /// Bytes queued on an outgoing connection and not yet written; `None` if it
+    /// has ended.
+    pub fn out_queued(&self, out: OutId) -> Option<usize> {
+        self.outgoing.get(out).map(|c| c.queued())
+    }
+
+    /// What an outgoing connection has cost so far; `None` if it has ended.
+    pub fn out_io(&self, out: OutId) -> Option<IoCounters> {
+        self.outgoing.get(out).map(|c| c.io)
     }
 }

@@ -128,6 +128,7 @@ mod handle;
 pub mod handler;
 mod input;
 mod ledger;
+pub mod outgoing;
 pub mod timer;
 
 use std::fmt;
@@ -137,6 +138,7 @@ pub use config::{Config, ConfigError};
 pub use event_loop::Server;
 pub use handle::{Running, ServerHandle};
 pub use handler::{BodyMode, BodyPart, CloseReason, Context, Handler, Incoming, Reply, Source};
+pub use outgoing::{OutEnd, OutId};
 pub use timer::TimerId;
 
 /// A connection, as the application knows it. Ids are never reused, so an id kept

@@ -146,6 +146,23 @@ pub trait WsApp {
         let _ = ws;
     }
 
+    /// An outgoing connection ([`Context::connect`], through
+    /// [`WsContext::http`]) is up ([`crate::server::Handler::on_out_connected`]).
+    fn on_out_connected(&mut self, ws: &mut WsContext<'_, '_>, out: OutId) {
+        let _ = (ws, out);
+    }
+
+    /// Bytes arrived on an outgoing connection
+    /// ([`crate::server::Handler::on_out_data`]).
+    fn on_out_data(&mut self, ws: &mut WsContext<'_, '_>, out: OutId, data: &[u8]) {
+        let _ = (ws, out, data);
+    }
+
+    /// An outgoing connection ended ([`crate::server::Handler::on_out_closed`]).
+    fn on_out_closed(&mut self, ws: &mut WsContext<'_, '_>, out: OutId, end: OutEnd) {
+        let _ = (ws, out, end);
+    }
+
     /// A turn of the loop ended: what was sent during it has been written as far as
     /// the sockets took it (see [`Handler::on_turn_end`]).
     fn on_turn_end(&mut self, ws: &mut WsContext<'_, '_>) {

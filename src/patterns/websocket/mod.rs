@@ -135,7 +135,8 @@ use bytes::Bytes;
 use crate::cost::{IoCounters, Label, RequestCost};
 use crate::http::Response;
 use crate::server::{
-    CloseReason, ConnId, Context, Handler, Incoming, Reply, ServerStats, Source, TimerId,
+    CloseReason, ConnId, Context, Handler, Incoming, OutEnd, OutId, Reply, ServerStats, Source,
+    TimerId,
 };
 use crate::trace::{LineCost, SharedWith, Span, TraceLine};
 use crate::ws::{
@@ -809,6 +810,33 @@ impl<A: WsApp> Handler for WsServer<A> {
         self.shutdown(ctx);
     }
 
+    fn on_out_connected(&mut self, ctx: &mut Context<'_>, out: OutId) {
+        let mut ws = WsContext {
+            ctx,
+            sessions: &mut self.sessions,
+        };
+        self.app.on_out_connected(&mut ws, out);
+        self.notify_ended(ctx);
+    }
+
+    fn on_out_data(&mut self, ctx: &mut Context<'_>, out: OutId, data: &[u8]) {
+        let mut ws = WsContext {
+            ctx,
+            sessions: &mut self.sessions,
+        };
+        self.app.on_out_data(&mut ws, out, data);
+        self.notify_ended(ctx);
+    }
+
+    fn on_out_closed(&mut self, ctx: &mut Context<'_>, out: OutId, end: OutEnd) {
+        let mut ws = WsContext {
+            ctx,
+            sessions: &mut self.sessions,
+        };
+        self.app.on_out_closed(&mut ws, out, end);
+        self.notify_ended(ctx);
+    }
+
     fn on_request_done(&mut self, cost: &RequestCost) {
         self.app.on_request_done(cost);
         if self.observer.is_none() {
@@ -982,12 +1010,14 @@ mod tests {
         let mut timers = Default::default();
         let mut actions = crate::server::actions::Actions::default();
         let stats = ServerStats::default();
+        let mut outgoing = Default::default();
         let mut ctx = Context {
             now,
             conns: &conns,
             timers: &mut timers,
             actions: &mut actions,
             stats: &stats,
+            outgoing: &mut outgoing,
         };
         server.on_shutdown(&mut ctx);
 
@@ -1067,12 +1097,14 @@ mod tests {
     ) -> R {
         let conns = Default::default();
         let stats = ServerStats::default();
+        let mut outgoing = Default::default();
         let mut ctx = Context {
             now,
             conns: &conns,
             timers,
             actions,
             stats: &stats,
+            outgoing: &mut outgoing,
         };
         f(&mut ctx)
     }

@@ -54,6 +54,7 @@ use super::date_cache::DateCache;
 use super::h1::H1Conn;
 use super::handle::{Running, ServerHandle, Shared};
 use super::handler::{CloseReason, Context, Handler};
+use super::outgoing::{OUT_TOKEN_BASE, OutEnd, Outgoing};
 use super::timer::{Expired, Timers};
 use crate::cost::ServerStats;
 use crate::http::Response;
@@ -116,6 +117,8 @@ struct Core {
     shutdown_since: Option<Instant>,
     /// The answer to a connection over the limit, encoded once.
     over_limit: Vec<u8>,
+    /// The connections the application asked the loop to open.
+    outgoing: Outgoing,
 }
 
 /// Builds a [`Context`] from the loop's parts (a macro, so that the borrows stay
@@ -128,12 +131,14 @@ macro_rules! context {
             timers: &mut $core.timers,
             actions: &mut $core.actions,
             stats: &$core.stats,
+            outgoing: &mut $core.outgoing,
         }
     };
 }
 
 mod calls;
 mod drive;
+mod outgoing;
 
 /// The server: a listener, its connections, and the application.
 pub struct Server<H> {
@@ -192,6 +197,7 @@ impl<H: Handler> Server<H> {
             accept_retry: None,
             shutdown_since: None,
             over_limit,
+            outgoing: Outgoing::default(),
             config,
         };
         Ok(Server {
@@ -282,6 +288,11 @@ impl<H: Handler> Server<H> {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
+                    Token(token) if token >= OUT_TOKEN_BASE => {
+                        let readable =
+                            event.is_readable() || event.is_read_closed() || event.is_error();
+                        self.out_event(token - OUT_TOKEN_BASE, readable);
+                    }
                     Token(index) => {
                         if let Some(conn) = self.core.conns.get_index_mut(index)
                             && (event.is_readable() || event.is_read_closed() || event.is_error())
@@ -297,13 +308,21 @@ impl<H: Handler> Server<H> {
                 self.accept();
             }
             self.fire_timers();
+            self.drive_out_dirty();
             self.drive_dirty();
+            self.drive_out_dirty();
             self.turn_end();
+            // What the turn's end queued on outgoing connections (a batch of
+            // pipelined commands) leaves in this turn.
+            self.drive_out_dirty();
             self.release_idle_loop_buffers();
             self.publish();
         }
         for index in self.core.conns.indexes() {
             self.close(index, CloseReason::Shutdown);
+        }
+        for index in self.core.outgoing.indexes() {
+            self.end_out(index, OutEnd::Closed);
         }
         self.publish();
         Ok(())
@@ -336,7 +355,7 @@ impl<H: Handler> Server<H> {
     /// How long `poll()` may block: until the earliest deadline, or not at all if
     /// connections are waiting to be driven again.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.core.dirty.is_empty() {
+        if !self.core.dirty.is_empty() || !self.core.outgoing.dirty.is_empty() {
             return Some(Duration::ZERO);
         }
         let release =

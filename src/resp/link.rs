@@ -1,0 +1,445 @@
+//! A connection to Redis on the server's own loop: connect, pipeline commands,
+//! read replies and pushes, and reconnect with a backoff when it breaks.
+//!
+//! The rest of [`crate::resp`] never touches a socket; this is where the core
+//! meets one. A [`RespLink`] owns no socket either: it asks the loop for an
+//! outgoing connection ([`Context::connect`], see [`crate::server::outgoing`])
+//! and is fed what the loop reports. The application owns the link and passes
+//! its [`Handler`](crate::server::Handler) callbacks on:
+//!
+//! | the loop says | the application calls | the link |
+//! |---|---|---|
+//! | [`on_out_connected`](crate::server::Handler::on_out_connected) | [`RespLink::on_connected`] | is up: [`LinkEvent::Up`] |
+//! | [`on_out_data`](crate::server::Handler::on_out_data) | [`RespLink::on_data`] | parses: [`LinkEvent::Reply`], [`LinkEvent::Push`] |
+//! | [`on_out_closed`](crate::server::Handler::on_out_closed) | [`RespLink::on_closed`] | is down: [`LinkEvent::Down`], retries later |
+//! | [`on_timer`](crate::server::Handler::on_timer) | [`RespLink::on_timer`] | retries, or gives up on a connect that hangs |
+//! | [`on_turn_end`](crate::server::Handler::on_turn_end) | [`RespLink::flush`] | writes the turn's commands in one go |
+//!
+//! # Pipelining
+//!
+//! [`RespLink::command`] appends a command to a batch and remembers a tag for
+//! its reply; [`RespLink::flush`], once per turn of the loop, hands the whole
+//! batch to the connection. A turn that publishes a hundred chat messages then
+//! costs one `write()` to Redis, not a hundred, and Redis answers them in order:
+//! replies are matched to tags first in, first out (RESP has no request ids;
+//! order is the contract).
+//!
+//! # Reconnecting
+//!
+//! When the connection ends (Redis restarted, the network broke) or cannot be
+//! made, the link is down: every command still waiting for its reply is
+//! reported lost ([`LinkEvent::Down`] says how many; a PUBLISH among them may or
+//! may not have reached Redis), new commands are refused, and a timer retries
+//! after a delay that doubles from [`LinkConfig::backoff_min`] up to
+//! [`LinkConfig::backoff_max`], with jitter (half the delay is random), so that
+//! many servers that lost the same Redis do not all reconnect in the same
+//! millisecond. A connect that neither succeeds nor fails within
+//! [`LinkConfig::connect_timeout`] is abandoned and retried the same way. Once
+//! connected again the delay starts over. What a connection had set up
+//! (subscriptions) is gone with it: the application sets it up again on
+//! [`LinkEvent::Up`].
+//!
+//! # Blocking commands get a link of their own
+//!
+//! A `SUBSCRIBE`d connection only receives, and an `XREAD BLOCK` holds its
+//! connection until data or its timeout: a `PUBLISH` queued behind it on the
+//! same connection would wait just as long. So a subscriber or a blocking
+//! reader is a second [`RespLink`] ([`LinkConfig::subscriber`] for the first),
+//! and commands that must not wait go on another.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::parser::{Limits, Parsed, Parser};
+use super::pubsub::pubsub;
+use super::value::Value;
+use crate::server::{Context, OutEnd, OutId, TimerId};
+
+/// How a [`RespLink`] connects and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// Redis's address.
+    pub addr: SocketAddr,
+    /// The first retry's delay after a failure.
+    pub backoff_min: Duration,
+    /// The longest delay between retries.
+    pub backoff_max: Duration,
+    /// How long a connect may take before it is abandoned and retried.
+    pub connect_timeout: Duration,
+    /// The bounds on what Redis may send ([`Limits`]).
+    pub limits: Limits,
+    /// A subscriber link: a RESP2 array that reads as a pub/sub message
+    /// ([`pubsub`]) is a [`LinkEvent::Push`], not the reply to a command. (RESP3
+    /// push frames are pushes on any link.)
+    pub subscriber: bool,
+}
+
+impl LinkConfig {
+    /// Defaults for `addr`: retries from 100 ms doubling to 5 s, 2 s to connect,
+    /// the parser's default limits, not a subscriber.
+    pub fn new(addr: SocketAddr) -> LinkConfig {
+        LinkConfig {
+            addr,
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            limits: Limits::default(),
+            subscriber: false,
+        }
+    }
+}
+
+/// What happened on a link, for the application to act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkEvent {
+    /// Connected (again): set up what the connection needs (subscriptions).
+    Up,
+    /// The connection ended or could not be made; a retry is scheduled.
+    Down {
+        /// Why.
+        end: OutEnd,
+        /// Commands sent whose replies will never come.
+        unanswered: usize,
+        /// The delay before the next try.
+        retry_in: Duration,
+    },
+    /// The reply to the command tagged `tag` (errors are replies too:
+    /// [`Value::Error`]).
+    Reply {
+        /// The tag given to [`RespLink::command`].
+        tag: u64,
+        /// The reply.
+        value: Value,
+    },
+    /// Something the server sent unasked: a pub/sub message or confirmation.
+    Push(Value),
+    /// Redis broke the protocol or a limit ([`super::RespError`]), or sent a
+    /// reply nobody asked for: the link closes and retries.
+    Broken(String),
+}
+
+/// Where the link is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not connected; a retry timer may be set.
+    Down,
+    /// Connecting: the loop's connection, and the connect deadline.
+    Connecting(OutId),
+    /// Connected.
+    Up(OutId),
+}
+
+/// What a link did, in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Connections made.
+    pub connects: u64,
+    /// Connect attempts that failed or timed out.
+    pub connect_failures: u64,
+    /// Connections that ended after being up.
+    pub disconnects: u64,
+    /// Commands handed to the connection.
+    pub commands: u64,
+    /// Batches written (one per [`RespLink::flush`] with commands).
+    pub batches: u64,
+    /// Replies matched to commands.
+    pub replies: u64,
+    /// Pushes received.
+    pub pushes: u64,
+    /// Replies that were errors.
+    pub errors: u64,
+    /// Commands refused because the link was down.
+    pub refused: u64,
+    /// Commands whose replies were lost with their connection.
+    pub unanswered: u64,
+    /// Bytes of commands sent.
+    pub bytes_out: u64,
+    /// Bytes of replies received.
+    pub bytes_in: u64,
+}
+
+/// One connection to Redis, kept up (see the [module docs](self)).
+#[derive(Debug)]
+pub struct RespLink {
+    /// How it connects.
+    config: LinkConfig,
+    /// The data its timers carry, so the application can tell them apart.
+    timer_data: u64,
+    /// Where it is.
+    state: State,
+    /// The retry or connect-deadline timer.
+    timer: Option<TimerId>,
+    /// The next retry's delay.
+    backoff: Duration,
+    /// The reply parser.
+    parser: Parser,
+    /// Bytes received and not yet parsed.
+    input: Vec<u8>,
+    /// Commands of this turn, not yet handed to the connection.
+    batch: Vec<u8>,
+    /// Commands in the batch.
+    batch_commands: usize,
+    /// Tags of commands whose replies are due, oldest first.
+    waiting: VecDeque<Option<u64>>,
+    /// Totals.
+    stats: LinkStats,
+}
+
+impl RespLink {
+    /// A link that is not connected yet: call [`RespLink::start`]. Its timers
+    /// carry `timer_data`.
+    pub fn new(config: LinkConfig, timer_data: u64) -> RespLink {
+        RespLink {
+            parser: Parser::new(config.limits),
+            backoff: config.backoff_min,
+            config,
+            timer_data,
+            state: State::Down,
+            timer: None,
+            input: Vec::new(),
+            batch: Vec::new(),
+            batch_commands: 0,
+            waiting: VecDeque::new(),
+            stats: LinkStats::default(),
+        }
+    }
+
+    /// Where it connects.
+    pub fn addr(&self) -> SocketAddr {
+        self.config.addr
+    }
+
+    /// Whether it is connected.
+    pub fn is_up(&self) -> bool {
+        matches!(self.state, State::Up(_))
+    }
+
+    /// Totals so far.
+    pub fn stats(&self) -> LinkStats {
+        self.stats
+    }
+
+    /// Commands sent whose replies have not come yet (queued ones included).
+    pub fn in_flight(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Connects now (unless it is already connected or connecting).
+    pub fn start(&mut self, ctx: &mut Context<'_>) {
+        if self.state != State::Down {
+            return;
+        }
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_timer(timer);
+        }
+        let out = ctx.connect(self.config.addr);
+        self.state = State::Connecting(out);
+        self.timer = Some(ctx.set_timer(self.config.connect_timeout, self.timer_data));
+    }
+
+    /// Queues a command written by `write` (with [`super::command`]'s writers),
+    /// whose reply will come as [`LinkEvent::Reply`] with `tag` (`None`: no
+    /// reply expected, as for SUBSCRIBE, whose confirmations are pushes).
+    /// Refused (`false`) while the link is not up. It is sent at the next
+    /// [`RespLink::flush`].
+    pub fn command(&mut self, tag: Option<u64>, write: impl FnOnce(&mut Vec<u8>)) -> bool {
+        if !self.is_up() {
+            self.stats.refused += 1;
+            return false;
+        }
+        write(&mut self.batch);
+        self.batch_commands += 1;
+        if tag.is_some() || !self.config.subscriber {
+            self.waiting.push_back(tag);
+        }
+        true
+    }
+
+    /// Hands the commands queued since the last flush to the connection, in one
+    /// piece. Call it once per turn ([`crate::server::Handler::on_turn_end`]).
+    pub fn flush(&mut self, ctx: &mut Context<'_>) {
+        if self.batch.is_empty() {
+            return;
+        }
+        if let State::Up(out) = self.state
+            && ctx.send_out(out, &self.batch)
+        {
+            self.stats.commands += self.batch_commands as u64;
+            self.stats.batches += 1;
+            self.stats.bytes_out += self.batch.len() as u64;
+        }
+        self.batch.clear();
+        self.batch_commands = 0;
+        if self.batch.capacity() > 64 * 1024 {
+            self.batch = Vec::new();
+        }
+    }
+
+    /// The loop connected `out`; `Some(Up)` if it is this link's.
+    pub fn on_connected(&mut self, ctx: &mut Context<'_>, out: OutId) -> Option<LinkEvent> {
+        if self.state != State::Connecting(out) {
+            return None;
+        }
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_timer(timer);
+        }
+        self.state = State::Up(out);
+        self.backoff = self.config.backoff_min;
+        self.stats.connects += 1;
+        Some(LinkEvent::Up)
+    }
+
+    /// Bytes arrived on `out`: if it is this link's, the replies and pushes they
+    /// complete are appended to `events` and `true` is returned.
+    pub fn on_data(
+        &mut self,
+        ctx: &mut Context<'_>,
+        out: OutId,
+        data: &[u8],
+        events: &mut Vec<LinkEvent>,
+    ) -> bool {
+        if self.state != State::Up(out) {
+            return false;
+        }
+        self.stats.bytes_in += data.len() as u64;
+        self.input.extend_from_slice(data);
+        let mut start = 0;
+        let broken = loop {
+            match self
+                .parser
+                .parse(self.input.get(start..).unwrap_or_default())
+            {
+                Ok(Parsed::Partial) => break None,
+                Ok(Parsed::Complete { value, consumed }) => {
+                    start += consumed;
+                    match self.classify(value) {
+                        Ok(Some(event)) => events.push(event),
+                        Ok(None) => {}
+                        Err(()) => {
+                            break Some("a reply came that no command asked for".to_string());
+                        }
+                    }
+                }
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        self.input.drain(..start.min(self.input.len()));
+        if let Some(why) = broken {
+            events.push(LinkEvent::Broken(why));
+            // The stream cannot be trusted past this point: close and retry.
+            ctx.close_out(out);
+        }
+        true
+    }
+
+    /// Sorts a parsed value into a push or the reply to the oldest command
+    /// (`Ok(None)`: the reply to a command sent without a tag, dropped; an
+    /// error among those is counted in [`LinkStats::errors`]). `Err` if no
+    /// command is waiting for a reply.
+    fn classify(&mut self, value: Value) -> Result<Option<LinkEvent>, ()> {
+        let push =
+            matches!(value, Value::Push(_)) || (self.config.subscriber && pubsub(&value).is_some());
+        if push {
+            self.stats.pushes += 1;
+            return Ok(Some(LinkEvent::Push(value)));
+        }
+        let tag = self.waiting.pop_front().ok_or(())?;
+        self.stats.replies += 1;
+        if value.is_error() {
+            self.stats.errors += 1;
+        }
+        Ok(tag.map(|tag| LinkEvent::Reply { tag, value }))
+    }
+
+    /// The loop ended `out`: if it is this link's, the link is down and a retry
+    /// is scheduled; the event says so.
+    pub fn on_closed(
+        &mut self,
+        ctx: &mut Context<'_>,
+        out: OutId,
+        end: OutEnd,
+    ) -> Option<LinkEvent> {
+        match self.state {
+            State::Connecting(o) if o == out => self.stats.connect_failures += 1,
+            State::Up(o) if o == out => self.stats.disconnects += 1,
+            _ => return None,
+        }
+        Some(self.down(ctx, end))
+    }
+
+    /// Goes down: forgets the connection's state and schedules a retry.
+    fn down(&mut self, ctx: &mut Context<'_>, end: OutEnd) -> LinkEvent {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_timer(timer);
+        }
+        self.state = State::Down;
+        let unanswered = self.waiting.len();
+        self.stats.unanswered += unanswered as u64;
+        self.waiting.clear();
+        self.input.clear();
+        self.batch.clear();
+        self.batch_commands = 0;
+        self.parser.reset();
+        let retry_in = jittered(self.backoff);
+        self.backoff = (self.backoff * 2).min(self.config.backoff_max);
+        self.timer = Some(ctx.set_timer(retry_in, self.timer_data));
+        LinkEvent::Down {
+            end,
+            unanswered,
+            retry_in,
+        }
+    }
+
+    /// A timer fired: `true` if it was this link's (a retry is made, or a
+    /// connect that hangs is abandoned; its end comes as
+    /// [`RespLink::on_closed`]).
+    pub fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) -> bool {
+        if self.timer != Some(timer) {
+            return false;
+        }
+        self.timer = None;
+        match self.state {
+            State::Down => self.start(ctx),
+            State::Connecting(out) => ctx.close_out(out),
+            State::Up(_) => {}
+        }
+        true
+    }
+
+    /// Closes the connection for good (at shutdown): no retry follows.
+    pub fn stop(&mut self, ctx: &mut Context<'_>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_timer(timer);
+        }
+        if let State::Connecting(out) | State::Up(out) = self.state {
+            self.flush(ctx);
+            ctx.close_out(out);
+        }
+        self.state = State::Down;
+    }
+}
+
+/// `delay` with its second half random: between half of it and all of it.
+fn jittered(delay: Duration) -> Duration {
+    let half = delay / 2;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let span = half.as_nanos().max(1);
+    half + Duration::from_nanos((u128::from(nanos) % span) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_between_half_and_all() {
+        for ms in [1u64, 100, 5000] {
+            let d = Duration::from_millis(ms);
+            let j = jittered(d);
+            assert!(j >= d / 2 && j <= d, "{j:?} for {d:?}");
+        }
+    }
+}

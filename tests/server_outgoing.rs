@@ -124,8 +124,10 @@ fn outgoing_connections_connect_exchange_and_end_once_each() {
         ids: Vec::new(),
         log: Arc::clone(&log),
     };
-    let mut config = Config::default();
-    config.addr = "127.0.0.1:0".parse().expect("addr");
+    let config = Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        ..Config::default()
+    };
     let running = Server::bind(config, dialer)
         .expect("bind")
         .spawn()

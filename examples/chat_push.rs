@@ -30,20 +30,43 @@
 //! that reads nothing for this long while the full log waits for it is closed
 //! with 1008; default 5; more than 0),
 //! `--max-connections N` (more are refused with 503; default 10000, at least 1),
-//! `--help`. A value that makes no sense (`--max-connections 0`) is refused with
+//! `--redis HOST:PORT` (share the room with every chat_push on the same Redis
+//! and room, through `PUBLISH`/`SUBSCRIBE`: see below), `--room NAME` (the
+//! room, default `lobby`), `--server-name NAME` (this server's name in user
+//! names, `User<port>@<name>`; default the port of `--addr`, or the process id
+//! when that is 0), `--help`. A value that makes no sense (`--max-connections 0`) is refused with
 //! the usage, exit code 2.
 //! The server prints one line, `listening on http://ADDR`, once it accepts
 //! connections. Ctrl-C stops it gracefully (every member gets a 1001 close) and
 //! prints the server's totals, refusals at the connection limit included; a second
-//! Ctrl-C quits at once. The behaviour lives in `wirepatterns::patterns::push`;
-//! this file is flags, printing and wiring.
+//! Ctrl-C quits at once. The behaviour lives in `wirepatterns::patterns::chat`
+//! and `wirepatterns::patterns::push`; this file is flags, printing and wiring.
+//!
+//! # Several servers, one room, through Redis
+//!
+//! ```sh
+//! redis-server --port 6379 --save "" &
+//! cargo run --example chat_push -- --addr 127.0.0.1:8081 --redis 127.0.0.1:6379 &
+//! cargo run --example chat_push -- --addr 127.0.0.1:8082 --redis 127.0.0.1:6379 &
+//! # open http://127.0.0.1:8081/ and http://127.0.0.1:8082/: one room
+//! ```
+//!
+//! Each server publishes what its users say and shows what Redis delivers, its
+//! own users' messages included, so every user on every server sees the same
+//! order: Redis's. Users are named `User<port>@<server>`. If Redis goes away,
+//! each server says so in its log (`redis: ...`) and to its users, and keeps
+//! serving them as a room of its own; when Redis is back, it rejoins and says
+//! so. What is said on the other servers meanwhile is lost to this one, and
+//! the other way round (`wirepatterns::patterns::relay` has the details).
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use wirepatterns::cli::{self, Args, CliError, Spec};
-use wirepatterns::patterns::push::{ChatPush, HubConfig};
+use wirepatterns::patterns::chat::ChatPush;
+use wirepatterns::patterns::push::HubConfig;
+use wirepatterns::patterns::relay::RelayConfig;
 use wirepatterns::patterns::websocket::{WsConfig, WsServer};
 use wirepatterns::server::Config;
 use wirepatterns::trace::TraceLine;
@@ -83,6 +106,21 @@ fn main() -> ExitCode {
         "--max-connections",
         "N",
         "most connections open at once; more are refused with 503 (default 10000; at least 1)",
+    )
+    .option(
+        "--redis",
+        "HOST:PORT",
+        "share the room with every chat_push on this Redis (PUBLISH/SUBSCRIBE)",
+    )
+    .option(
+        "--room",
+        "NAME",
+        "the room shared through Redis (default lobby)",
+    )
+    .option(
+        "--server-name",
+        "NAME",
+        "this server's name in user names with --redis (default: the port of --addr)",
     );
     let args = match support::parse_args(&spec) {
         Ok(args) => args,
@@ -92,13 +130,29 @@ fn main() -> ExitCode {
         Ok(configs) => configs,
         Err(e) => return support::usage_error(&spec, &e),
     };
+    let relay = match relay_config(&args) {
+        Ok(relay) => relay,
+        Err(e) => return support::usage_error(&spec, &e),
+    };
 
     let start = Instant::now();
-    let chat = if args.trace {
-        ChatPush::with_observer(hub, move |cost| print(cost.trace_line(start)))
-    } else {
-        ChatPush::new(hub)
+    let mut chat = match relay {
+        Some(relay) => {
+            println!(
+                "room {} through Redis at {}, as server {}",
+                relay.room, relay.redis, relay.server
+            );
+            ChatPush::with_relay(hub, relay, |line| {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "redis: {line}");
+                let _ = out.flush();
+            })
+        }
+        None => ChatPush::new(hub),
     };
+    if args.trace {
+        chat.set_observer(move |cost| print(cost.trace_line(start)));
+    }
     let mut server = WsServer::new(ws_config, chat);
     if args.trace {
         server.set_observer(move |event| print(event.trace_line(start)));
@@ -108,6 +162,12 @@ fn main() -> ExitCode {
         let _ = writeln!(out, "push hub totals:");
         for line in server.app().hub().stats().to_string().lines() {
             let _ = writeln!(out, "  {line}");
+        }
+        if let Some(relay) = server.app().relay_stats() {
+            let _ = writeln!(out, "redis relay totals:");
+            for line in relay.to_string().lines() {
+                let _ = writeln!(out, "  {line}");
+            }
         }
     })
 }
@@ -149,6 +209,46 @@ fn configs(args: &Args) -> Result<(WsConfig, HubConfig, Config), CliError> {
         config.max_connections = max;
     }
     Ok((ws_config, hub, config))
+}
+
+/// The relay's settings: `None` without `--redis`.
+fn relay_config(args: &Args) -> Result<Option<RelayConfig>, CliError> {
+    let Some(redis) = args.value("--redis") else {
+        for flag in ["--room", "--server-name"] {
+            if args.value(flag).is_some() {
+                return Err(CliError::OutOfRange(
+                    flag,
+                    args.value(flag).unwrap_or_default().to_string(),
+                    "is for a room shared through Redis: give --redis too".into(),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let redis = cli::socket_addr("--redis", redis)?;
+    let server = match args.value("--server-name") {
+        Some(name) => name.to_string(),
+        None if args.addr.port() != 0 => args.addr.port().to_string(),
+        None => format!("pid{}", std::process::id()),
+    };
+    let mut relay = RelayConfig::new(redis, server);
+    if let Some(room) = args.value("--room") {
+        relay.room = room.to_string();
+    }
+    for (flag, value) in [("--room", &relay.room), ("--server-name", &relay.server)] {
+        let ok = !value.is_empty()
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !ok {
+            return Err(CliError::OutOfRange(
+                flag,
+                value.clone(),
+                "must be letters, digits, '-', '_' or '.'".into(),
+            ));
+        }
+    }
+    Ok(Some(relay))
 }
 
 #[cfg(test)]

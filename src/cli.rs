@@ -513,6 +513,22 @@ impl Args {
     }
 }
 
+/// The value of flag `flag` as `HOST:PORT` (a name is resolved, IPv4 first),
+/// for flags other than `--addr` that name a server (`--redis`).
+pub fn socket_addr(flag: &'static str, text: &str) -> Result<SocketAddr, CliError> {
+    resolve(text).map_err(|e| {
+        let why = match e {
+            CliError::BadAddr(_, why) => why,
+            other => other.to_string(),
+        };
+        CliError::OutOfRange(
+            flag,
+            text.to_string(),
+            format!("expected HOST:PORT ({why})"),
+        )
+    })
+}
+
 /// `HOST:PORT` to an address: a literal IP needs no lookup; a name is resolved and
 /// its first address (IPv4 preferred) is used.
 fn resolve(text: &str) -> Result<SocketAddr, CliError> {

@@ -233,7 +233,7 @@ fn a_message_is_charged_only_its_own_turns_writes() {
     let sink = Arc::clone(&costs);
     let mut handler = WsServer::new(
         no_pings(),
-        wirepatterns::patterns::push::ChatPush::new(Default::default()),
+        wirepatterns::patterns::chat::ChatPush::new(Default::default()),
     );
     handler.set_observer(move |event: &WsEvent<'_>| {
         if let WsEvent::Message(m) = event

@@ -51,9 +51,13 @@
 //!   its own pace, for exactly this reason: a broker never waits for a
 //!   consumer.)
 //!
+//!   A message relayed from another server through Redis
+//!   ([`PushHub::send_relayed`], [`super::relay`]) is paced the same way; its
+//!   source is the Redis connection, which the relay stops reading while
+//!   messages wait.
+//!
 //!   What does not come from a sender that can be paced cannot wait: a join or
-//!   leave notice (and, later, a message relayed from another server) is
-//!   appended at once ([`FrameLog::force_append`]), dropping the oldest frames
+//!   leave notice is appended at once ([`FrameLog::force_append`]), dropping the oldest frames
 //!   if it must. A reader still behind those frames falls off the log's tail
 //!   and is closed with 1008 too ([`HubStats::dropped_slow`]). If a closed
 //!   client's last write stopped in the middle of a frame, the rest of that one
@@ -97,10 +101,11 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::frame_log::{FrameLog, Pending, ReaderId};
-use super::websocket::{Message, Opened, WsApp, WsClosed, WsContext};
+#[cfg(doc)]
+use super::websocket::WsApp;
+use super::websocket::{WsClosed, WsContext};
 use crate::cost::Label;
-use crate::http::Response;
-use crate::server::{CloseReason, ConnId, Context, Incoming, Reply, Source, TimerId};
+use crate::server::{ConnId, Source, TimerId};
 use crate::trace::{Count, Dur, LineCost, SharedWith, Size, Span, TraceLine};
 use crate::ws::{CloseCode, FrameHeader, OpCode};
 
@@ -358,8 +363,8 @@ struct Reader {
 /// its sender is not read ([`PushHub::send_from`]).
 #[derive(Debug)]
 struct Waiting {
-    /// The sender.
-    from: ConnId,
+    /// The sender (`None`: relayed from elsewhere, [`PushHub::send_relayed`]).
+    from: Option<ConnId>,
     /// The encoded frame.
     frame: Vec<u8>,
     /// The start of its text, for the cost report.
@@ -682,6 +687,27 @@ impl PushHub {
     /// notice, a message relayed from elsewhere) goes through
     /// [`PushHub::broadcast_text_parts`] instead, which appends at once.
     pub fn send_from(&mut self, ws: &mut WsContext<'_, '_>, from: ConnId, parts: &[&str]) -> Sent {
+        self.send_paced(ws, Some(from), parts)
+    }
+
+    /// Broadcasts a message relayed from elsewhere (another server's chat,
+    /// through Redis), paced as [`PushHub::send_from`] paces a sender's, except
+    /// that there is no sender here to pause: the relay watches
+    /// [`PushHub::waiting_bytes`] and stops reading its own source (its Redis
+    /// connection) while messages wait. Readers that stall the log are cut off
+    /// after [`HubConfig::slow_timeout`] as for any sender.
+    pub fn send_relayed(&mut self, ws: &mut WsContext<'_, '_>, parts: &[&str]) -> Sent {
+        self.send_paced(ws, None, parts)
+    }
+
+    /// [`PushHub::send_from`] and [`PushHub::send_relayed`]: `from` is paused
+    /// while its message waits.
+    fn send_paced(
+        &mut self,
+        ws: &mut WsContext<'_, '_>,
+        from: Option<ConnId>,
+        parts: &[&str],
+    ) -> Sent {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let header = FrameHeader::server(true, OpCode::Text, len as u64);
         let mut frame = self.spare_frames.pop().unwrap_or_default();
@@ -704,7 +730,7 @@ impl PushHub {
         {
             self.begin_turn(ws);
             self.note_log_size();
-            let cost = self.reach_members(ws, frame.len(), Some(from), text, 0, Duration::ZERO);
+            let cost = self.reach_members(ws, frame.len(), from, text, 0, Duration::ZERO);
             self.spare_frames.push(frame);
             return Sent::Now(cost.seq);
         }
@@ -719,7 +745,9 @@ impl PushHub {
         self.stats.paced += 1;
         self.stats.waiting_peak_bytes =
             self.stats.waiting_peak_bytes.max(self.waiting_bytes as u64);
-        ws.pause_reading(from);
+        if let Some(from) = from {
+            ws.pause_reading(from);
+        }
         if self.pacing_since.is_none() {
             self.pacing_since = Some(now);
         }
@@ -742,6 +770,11 @@ impl PushHub {
     /// Messages waiting for room now ([`PushHub::send_from`]).
     pub fn waiting(&self) -> usize {
         self.waiting.len()
+    }
+
+    /// Bytes of the messages waiting for room now.
+    pub fn waiting_bytes(&self) -> usize {
+        self.waiting_bytes
     }
 
     /// Appends the waiting messages that fit now, oldest first, once readers have
@@ -768,12 +801,14 @@ impl PushHub {
             self.reach_members(
                 ws,
                 waiting.frame.len(),
-                Some(waiting.from),
+                waiting.from,
                 waiting.text,
                 0,
                 waited,
             );
-            ws.resume_reading(waiting.from);
+            if let Some(from) = waiting.from {
+                ws.resume_reading(from);
+            }
             self.spare_frames.push(waiting.frame);
         }
         if self.waiting.is_empty() {
@@ -1056,65 +1091,6 @@ impl PushHub {
     }
 }
 
-/// The page served at `GET /`: a message list, a text box and a send button, on a
-/// WebSocket to the same host.
-pub const CHAT_PAGE: &str = include_str!("chat.html");
-
-/// The seed's push chat: everyone hears `User<port> just connected.` when someone
-/// joins (the newcomer too), `User<port> says: <text>` for every text message (the
-/// sender too), and `User<port> left.` when someone leaves, where `<port>` is that
-/// user's remote TCP port. `GET /` serves [`CHAT_PAGE`]; other plain requests get
-/// 404. Every broadcast goes through the hub's one log ([`PushHub`]); a message
-/// too big for the log once framed ([`HubConfig::log_bytes`]) fails its sender
-/// with 1009 instead.
-#[derive(Default)]
-pub struct ChatPush {
-    /// The members and the broadcasts.
-    hub: PushHub,
-}
-
-impl ChatPush {
-    /// A chat whose hub uses `config`.
-    pub fn new(config: HubConfig) -> ChatPush {
-        ChatPush {
-            hub: PushHub::new(config),
-        }
-    }
-
-    /// Calls `observer` with each broadcast's cost (for `--trace`).
-    pub fn with_observer(
-        config: HubConfig,
-        observer: impl FnMut(&BroadcastCost) + Send + 'static,
-    ) -> ChatPush {
-        let mut chat = ChatPush::new(config);
-        chat.hub.set_observer(observer);
-        chat
-    }
-
-    /// The hub, for its members and totals.
-    pub fn hub(&self) -> &PushHub {
-        &self.hub
-    }
-
-    /// Broadcasts `User<port><rest...>` for `conn`'s user: a message `conn`
-    /// sent goes through [`PushHub::send_from`] (`paced`: it may wait for room,
-    /// its sender paused); a join or leave notice is appended at once.
-    fn announce(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, rest: &[&str], paced: bool) {
-        let port = ws.peer_addr(conn).map_or(0, |a| a.port());
-        let mut digits = [0u8; 5];
-        let port = decimal(port, &mut digits);
-        let mut parts: [&str; 4] = ["User", port, "", ""];
-        for (slot, part) in parts.iter_mut().skip(2).zip(rest) {
-            *slot = part;
-        }
-        if paced {
-            self.hub.send_from(ws, conn, &parts);
-        } else {
-            self.hub.broadcast_text_parts(ws, Some(conn), &parts);
-        }
-    }
-}
-
 /// Appends to `out` the end of the frame reader `id` is in the middle of: what it
 /// must still write for its stream to stay whole before a close frame. Nothing if
 /// it is between frames (or has fallen off the log already).
@@ -1131,123 +1107,9 @@ fn copy_rest_of_frame(log: &FrameLog, id: ReaderId, out: &mut Vec<u8>) {
     out.extend_from_slice(second.get(..from_second).unwrap_or_default());
 }
 
-/// `n` in decimal, written into `buf`.
-fn decimal(mut n: u16, buf: &mut [u8; 5]) -> &str {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        if let Some(b) = buf.get_mut(start) {
-            *b = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || start == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(buf.get(start..).unwrap_or_default()).unwrap_or("0")
-}
-
-impl WsApp for ChatPush {
-    fn on_open(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, _opened: &Opened<'_>) {
-        // As the seed: add the connection, then tell everybody, newcomer included.
-        self.hub.join(conn);
-        self.announce(ws, conn, &[" just connected."], false);
-    }
-
-    fn on_message(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, msg: Message<'_>) {
-        match msg {
-            // `User65535 says: ` and the text must fit in the broadcast log;
-            // RFC 6455 §7.4.1: 1009 is for "a message that is too big for it to
-            // process".
-            Message::Text(text) if !self.hub.fits(text.len().saturating_add(16)) => ws.fail(
-                conn,
-                CloseCode::TOO_BIG,
-                "message too big for the broadcast log",
-            ),
-            Message::Text(text) => self.announce(ws, conn, &[" says: ", text], true),
-            // The chat carries text. RFC 6455 §7.4.1: 1003 "indicates that an
-            // endpoint is terminating the connection because it has received a
-            // type of data it cannot accept".
-            Message::Binary(_) => ws.fail(
-                conn,
-                CloseCode::UNSUPPORTED_DATA,
-                "this chat takes text messages only",
-            ),
-        }
-    }
-
-    fn on_close(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, closed: WsClosed) {
-        // At shutdown every connection closes: telling each of the others would
-        // cost n² sends to connections that are closing too.
-        let shutdown = matches!(
-            closed,
-            WsClosed::Shutdown | WsClosed::Dropped(CloseReason::Shutdown)
-        );
-        if self.hub.leave_because(conn, closed) && !shutdown {
-            self.announce(ws, conn, &[" left."], false);
-        }
-    }
-
-    fn on_http(&mut self, _ctx: &mut Context<'_>, req: &Incoming<'_>, res: &mut Response) -> Reply {
-        let request = req.request();
-        if request.path() != "/" {
-            res.set_status(404);
-            res.header("Content-Type", "text/plain; charset=utf-8");
-            res.body_mut().extend_from_slice(
-                b"not found: the chat page is at / and its WebSocket at ws://HOST/\n",
-            );
-            return Reply::Respond;
-        }
-        match request.method() {
-            "GET" | "HEAD" => {
-                res.header("Content-Type", "text/html; charset=utf-8");
-                res.header("Cache-Control", "no-cache");
-                res.body_mut().extend_from_slice(CHAT_PAGE.as_bytes());
-            }
-            _ => {
-                res.set_status(405);
-                res.header("Allow", "GET, HEAD");
-                res.header("Content-Type", "text/plain; charset=utf-8");
-                res.body_mut()
-                    .extend_from_slice(b"the chat page is read with GET\n");
-            }
-        }
-        Reply::Respond
-    }
-
-    fn on_turn_end(&mut self, ws: &mut WsContext<'_, '_>) {
-        self.hub.turn_end(ws);
-    }
-
-    fn on_timer(&mut self, ws: &mut WsContext<'_, '_>, timer: TimerId, _data: u64) {
-        self.hub.on_timer(ws, timer);
-    }
-
-    fn source(&self, conn: ConnId) -> Source<'_> {
-        self.hub.source(conn)
-    }
-
-    fn source_written(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, n: usize) {
-        self.hub.source_written(ws, conn, n);
-    }
-
-    fn source_done(&mut self, conn: ConnId) {
-        self.hub.source_done(conn);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimal_writes_ports() {
-        let mut buf = [0u8; 5];
-        assert_eq!(decimal(0, &mut buf), "0");
-        assert_eq!(decimal(7, &mut buf), "7");
-        assert_eq!(decimal(8080, &mut buf), "8080");
-        assert_eq!(decimal(65535, &mut buf), "65535");
-    }
 
     #[test]
     fn broadcast_cost_reads_as_a_trace_line() {

@@ -182,6 +182,8 @@ pub struct RespLink {
     batch_commands: usize,
     /// Tags of commands whose replies are due, oldest first.
     waiting: VecDeque<Option<u64>>,
+    /// Reading is paused ([`RespLink::pause_reading`]).
+    paused: bool,
     /// Totals.
     stats: LinkStats,
 }
@@ -201,6 +203,7 @@ impl RespLink {
             batch: Vec::new(),
             batch_commands: 0,
             waiting: VecDeque::new(),
+            paused: false,
             stats: LinkStats::default(),
         }
     }
@@ -285,6 +288,9 @@ impl RespLink {
             ctx.cancel_timer(timer);
         }
         self.state = State::Up(out);
+        if self.paused {
+            ctx.pause_out(out);
+        }
         self.backoff = self.config.backoff_min;
         self.stats.connects += 1;
         Some(LinkEvent::Up)
@@ -405,6 +411,28 @@ impl RespLink {
             State::Up(_) => {}
         }
         true
+    }
+
+    /// Stops reading what Redis sends ([`Context::pause_out`]), until
+    /// [`RespLink::resume_reading`]; a connection made meanwhile starts paused.
+    pub fn pause_reading(&mut self, ctx: &mut Context<'_>) {
+        self.paused = true;
+        if let State::Up(out) = self.state {
+            ctx.pause_out(out);
+        }
+    }
+
+    /// Reads again after [`RespLink::pause_reading`].
+    pub fn resume_reading(&mut self, ctx: &mut Context<'_>) {
+        self.paused = false;
+        if let State::Up(out) = self.state {
+            ctx.resume_out(out);
+        }
+    }
+
+    /// Whether reading is paused.
+    pub fn is_reading_paused(&self) -> bool {
+        self.paused
     }
 
     /// Closes the connection for good (at shutdown): no retry follows.

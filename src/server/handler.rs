@@ -611,6 +611,19 @@ impl Context<'_> {
         self.outgoing.close(out);
     }
 
+    /// Stops reading an outgoing connection: what its peer sends waits in the
+    /// kernel, and TCP's flow control makes the peer wait (Redis then holds the
+    /// messages in its client output buffer, up to its own limit). Writing goes
+    /// on. An end of file is noticed only on resuming.
+    pub fn pause_out(&mut self, out: OutId) {
+        self.outgoing.set_paused(out, true);
+    }
+
+    /// Reads an outgoing connection paused with [`Context::pause_out`] again.
+    pub fn resume_out(&mut self, out: OutId) {
+        self.outgoing.set_paused(out, false);
+    }
+
     /// Whether an outgoing connection is connected (not still connecting, not
     /// ended).
     pub fn is_out_connected(&self, out: OutId) -> bool {

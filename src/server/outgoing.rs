@@ -124,6 +124,8 @@ pub(crate) struct OutConn {
     pub(crate) interest: Option<Interest>,
     /// In the table's dirty list.
     pub(crate) dirty: bool,
+    /// Not read until resumed ([`super::Context::pause_out`]).
+    pub(crate) paused: bool,
     /// What it cost.
     pub(crate) io: IoCounters,
 }
@@ -170,6 +172,7 @@ impl Outgoing {
             read_ready: false,
             interest: None,
             dirty: false,
+            paused: false,
             io: IoCounters::default(),
         };
         if index == self.slots.len() {
@@ -238,6 +241,20 @@ impl Outgoing {
         if let Some(conn) = self.get_mut(id) {
             conn.closing = true;
             self.mark_dirty(id.index);
+        }
+    }
+
+    /// Stops or restarts reading `id`. Restarting reads at once: bytes may have
+    /// arrived meanwhile, and no new readiness event comes for them.
+    pub(crate) fn set_paused(&mut self, id: OutId, paused: bool) {
+        if let Some(conn) = self.get_mut(id) {
+            if conn.paused && !paused {
+                conn.read_ready = true;
+                conn.paused = false;
+                self.mark_dirty(id.index);
+            } else {
+                conn.paused = paused;
+            }
         }
     }
 

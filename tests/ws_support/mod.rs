@@ -11,7 +11,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use tungstenite::WebSocket;
-use wirepatterns::patterns::push::{ChatPush, HubConfig};
+use wirepatterns::patterns::chat::ChatPush;
+use wirepatterns::patterns::push::HubConfig;
 use wirepatterns::patterns::websocket::{WsConfig, WsEcho, WsServer};
 use wirepatterns::server::{Config, Running, Server};
 

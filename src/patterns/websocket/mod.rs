@@ -99,7 +99,7 @@
 //! ```
 //!
 //! [`WsEcho`], the `ws_echo` example's application, is the smallest real one; the
-//! push chat ([`super::push::ChatPush`]) is built on a broadcast hub.
+//! push chat ([`super::chat::ChatPush`]) is built on a broadcast hub.
 //!
 //! # Broadcasting from one log
 //!

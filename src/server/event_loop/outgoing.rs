@@ -166,7 +166,7 @@ impl<H: Handler> Server<H> {
             let Some(conn) = self.core.outgoing.get_index_mut(index) else {
                 return Ok(());
             };
-            if !conn.read_ready {
+            if !conn.read_ready || conn.paused {
                 return Ok(());
             }
             let Some(socket) = conn.socket.as_mut() else {

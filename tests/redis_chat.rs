@@ -1,0 +1,262 @@
+//! One chat room across two and three chat servers through a real Redis
+//! (`ChatPush::with_relay`): a message said on any server reaches every user on
+//! every server exactly once, everyone in the same order; and when Redis is
+//! killed mid-chat, the servers keep their users, tell them, serve them alone,
+//! and rejoin once Redis is back.
+//!
+//! These need `redis-server` (`apt-get install -y redis-server`): they are
+//! ignored by `cargo test` and run with `cargo test -- --ignored`.
+
+mod redis_support;
+mod ws_support;
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use redis_support::RedisServer;
+use tungstenite::WebSocket;
+use wirepatterns::patterns::chat::ChatPush;
+use wirepatterns::patterns::push::HubConfig;
+use wirepatterns::patterns::relay::RelayConfig;
+use wirepatterns::patterns::websocket::WsServer;
+use wirepatterns::server::{Config, Running, Server};
+use ws_support::{no_pings, read_text, tungstenite_client};
+
+/// What a server's relay told its log.
+type Status = Arc<Mutex<Vec<String>>>;
+
+/// A chat server on a free port, sharing room `lobby` on `redis` as `name`.
+struct Chat {
+    running: Running<WsServer<ChatPush>>,
+    name: String,
+    status: Status,
+}
+
+impl Chat {
+    fn start(redis: SocketAddr, name: &str) -> Chat {
+        let status = Status::default();
+        let log = Arc::clone(&status);
+        let mut relay = RelayConfig::new(redis, name);
+        relay.room = "lobby".into();
+        let chat = ChatPush::with_relay(HubConfig::default(), relay, move |line| {
+            log.lock().expect("status").push(line.to_string());
+        });
+        let config = Config {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            ..Config::default()
+        };
+        let running = Server::bind(config, WsServer::new(no_pings(), chat))
+            .and_then(Server::spawn)
+            .expect("chat server starts");
+        Chat {
+            running,
+            name: name.to_string(),
+            status,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.running.addr
+    }
+
+    /// Waits until the relay has said `count` lines containing `needle`.
+    fn wait_status(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let lines = self.status.lock().expect("status").clone();
+            if lines.iter().filter(|l| l.contains(needle)).count() >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server {} never said {needle:?} ({count}x): {lines:?}",
+                self.name
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// A user: its socket, and the name the room knows it by.
+struct User {
+    ws: WebSocket<TcpStream>,
+    name: String,
+}
+
+impl User {
+    fn join(chat: &Chat) -> User {
+        let (ws, port) = tungstenite_client(chat.addr());
+        User {
+            ws,
+            name: format!("User{port}@{}", chat.name),
+        }
+    }
+
+    fn say(&mut self, text: &str) {
+        self.ws
+            .send(tungstenite::Message::text(text))
+            .expect("send");
+    }
+
+    /// Reads texts until one equals `line`; returns those before it.
+    fn read_until(&mut self, line: &str) -> Vec<String> {
+        let mut before = Vec::new();
+        for _ in 0..10_000 {
+            let text = read_text(&mut self.ws);
+            if text == line {
+                return before;
+            }
+            before.push(text);
+        }
+        panic!("{} never got {line:?}; got {before:?}", self.name);
+    }
+}
+
+/// Starts `n` servers on one Redis, waits until each has joined the room, and
+/// connects `per_server` users to each. Every user has read every join notice
+/// that came after its own (checked: each exactly once, in join order).
+fn room(redis: &RedisServer, n: usize, per_server: usize) -> (Vec<Chat>, Vec<User>) {
+    let chats: Vec<Chat> = (0..n)
+        .map(|i| Chat::start(redis.addr(), &format!("s{i}")))
+        .collect();
+    for chat in &chats {
+        chat.wait_status("is shared through Redis", 1);
+    }
+    let mut users: Vec<User> = Vec::new();
+    for round in 0..per_server {
+        for chat in &chats {
+            let user = User::join(chat);
+            let notice = format!("{} just connected.", user.name);
+            users.push(user);
+            for u in &mut users {
+                let before = u.read_until(&notice);
+                assert!(
+                    before.is_empty(),
+                    "round {round}: {} got {before:?}",
+                    u.name
+                );
+            }
+        }
+    }
+    (chats, users)
+}
+
+#[test]
+#[ignore = "needs redis-server"]
+fn two_and_three_servers_share_one_room_every_message_once_in_one_order() {
+    let redis = RedisServer::require();
+    for n in [2, 3] {
+        let (chats, mut users) = room(&redis, n, 2);
+        // Every user says 20 things, taking turns, without waiting for
+        // deliveries: messages from different servers interleave in Redis.
+        let rounds = 20;
+        for r in 0..rounds {
+            for u in &mut users {
+                let text = format!("m{r} from {}", u.name);
+                u.say(&text);
+            }
+        }
+        let total = rounds * users.len();
+        let mut orders: Vec<Vec<String>> = Vec::new();
+        for u in &mut users {
+            let mut got = Vec::new();
+            while got.len() < total {
+                got.push(read_text(&mut u.ws));
+            }
+            orders.push(got);
+        }
+        let first = &orders[0];
+        let distinct: HashSet<&String> = first.iter().collect();
+        assert_eq!(distinct.len(), total, "{n} servers: each message once");
+        for (u, order) in users.iter().zip(&orders) {
+            assert_eq!(order, first, "{n} servers: {} saw another order", u.name);
+        }
+        for u in &users {
+            let own: Vec<&String> = first
+                .iter()
+                .filter(|l| l.starts_with(&format!("{} says: ", u.name)))
+                .collect();
+            let expected: Vec<String> = (0..rounds)
+                .map(|r| format!("{} says: m{r} from {}", u.name, u.name))
+                .collect();
+            assert_eq!(own, expected.iter().collect::<Vec<_>>(), "sender order");
+        }
+        // Nothing more: no local echo on top of Redis's delivery.
+        let probe = format!("probe from {}", users[0].name);
+        users[0].say(&probe);
+        let probe_line = format!("{} says: probe from {}", users[0].name, users[0].name);
+        for u in &mut users {
+            let before = u.read_until(&probe_line);
+            assert!(before.is_empty(), "{} got extra {before:?}", u.name);
+        }
+        drop(users);
+        for chat in chats {
+            chat.running.stop().expect("stop");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server"]
+fn redis_killed_and_restarted_mid_chat_servers_survive_tell_users_and_rejoin() {
+    let mut redis = RedisServer::require();
+    let (chats, mut users) = room(&redis, 2, 1);
+    let (a, b) = (0, 1);
+    users[a].say("before");
+    let before = format!("{} says: before", users[a].name);
+    for u in &mut users {
+        assert!(u.read_until(&before).is_empty());
+    }
+
+    redis.stop().expect("redis stops");
+    for chat in &chats {
+        chat.wait_status("only users on this server hear you", 1);
+    }
+    // Each user is told, by its own server.
+    for (u, chat) in users.iter_mut().zip(&chats) {
+        let text = read_text(&mut u.ws);
+        assert!(
+            text.starts_with(&format!("Server@{}: Redis at ", chat.name))
+                && text.ends_with("only users on this server hear you"),
+            "{}: {text:?}",
+            u.name
+        );
+    }
+    // Alone, each server still serves its own users, at once.
+    users[a].say("during");
+    let during = format!("{} says: during", users[a].name);
+    assert!(users[a].read_until(&during).is_empty());
+    users[b].say("also during");
+    let also = format!("{} says: also during", users[b].name);
+    // b hears its own message and nothing of a's.
+    assert!(users[b].read_until(&also).is_empty());
+
+    redis.restart().expect("redis restarts");
+    for chat in &chats {
+        chat.wait_status("is shared through Redis", 2);
+    }
+    for (u, chat) in users.iter_mut().zip(&chats) {
+        let text = read_text(&mut u.ws);
+        assert_eq!(
+            text,
+            format!(
+                "Server@{}: room lobby is shared through Redis: everyone in it hears you",
+                chat.name
+            ),
+            "{}",
+            u.name
+        );
+    }
+    users[b].say("after");
+    let after = format!("{} says: after", users[b].name);
+    for u in &mut users {
+        assert!(u.read_until(&after).is_empty(), "{}", u.name);
+    }
+    drop(users);
+    for chat in chats {
+        chat.running.stop().expect("stop");
+    }
+}

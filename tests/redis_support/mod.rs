@@ -183,6 +183,7 @@ impl RedisServer {
 
     /// [`RedisServer::start`], or a panic that says why (how to install
     /// redis-server when it is missing, the server's log when it did not start).
+    #[track_caller]
     pub fn require() -> RedisServer {
         RedisServer::start().unwrap_or_else(|e| panic!("cannot start redis-server: {e}"))
     }

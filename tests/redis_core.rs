@@ -314,7 +314,9 @@ fn xadd_trims_to_about_maxlen_and_xread_reads_after_an_id() {
 fn payload(i: usize) -> Vec<u8> {
     let len = (i * 37) % 3000;
     let alphabet = b"ab\r\n$*\0:z-";
-    (0..len).map(|j| alphabet[(i + j) % alphabet.len()]).collect()
+    (0..len)
+        .map(|j| alphabet[(i + j) % alphabet.len()])
+        .collect()
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The RESP core (`wirepatterns::resp`) against a real redis-server: pub/sub in
 //! RESP2 and RESP3, messages in publish order, streams (`XADD MAXLEN ~`, `XREAD
 //! BLOCK`), a thousand pipelined commands re-parsed in arbitrary splits, error
-//! replies, and the harness's restart.
+//! replies, and the harness itself: `CLIENT KILL` cuts subscribers, a restart keeps
+//! its port (waiting while something else holds it) and a new connection works.
 //!
 //! Every test starts its own server (`tests/redis_support`) and talks to it over
 //! blocking sockets whose reads have deadlines. They are `#[ignore]`d because they
@@ -495,4 +496,24 @@ fn restart_keeps_the_port_and_kill_clients_cuts_subscribers() {
         2,
         "{log}"
     );
+}
+
+#[test]
+#[ignore = "needs redis-server"]
+fn restart_waits_while_its_port_is_taken() {
+    let mut redis = RedisServer::require();
+    let port = redis.port();
+    redis.stop().expect("stop");
+    // Something else takes the port; it lets go a little later.
+    let squatter = std::net::TcpListener::bind(redis.addr()).expect("the port is free");
+    let release = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(300));
+        drop(squatter);
+    });
+    redis.restart().expect("restart once the port is free");
+    release.join().expect("released");
+    assert_eq!(redis.port(), port);
+    assert_eq!(redis.command(&[b"PING"]).expect("PING"), simple("PONG"));
+    let log = redis.log();
+    assert!(log.contains("Address already in use"), "{log}");
 }

@@ -461,6 +461,211 @@ fn jittered(delay: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cost::ServerStats;
+    use crate::resp::command;
+    use crate::server::actions::Actions;
+    use crate::server::conns::Slab;
+    use crate::server::outgoing::Outgoing;
+    use crate::server::timer::Timers;
+    use std::time::Instant;
+
+    /// What the loop would hold, kept between calls.
+    #[derive(Default)]
+    struct Loop {
+        conns: Slab,
+        timers: Timers,
+        actions: Actions,
+        stats: ServerStats,
+        outgoing: Outgoing,
+    }
+
+    impl Loop {
+        fn ctx<R>(&mut self, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
+            let mut ctx = Context {
+                now: Instant::now(),
+                conns: &self.conns,
+                timers: &mut self.timers,
+                actions: &mut self.actions,
+                stats: &self.stats,
+                outgoing: &mut self.outgoing,
+            };
+            f(&mut ctx)
+        }
+
+        /// What the link handed to connection `out` to write.
+        fn written(&self, out: OutId) -> Vec<u8> {
+            self.outgoing
+                .get(out)
+                .map(|c| c.output.clone())
+                .unwrap_or_default()
+        }
+    }
+
+    fn addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 6379))
+    }
+
+    /// A link that is up on a connection the fake loop handed out.
+    fn up(lp: &mut Loop, subscriber: bool) -> (RespLink, OutId) {
+        let mut config = LinkConfig::new(addr());
+        config.subscriber = subscriber;
+        let mut link = RespLink::new(config, 9);
+        lp.ctx(|ctx| link.start(ctx));
+        let out = lp.outgoing.indexes().len();
+        assert_eq!(out, 1);
+        let State::Connecting(out) = link.state else {
+            panic!("connecting");
+        };
+        assert_eq!(
+            lp.ctx(|ctx| link.on_connected(ctx, out)),
+            Some(LinkEvent::Up)
+        );
+        (link, out)
+    }
+
+    #[test]
+    fn commands_of_a_turn_leave_in_one_batch_and_replies_match_tags_in_order() {
+        let mut lp = Loop::default();
+        let (mut link, out) = up(&mut lp, false);
+        assert!(link.command(Some(1), |b| command::ping(b, None)));
+        assert!(link.command(None, |b| command::publish(b, b"c", b"x")));
+        assert!(link.command(Some(3), |b| command::ping(b, Some(b"hi"))));
+        lp.ctx(|ctx| link.flush(ctx));
+        let mut expected = Vec::new();
+        command::ping(&mut expected, None);
+        command::publish(&mut expected, b"c", b"x");
+        command::ping(&mut expected, Some(b"hi"));
+        assert_eq!(lp.written(out), expected);
+        assert_eq!((link.stats().commands, link.stats().batches), (3, 1));
+        // The replies, split mid-way: the untagged one is dropped, the others
+        // come back with their tags, in order.
+        let replies = b"+PONG\r\n:2\r\n$2\r\nhi\r\n";
+        let mut events = Vec::new();
+        for piece in [&replies[..9], &replies[9..]] {
+            assert!(lp.ctx(|ctx| link.on_data(ctx, out, piece, &mut events)));
+        }
+        assert_eq!(
+            events,
+            [
+                LinkEvent::Reply {
+                    tag: 1,
+                    value: Value::Simple(b"PONG".to_vec())
+                },
+                LinkEvent::Reply {
+                    tag: 3,
+                    value: Value::Bulk(b"hi".to_vec())
+                },
+            ]
+        );
+        assert_eq!(link.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_subscriber_sorts_messages_from_replies_and_a_reply_nobody_asked_for_breaks_the_link() {
+        let mut lp = Loop::default();
+        let (mut link, out) = up(&mut lp, true);
+        let mut events = Vec::new();
+        let message = b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n";
+        lp.ctx(|ctx| link.on_data(ctx, out, message, &mut events));
+        assert!(
+            matches!(events.as_slice(), [LinkEvent::Push(_)]),
+            "{events:?}"
+        );
+        events.clear();
+        lp.ctx(|ctx| link.on_data(ctx, out, b":1\r\n", &mut events));
+        assert!(
+            matches!(events.as_slice(), [LinkEvent::Broken(_)]),
+            "{events:?}"
+        );
+        assert!(
+            lp.outgoing.get(out).is_some_and(|c| c.closing),
+            "closed to retry"
+        );
+    }
+
+    #[test]
+    fn a_broken_reply_closes_the_connection() {
+        let mut lp = Loop::default();
+        let (mut link, out) = up(&mut lp, false);
+        link.command(Some(1), |b| command::ping(b, None));
+        let mut events = Vec::new();
+        lp.ctx(|ctx| link.on_data(ctx, out, b"?what\r\n", &mut events));
+        assert!(
+            matches!(events.as_slice(), [LinkEvent::Broken(_)]),
+            "{events:?}"
+        );
+        assert!(lp.outgoing.get(out).is_some_and(|c| c.closing));
+    }
+
+    #[test]
+    fn going_down_loses_what_waits_refuses_commands_and_retries_later_each_time() {
+        let mut lp = Loop::default();
+        let (mut link, out) = up(&mut lp, false);
+        link.command(Some(1), |b| command::ping(b, None));
+        link.command(Some(2), |b| command::ping(b, None));
+        let down = lp.ctx(|ctx| link.on_closed(ctx, out, OutEnd::PeerClosed));
+        let Some(LinkEvent::Down {
+            unanswered,
+            retry_in,
+            ..
+        }) = down
+        else {
+            panic!("{down:?}");
+        };
+        assert_eq!(unanswered, 2);
+        assert!(retry_in >= Duration::from_millis(50) && retry_in <= Duration::from_millis(100));
+        assert!(
+            !link.command(Some(3), |b| command::ping(b, None)),
+            "down: refused"
+        );
+        assert_eq!(link.stats().refused, 1);
+        // Each failed retry doubles the delay, up to the most.
+        let mut delays = Vec::new();
+        for _ in 0..10 {
+            let timer = link.timer.expect("a retry timer");
+            assert!(lp.ctx(|ctx| link.on_timer(ctx, timer)));
+            let State::Connecting(out) = link.state else {
+                panic!("retrying");
+            };
+            let down = lp.ctx(|ctx| {
+                link.on_closed(
+                    ctx,
+                    out,
+                    OutEnd::ConnectFailed(std::io::ErrorKind::ConnectionRefused),
+                )
+            });
+            let Some(LinkEvent::Down { retry_in, .. }) = down else {
+                panic!("{down:?}");
+            };
+            delays.push(retry_in);
+        }
+        assert!(delays[0] >= Duration::from_millis(100) && delays[0] <= Duration::from_millis(200));
+        assert!(delays[1] >= Duration::from_millis(200) && delays[1] <= Duration::from_millis(400));
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_secs(5)),
+            "{delays:?}"
+        );
+        assert!(delays[9] >= Duration::from_millis(2500), "{delays:?}");
+        // A connection ending that is not the link's is none of its business.
+        let stranger = lp.ctx(|ctx| ctx.connect(addr()));
+        assert_eq!(
+            lp.ctx(|ctx| link.on_closed(ctx, stranger, OutEnd::PeerClosed)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_connect_that_hangs_is_abandoned_at_its_deadline() {
+        let mut lp = Loop::default();
+        let mut link = RespLink::new(LinkConfig::new(addr()), 9);
+        lp.ctx(|ctx| link.start(ctx));
+        let State::Connecting(out) = link.state else {
+            panic!("connecting");
+        };
+        let timer = link.timer.expect("connect deadline");
+        assert!(lp.ctx(|ctx| link.on_timer(ctx, timer)));
+        assert!(lp.outgoing.get(out).is_some_and(|c| c.closing), "abandoned");
+    }
 
     #[test]
     fn jitter_stays_between_half_and_all() {

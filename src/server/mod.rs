@@ -120,7 +120,7 @@
 pub(crate) mod actions;
 pub mod blocking;
 mod config;
-mod conns;
+pub(crate) mod conns;
 mod date_cache;
 pub mod event_loop;
 mod h1;

@@ -1082,6 +1082,15 @@ fn print_clients_per_url(run: &Run, clients: &[Client]) -> (Vec<usize>, Vec<usiz
     (went, opened)
 }
 
+/// A CPU time for a learner: `93.1 ms`, `2.415 s`.
+fn cpu_text(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{:.1} ms", secs * 1e3)
+    } else {
+        format!("{secs:.3} s")
+    }
+}
+
 /// The servers' CPU and peak memory (`--pid`): a table, and the `RESULT` keys.
 fn server_figures(run: &Run, end: End, deliveries: u64) -> String {
     let servers = &run.servers;
@@ -1110,35 +1119,34 @@ fn server_figures(run: &Run, end: End, deliveries: u64) -> String {
         "to the end of the run"
     };
     println!("server processes: CPU from the first send {window}, peak memory (VmHWM):");
-    let pid_width = servers
-        .iter()
-        .map(|s| s.pid.to_string().len())
-        .max()
-        .unwrap_or(0)
-        .max("pid".len());
-    let cell = |value: Option<f64>, unit: &str, places: usize| match value {
-        Some(v) => format!("{v:.places$} {unit}"),
-        None => "?".to_string(),
-    };
-    println!("  {:>pid_width$}  {:>10}  {:>12}", "pid", "cpu", "peak RSS");
+    let mut rows: Vec<[String; 3]> = vec![["pid".into(), "cpu".into(), "peak RSS".into()]];
     for ((server, cpu), rss) in servers.iter().zip(&cpu_s).zip(&rss_mib) {
-        println!(
-            "  {:>pid_width$}  {:>10}  {:>12}",
-            server.pid,
-            cell(*cpu, "s", 3),
-            cell(*rss, "MiB", 1)
-        );
+        rows.push([
+            server.pid.to_string(),
+            cpu.map_or("?".into(), cpu_text),
+            rss.map_or("?".into(), |r| format!("{r:.1} MiB")),
+        ]);
     }
     if servers.len() > 1 {
-        println!(
-            "  {:>pid_width$}  {:>10}  {:>12}",
-            "all",
-            cell(Some(cpu_sum), "s", 3),
-            cell(Some(rss_sum), "MiB", 1)
-        );
+        rows.push(["all".into(), cpu_text(cpu_sum), format!("{rss_sum:.1} MiB")]);
+    }
+    let width = |i: usize| {
+        rows.iter()
+            .filter_map(|r| r.get(i))
+            .map(|c| c.chars().count())
+            .max()
+    };
+    let (w0, w1, w2) = (
+        width(0).unwrap_or(0),
+        width(1).unwrap_or(0),
+        width(2).unwrap_or(0),
+    );
+    for [pid, cpu, rss] in &rows {
+        println!("  {pid:<w0$}  {cpu:>w1$}  {rss:>w2$}");
     }
     println!(
-        "server CPU per delivery: {per_delivery_us:.3} µs ({cpu_sum:.3} s over {deliveries} deliveries)"
+        "server CPU per delivery: {per_delivery_us:.3} µs ({} over {deliveries} deliveries)",
+        cpu_text(cpu_sum)
     );
     format!(
         " servers={} server_pids={} server_cpu_s={cpu_sum:.3} server_cpu_s_each={} \

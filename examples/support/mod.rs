@@ -35,6 +35,8 @@
 //! - [`Rng`]: a fast generator for handshake nonces and masking keys.
 //! - [`write_queued`]: writes a connection's queued bytes until done or the socket
 //!   is full.
+//! - [`read_memory`] and [`cpu_time`]: a server process's memory and CPU time,
+//!   from `/proc`, for the clients given its `--pid`.
 //!
 //! This folder has no `main.rs`, so Cargo does not build it as an example; each
 //! example includes it with `#[path = "support/mod.rs"] mod support;`.
@@ -348,4 +350,51 @@ pub fn read_memory(pid: u32) -> Result<Memory, String> {
         (Some(rss), Some(anon), Some(hwm)) => Ok(Memory { rss, anon, hwm }),
         _ => Err(format!("{path} has no VmRSS, RssAnon or VmHWM")),
     }
+}
+
+/// The CPU time process `pid` has used so far, user and system, all its threads:
+/// the first field of `/proc/PID/task/TID/schedstat` (nanoseconds, the
+/// scheduler's own account) summed over the threads. A kernel without schedstat
+/// has only `utime + stime` in `/proc/PID/stat`, in clock ticks (USER_HZ, 100 a
+/// second on Linux), so there the time is read to 10 ms. Threads that have ended
+/// are not counted: read the same process before and after, and keep its threads.
+pub fn cpu_time(pid: u32) -> Result<Duration, String> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    if let Some(ns) = schedstat_ns(pid) {
+        return Ok(Duration::from_nanos(ns));
+    }
+    // The command name (field 2) is in parentheses and may hold spaces: count
+    // fields after its closing one. utime and stime are fields 14 and 15.
+    let ticks = stat.rfind(')').and_then(|close| {
+        let mut fields = stat.get(close + 1..)?.split_whitespace().skip(11);
+        let user: u64 = fields.next()?.parse().ok()?;
+        let system: u64 = fields.next()?.parse().ok()?;
+        Some(user + system)
+    });
+    match ticks {
+        Some(ticks) => Ok(Duration::from_millis(ticks * 10)),
+        None => Err(format!("{path} has no utime and stime")),
+    }
+}
+
+/// The sum of the run times in `/proc/PID/task/*/schedstat`, in nanoseconds;
+/// `None` if no thread's could be read.
+fn schedstat_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = None;
+    for task in tasks.flatten() {
+        // A thread may end between the listing and the read: skip it.
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = text
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse::<u64>().ok())
+        {
+            total = Some(total.unwrap_or(0) + ns);
+        }
+    }
+    total
 }

@@ -4,7 +4,7 @@
 # one sender, M messages, driven by chat_load from one process (one clock for
 # latency). Loopback only; every run is bounded.
 #
-#   scripts/redis_chat.sh                       # 2 rounds, 1000 clients x 200 messages
+#   scripts/redis_chat.sh                       # 2 rounds, 1000 clients x 500 messages
 #   ROUNDS=3 CLIENTS=1000 MESSAGES=200 scripts/redis_chat.sh
 #
 # Cases, each round in turn, every process fresh:
@@ -17,7 +17,7 @@
 #
 # For each run: deliveries/s and latency p50/p99 (chat_load), the chat servers'
 # CPU per delivery summed over them and their peak memory (chat_load --pid), and
-# Redis's own CPU over the run per message it carried (its /proc/PID/stat;
+# Redis's own CPU over the run per message it carried (its threads' /proc/PID/task/*/schedstat;
 # messages = joins + said lines, each PUBLISHed once and delivered once per
 # server). On a 2-core machine the servers, Redis and the load tool share two
 # cores: this shows what the hop costs, not a gain from scaling out.
@@ -26,7 +26,7 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-2}
 CLIENTS=${CLIENTS:-1000}
-MESSAGES=${MESSAGES:-200}
+MESSAGES=${MESSAGES:-500}
 CASES=${CASES:-"alone redis1 redis2 redis3"}
 BASE_PORT=${BASE_PORT:-28180}
 
@@ -56,8 +56,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-proc_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-hz=$(getconf CLK_TCK)
+# CPU time of process $1 so far, in nanoseconds: every thread's run time from the
+# scheduler (/proc/PID/task/*/schedstat), finer than /proc/PID/stat's 10 ms ticks.
+proc_cpu() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
 
 # Waits until $1 (a log file) has a line matching $2, at most 10 s.
 wait_line() {
@@ -107,8 +108,8 @@ run() {
   local carried=$((CLIENTS + MESSAGES))
   local redis_us=na
   if [ -n "$redis_pid" ]; then
-    redis_us=$(awk -v d=$((redis_after - redis_before)) -v hz="$hz" -v n="$carried" \
-      'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+    redis_us=$(awk -v d=$((redis_after - redis_before)) -v n="$carried" \
+      'BEGIN { printf "%.1f", d / 1e3 / n }')
   fi
   get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
   printf '%-7s %5s %8s %11s %9s %9s %14s %12s %15s\n' "$case" "$round" "$(get end)" \

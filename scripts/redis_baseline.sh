@@ -22,6 +22,10 @@
 # redis-benchmark (Debian: apt-get install -y redis-server redis-tools). Not run in
 # CI: redis-benchmark and redis-server share the machine's cores, so compare rows of
 # one run, not runs across machines or days.
+#
+# Then the crate's own client, examples/redis_load.rs (the RESP core on the loop),
+# on the same server, beside redis-benchmark over one connection (-c 1), as
+# redis_load sends: PUBLISH to a subscriber, XADD read back by XREAD BLOCK.
 set -euo pipefail
 
 REQUESTS=${REQUESTS:-200000}
@@ -104,13 +108,13 @@ cpu_ticks() {
   echo $((f[11] + f[12]))
 }
 
-# One benchmark: prints "ops/s cpu_us_per_op".
+# One benchmark: prints "ops/s cpu_us_per_op". CONNS overrides -c.
 run() { # PIPELINE COMMAND...
   local pipeline=$1 before after csv rps
   shift
   cli FLUSHALL >/dev/null
   before=$(cpu_ticks)
-  csv=$(redis-benchmark -p "$port" -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" --csv "$@")
+  csv=$(redis-benchmark -p "$port" -n "$REQUESTS" -c "${CONNS:-$CLIENTS}" -P "$pipeline" --csv "$@")
   after=$(cpu_ticks)
   # The second line: "COMMAND ARGS","rps","avg_latency_ms",...
   rps=$(printf '%s\n' "$csv" | sed -n 2p | cut -d, -f2 | tr -d '"')
@@ -160,4 +164,48 @@ for pipeline in 1 16; do
   result=$(run "$pipeline" XADD stream MAXLEN '~' 100000 '*' m "$PAYLOAD")
   read -r ops cpu <<<"$result"
   row "XADD stream MAXLEN ~ 100000 * m <64 B>" "" "-P $pipeline" "$ops" "$cpu"
+done
+
+# --- the crate's RESP core on the same server ---------------------------------------
+# redis_load sends over ONE connection and reads over another (SUBSCRIBE, or XREAD
+# BLOCK from the last id), counting a message when the reader has it: set beside
+# redis-benchmark over one connection (-c 1) with one subscriber.
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+echo
+echo "one connection, as the crate's redis_load (examples/redis_load.rs) sends: -c 1, one subscriber"
+echo "(redis_load's msgs/s are end to end: sent, through Redis, and read by its reader)"
+cargo build --quiet --release --manifest-path "$repo/Cargo.toml" --example redis_load
+redis_load="${CARGO_TARGET_DIR:-$repo/target}/release/examples/redis_load"
+printf '%-48s %11s %8s %12s %17s\n' command subscribers pipeline ops/s "server CPU µs/op"
+redis-cli -p "$port" SUBSCRIBE room >/dev/null 2>&1 &
+subscriber_pid=$!
+for _ in $(seq 100); do
+  [ "$(cli PUBSUB NUMSUB room | sed -n 2p)" = 1 ] && break
+  sleep 0.05
+done
+for pipeline in 1 16; do
+  result=$(CONNS=1 run "$pipeline" PUBLISH room "$PAYLOAD")
+  read -r ops cpu <<<"$result"
+  row "redis-benchmark -c 1: PUBLISH room <64 B>" 1 "-P $pipeline" "$ops" "$cpu"
+done
+stop "$subscriber_pid"
+subscriber_pid=""
+for pipeline in 1 16; do
+  result=$(CONNS=1 run "$pipeline" XADD stream MAXLEN '~' 100000 '*' m "$PAYLOAD")
+  read -r ops cpu <<<"$result"
+  row "redis-benchmark -c 1: XADD stream ... <64 B>" "" "-P $pipeline" "$ops" "$cpu"
+done
+for pipeline in 1 16; do
+  cli FLUSHALL >/dev/null
+  out=$("$redis_load" --addr "127.0.0.1:$port" --mode both --messages "$REQUESTS" \
+    --pipeline "$pipeline" --payload 64 --redis-pid "$server_pid")
+  while read -r line; do
+    get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+    case $(get mode) in
+      publish) label="redis_load: PUBLISH -> SUBSCRIBE" ;;
+      xadd) label="redis_load: XADD -> XREAD BLOCK" ;;
+      *) continue ;;
+    esac
+    row "$label" 1 "-P $pipeline" "$(get msgs_per_s)" "$(get redis_cpu_us_per_msg)"
+  done < <(grep '^RESULT' <<<"$out")
 done

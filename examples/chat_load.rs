@@ -1574,7 +1574,8 @@ mod tests {
 
     #[test]
     fn two_urls_to_one_server_are_one_room() {
-        use wirepatterns::patterns::push::{ChatPush, HubConfig};
+        use wirepatterns::patterns::chat::ChatPush;
+        use wirepatterns::patterns::push::HubConfig;
         use wirepatterns::patterns::websocket::{WsConfig, WsServer};
         use wirepatterns::server::{Config, Server};
 

@@ -1,6 +1,6 @@
 //! One chat room across two and three chat servers through a real Redis
 //! (`ChatPush::with_relay`): a message said on any server reaches every user on
-//! every server exactly once, everyone in the same order; and when Redis is
+//! every server exactly once, everyone in the same order, joins and leaves too; and when Redis is
 //! killed mid-chat, the servers keep their users, tell them, serve them alone,
 //! and rejoin once Redis is back.
 //!
@@ -191,6 +191,14 @@ fn two_and_three_servers_share_one_room_every_message_once_in_one_order() {
         for u in &mut users {
             let before = u.read_until(&probe_line);
             assert!(before.is_empty(), "{} got extra {before:?}", u.name);
+        }
+        // A leave is a line of the room too: everyone on every server hears it.
+        let gone = users.pop().expect("a user");
+        let left = format!("{} left.", gone.name);
+        drop(gone);
+        for u in &mut users {
+            let before = u.read_until(&left);
+            assert!(before.is_empty(), "{} got {before:?}", u.name);
         }
         drop(users);
         for chat in chats {

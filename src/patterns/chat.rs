@@ -66,6 +66,9 @@ impl ChatPush {
         relay: RelayConfig,
         on_status: impl FnMut(&str) + Send + 'static,
     ) -> ChatPush {
+        let mut relay = relay;
+        // A delivery the log cannot hold could not be shown anyway.
+        relay.max_message_bytes = relay.max_message_bytes.min(config.log_bytes);
         ChatPush {
             hub: PushHub::new(config),
             suffix: format!("@{}", relay.server),

@@ -50,7 +50,7 @@
 use std::net::SocketAddr;
 
 use crate::resp::pubsub::{PubSub, pubsub};
-use crate::resp::{LinkConfig, LinkEvent, LinkStats, RespLink, command};
+use crate::resp::{Limits, LinkConfig, LinkEvent, LinkStats, RespLink, command};
 use crate::server::{Context, OutEnd, OutId, TimerId};
 
 /// Where the room lives.
@@ -65,6 +65,10 @@ pub struct RelayConfig {
     /// The most bytes of relayed messages that may wait for room in the hub
     /// before the subscriber connection stops being read.
     pub max_waiting_bytes: usize,
+    /// The longest message taken from Redis: a longer delivery (or any reply
+    /// longer than this and a little more) breaks the connection, which is then
+    /// made again. A chat sets it to what its broadcast log can hold.
+    pub max_message_bytes: usize,
 }
 
 impl RelayConfig {
@@ -75,6 +79,7 @@ impl RelayConfig {
             room: "lobby".into(),
             server: server.into(),
             max_waiting_bytes: 64 * 1024,
+            max_message_bytes: 1024 * 1024,
         }
     }
 
@@ -170,8 +175,19 @@ pub struct RoomRelay {
 impl RoomRelay {
     /// A relay that is not connected yet: call [`RoomRelay::start`].
     pub fn new(config: RelayConfig) -> RoomRelay {
-        let publisher = RespLink::new(LinkConfig::new(config.redis), PUBLISHER_TIMER);
-        let mut sub_config = LinkConfig::new(config.redis);
+        // What the room's Redis may send, bounded by what a chat can use: a
+        // pub/sub message is a flat array of three strings, PUBLISH's reply an
+        // integer.
+        let mut link_config = LinkConfig::new(config.redis);
+        link_config.limits = Limits {
+            max_bulk_len: config.max_message_bytes,
+            max_elements: 8,
+            max_depth: 2,
+            ..Limits::default()
+        };
+        link_config.max_input_bytes = config.max_message_bytes.saturating_add(64 * 1024);
+        let publisher = RespLink::new(link_config, PUBLISHER_TIMER);
+        let mut sub_config = link_config;
         sub_config.subscriber = true;
         RoomRelay {
             channel: config.channel().into_bytes(),

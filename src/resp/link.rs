@@ -69,6 +69,10 @@ pub struct LinkConfig {
     pub connect_timeout: Duration,
     /// The bounds on what Redis may send ([`Limits`]).
     pub limits: Limits,
+    /// The most bytes of one reply (or of replies not yet parsed) held at once:
+    /// past it the link is broken and reconnects, whatever the parser's limits
+    /// would allow (a million elements of a big bulk string each).
+    pub max_input_bytes: usize,
     /// A subscriber link: a RESP2 array that reads as a pub/sub message
     /// ([`pubsub`]) is a [`LinkEvent::Push`], not the reply to a command. (RESP3
     /// push frames are pushes on any link.)
@@ -77,7 +81,7 @@ pub struct LinkConfig {
 
 impl LinkConfig {
     /// Defaults for `addr`: retries from 100 ms doubling to 5 s, 2 s to connect,
-    /// the parser's default limits, not a subscriber.
+    /// the parser's default limits, 64 MiB of input at most, not a subscriber.
     pub fn new(addr: SocketAddr) -> LinkConfig {
         LinkConfig {
             addr,
@@ -85,6 +89,7 @@ impl LinkConfig {
             backoff_max: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
             limits: Limits::default(),
+            max_input_bytes: 64 * 1024 * 1024,
             subscriber: false,
         }
     }
@@ -331,6 +336,14 @@ impl RespLink {
             }
         };
         self.input.drain(..start.min(self.input.len()));
+        let broken = broken.or_else(|| {
+            (self.input.len() > self.config.max_input_bytes).then(|| {
+                format!(
+                    "a reply longer than {} bytes (LinkConfig::max_input_bytes)",
+                    self.config.max_input_bytes
+                )
+            })
+        });
         if let Some(why) = broken {
             events.push(LinkEvent::Broken(why));
             // The stream cannot be trusted past this point: close and retry.
@@ -581,6 +594,32 @@ mod tests {
             lp.outgoing.get(out).is_some_and(|c| c.closing),
             "closed to retry"
         );
+    }
+
+    #[test]
+    fn a_reply_longer_than_the_input_bound_breaks_the_link() {
+        let mut lp = Loop::default();
+        let mut config = LinkConfig::new(addr());
+        config.max_input_bytes = 100;
+        let mut link = RespLink::new(config, 9);
+        lp.ctx(|ctx| link.start(ctx));
+        let State::Connecting(out) = link.state else {
+            panic!("connecting");
+        };
+        lp.ctx(|ctx| link.on_connected(ctx, out));
+        link.command(Some(1), |b| command::ping(b, None));
+        let mut events = Vec::new();
+        // A bulk string the parser would take (its default limit is 512 MiB),
+        // arriving: within the bound nothing happens, past it the link breaks.
+        lp.ctx(|ctx| link.on_data(ctx, out, b"$1000\r\n", &mut events));
+        lp.ctx(|ctx| link.on_data(ctx, out, &[b'a'; 80], &mut events));
+        assert!(events.is_empty(), "{events:?}");
+        lp.ctx(|ctx| link.on_data(ctx, out, &[b'a'; 80], &mut events));
+        assert!(
+            matches!(events.as_slice(), [LinkEvent::Broken(_)]),
+            "{events:?}"
+        );
+        assert!(lp.outgoing.get(out).is_some_and(|c| c.closing));
     }
 
     #[test]

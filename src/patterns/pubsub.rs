@@ -34,16 +34,23 @@
 //! cap keeps, the entries after its cursor are gone when it returns. Kafka's
 //! consumer learns it from the broker ("offset out of range": its offset is
 //! below the log's start offset) and must decide what to do; it is never handed
-//! a silent hole. A Redis stream gives the same two numbers (Redis 7,
+//! a silent hole. A Redis stream gives the same numbers (Redis 7,
 //! `XINFO STREAM`):
 //!
-//! - `max-deleted-entry-id`: the newest id ever removed. If it is greater than
-//!   the consumer's last id, entries after the cursor were removed unread
-//!   (trimming removes oldest first, so every entry up to it is gone).
 //! - `entries-added` minus `length`: how many entries were ever removed, the
-//!   log's *start offset*. A consumer that counted the entries it read from the
-//!   start of the stream (its offset) is short of exactly
-//!   `start offset - offset` of them.
+//!   log's *start offset*. Trimming removes the oldest first, so a consumer
+//!   that counted the entries it read from the start of the stream (its
+//!   offset) and finds the start offset past it is short of exactly
+//!   `start offset - offset` entries, all right after its cursor. This is the
+//!   check the lab relies on.
+//! - `max-deleted-entry-id`: the newest id removed. Redis 7.0 moves it on
+//!   `XDEL` only, not when `MAXLEN` trims (seen with 7.0.15: it stays `0-0`
+//!   however much is trimmed), so it cannot be the trimming check there; an id
+//!   past the cursor still says that an entry the consumer never read was
+//!   deleted, and the lab reports that too (with no count).
+//!
+//! The count assumes a stream that is only trimmed: an `XDEL` of entries
+//! already read would make the start offset lag the cursor.
 //!
 //! On every (re)connect the pull subscriber pipelines `XINFO STREAM` right
 //! before its `XREAD`, in one write: Redis runs the commands of one client's
@@ -197,14 +204,15 @@ impl LabConfig {
 pub struct GapNotice {
     /// Its last id when it came back.
     pub cursor: StreamId,
-    /// The newest id the stream has removed (`max-deleted-entry-id`), after
-    /// the cursor.
-    pub trimmed_through: StreamId,
+    /// Its offset: the entries it had read since the stream began.
+    pub offset: u64,
+    /// The stream's start offset (`entries-added - length`), if Redis said
+    /// `entries-added` (Redis 7).
+    pub start_offset: Option<u64>,
     /// The oldest entry the stream still holds, where reading resumes.
     pub first_kept: Option<StreamId>,
-    /// How many entries after the cursor are gone: the stream's start offset
-    /// (`entries-added - length`) minus the entries the subscriber read. `None`
-    /// if Redis did not say `entries-added` (before Redis 7).
+    /// How many entries after the cursor are gone: the start offset minus
+    /// the offset. `None` when only `max-deleted-entry-id` told of a deletion.
     pub missing: Option<u64>,
 }
 
@@ -377,8 +385,8 @@ pub struct StreamInfo {
     pub length: u64,
     /// Entries ever added (`entries-added`, Redis 7).
     pub entries_added: Option<u64>,
-    /// The newest id ever removed (`max-deleted-entry-id`, Redis 7; `0-0`
-    /// when none was).
+    /// The newest id deleted (`max-deleted-entry-id`, Redis 7; `0-0` when
+    /// none was; Redis 7.0 moves it on `XDEL`, not on trimming).
     pub max_deleted: Option<StreamId>,
     /// The oldest entry held (`first-entry`), if any.
     pub first_entry: Option<StreamId>,
@@ -482,6 +490,8 @@ pub struct PubSubLab {
     away: bool,
     /// The subscriber has left once.
     left_once: bool,
+    /// Which subscriber link is the current one (each leave makes a new one).
+    generation: u64,
     /// Which messages arrived, by number.
     seen: Vec<bool>,
     /// Distinct messages received.
@@ -556,6 +566,7 @@ impl PubSubLab {
             present: false,
             away: false,
             left_once: false,
+            generation: 0,
             seen: vec![false; messages.saturating_add(1).min(1 << 24)],
             received: 0,
             duplicates: 0,
@@ -576,8 +587,8 @@ impl PubSubLab {
     /// Redis ends it at once with [`LabError::Unreachable`].
     pub fn run(config: LabConfig) -> Result<PubSubReport, LabError> {
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut server = Server::bind(Config::new(addr), PubSubLab::new(config))
-            .map_err(LabError::Io)?;
+        let mut server =
+            Server::bind(Config::new(addr), PubSubLab::new(config)).map_err(LabError::Io)?;
         let handle = server.handle();
         server.handler_mut().handle = Some(handle);
         server.run().map_err(LabError::Io)?;
@@ -694,16 +705,15 @@ impl PubSubLab {
         match self.config.mode {
             Mode::Push => {
                 // Present once Redis confirms (a `subscribe` message).
-                self.subscriber.command(None, |out| command::subscribe(out, &[key]));
+                self.subscriber
+                    .command(None, |out| command::subscribe(out, &[key]));
             }
             Mode::Pull => {
-                if self.offset > 0 {
-                    // In the same write as the XREAD: Redis runs both back to
-                    // back, so the check describes the log the read starts from.
-                    self.subscriber.command(Some(TAG_XINFO), |out| {
-                        command::xinfo_stream(out, key);
-                    });
-                }
+                // In the same write as the XREAD: Redis runs both back to back,
+                // so the check describes the log the read starts from.
+                self.subscriber.command(Some(TAG_XINFO), |out| {
+                    command::xinfo_stream(out, key);
+                });
                 self.read_next();
                 self.came_back(ctx);
             }
@@ -726,6 +736,7 @@ impl PubSubLab {
     fn leave(&mut self, ctx: &mut Context<'_>) {
         self.left_once = true;
         self.away = true;
+        self.generation += 1;
         self.present = false;
         self.subscriber.stop(ctx);
         self.subscriber = Self::new_subscriber(&self.config);
@@ -755,9 +766,9 @@ impl PubSubLab {
         }
     }
 
-    /// What the subscriber's link reported.
-    fn subscriber_event(&mut self, ctx: &mut Context<'_>, event: LinkEvent) {
-        if self.away {
+    /// What the subscriber's link of generation `generation` reported.
+    fn subscriber_event(&mut self, ctx: &mut Context<'_>, event: LinkEvent, generation: u64) {
+        if generation != self.generation {
             // Parsed from the connection it just closed: it is gone.
             return;
         }
@@ -774,18 +785,30 @@ impl PubSubLab {
                 }
                 _ => {}
             },
-            LinkEvent::Reply { tag: TAG_XINFO, value } => self.check_gap(&value),
-            LinkEvent::Reply { tag: TAG_XREAD, value } => {
+            LinkEvent::Reply {
+                tag: TAG_XINFO,
+                value,
+            } => self.check_gap(&value),
+            LinkEvent::Reply {
+                tag: TAG_XREAD,
+                value,
+            } => {
                 if let Some(message) = value.as_error() {
                     let message = String::from_utf8_lossy(message).into_owned();
-                    self.fail(ctx, LabError::Redis { command: "XREAD", message });
+                    self.fail(
+                        ctx,
+                        LabError::Redis {
+                            command: "XREAD",
+                            message,
+                        },
+                    );
                     return;
                 }
                 let streams = xread(&value).unwrap_or_default();
                 let key = std::mem::take(&mut self.key);
                 'entries: for stream in streams.iter().filter(|s| s.stream == key.as_slice()) {
                     for entry in &stream.entries {
-                        if self.away {
+                        if generation != self.generation {
                             // It left in the middle of this batch: the rest
                             // is read again from the cursor when it is back.
                             break 'entries;
@@ -800,7 +823,7 @@ impl PubSubLab {
                     }
                 }
                 self.key = key;
-                if !self.away && self.phase != Phase::Done {
+                if generation == self.generation && self.phase != Phase::Done {
                     self.read_next();
                 }
                 self.check_done(ctx);
@@ -815,31 +838,31 @@ impl PubSubLab {
     /// The answer to `XINFO STREAM` on coming back: were entries after the
     /// cursor trimmed?
     fn check_gap(&mut self, value: &Value) {
-        // No stream yet ("no such key"): nothing was trimmed.
+        // No stream yet ("no such key"): nothing was removed.
         let Some(info) = stream_info(value) else {
             return;
         };
-        let Some(trimmed) = info.max_deleted else {
-            return;
-        };
-        if trimmed <= self.cursor {
+        let start_offset = info
+            .entries_added
+            .map(|added| added.saturating_sub(info.length));
+        let missing = start_offset
+            .map(|start| start.saturating_sub(self.offset))
+            .filter(|&missing| missing > 0);
+        let deleted_unread = info.max_deleted.is_some_and(|id| id > self.cursor);
+        if missing.is_none() && !deleted_unread {
             return;
         }
-        let missing = info.entries_added.map(|added| {
-            added
-                .saturating_sub(info.length)
-                .saturating_sub(self.offset)
+        self.gaps.push(GapNotice {
+            cursor: self.cursor,
+            offset: self.offset,
+            start_offset,
+            first_kept: info.first_entry,
+            missing,
         });
         if let Some(missing) = missing {
             // The entries it never read count in its offset from now on.
             self.offset += missing;
         }
-        self.gaps.push(GapNotice {
-            cursor: self.cursor,
-            trimmed_through: trimmed,
-            first_kept: info.first_entry,
-            missing,
-        });
     }
 
     /// What the publisher's link reported.
@@ -863,10 +886,7 @@ impl PubSubLab {
                 }
                 self.check_done(ctx);
             }
-            LinkEvent::Up
-            | LinkEvent::Down { .. }
-            | LinkEvent::Push(_)
-            | LinkEvent::Broken(_) => {}
+            LinkEvent::Up | LinkEvent::Down { .. } | LinkEvent::Push(_) | LinkEvent::Broken(_) => {}
         }
     }
 
@@ -969,8 +989,9 @@ impl Handler for PubSubLab {
     fn on_out_data(&mut self, ctx: &mut Context<'_>, out: OutId, data: &[u8]) {
         let mut events = std::mem::take(&mut self.events);
         if self.subscriber.on_data(ctx, out, data, &mut events) {
+            let generation = self.generation;
             for event in events.drain(..) {
-                self.subscriber_event(ctx, event);
+                self.subscriber_event(ctx, event, generation);
             }
         } else if self.publisher.on_data(ctx, out, data, &mut events) {
             for event in events.drain(..) {
@@ -997,7 +1018,13 @@ impl Handler for PubSubLab {
         };
         if down.is_some() && self.phase == Phase::Connecting {
             let addr = self.config.redis;
-            self.fail(ctx, LabError::Unreachable { addr, why: end.to_string() });
+            self.fail(
+                ctx,
+                LabError::Unreachable {
+                    addr,
+                    why: end.to_string(),
+                },
+            );
         }
     }
 
@@ -1017,7 +1044,10 @@ mod tests {
 
     #[test]
     fn stream_info_reads_resp2_and_resp3() {
-        let first = Value::Array(vec![bulk("5-0"), Value::Array(vec![bulk("seq"), bulk("5")])]);
+        let first = Value::Array(vec![
+            bulk("5-0"),
+            Value::Array(vec![bulk("seq"), bulk("5")]),
+        ]);
         let flat = vec![
             bulk("length"),
             Value::Integer(50),
@@ -1042,7 +1072,10 @@ mod tests {
             .map(|p| (p[0].clone(), p[1].clone()))
             .collect();
         assert_eq!(stream_info(&Value::Map(map)), Some(want));
-        assert_eq!(stream_info(&Value::Error(b"ERR no such key".to_vec())), None);
+        assert_eq!(
+            stream_info(&Value::Error(b"ERR no such key".to_vec())),
+            None
+        );
         assert_eq!(stream_info(&Value::Array(vec![bulk("groups")])), None);
     }
 
@@ -1060,7 +1093,10 @@ mod tests {
     fn nearest_rank_percentiles() {
         let ms = |n: u64| Duration::from_millis(n);
         let l = Latency::of((1..=100).rev().map(ms).collect());
-        assert_eq!((l.samples, l.p50, l.p99, l.max), (100, ms(50), ms(99), ms(100)));
+        assert_eq!(
+            (l.samples, l.p50, l.p99, l.max),
+            (100, ms(50), ms(99), ms(100))
+        );
         let one = Latency::of(vec![ms(3)]);
         assert_eq!((one.p50, one.p99, one.max), (ms(3), ms(3), ms(3)));
         assert_eq!(Latency::of(Vec::new()), Latency::default());

@@ -162,7 +162,14 @@ pub fn xadd_trimmed(
     write_bulk(out, key);
     if let Some(maxlen) = maxlen {
         write_bulk(out, b"MAXLEN");
-        write_bulk(out, if matches!(maxlen, MaxLen::Exact(_)) { b"=" } else { b"~" });
+        write_bulk(
+            out,
+            if matches!(maxlen, MaxLen::Exact(_)) {
+                b"="
+            } else {
+                b"~"
+            },
+        );
         write_bulk_number(out, maxlen.cap());
     }
     write_bulk(out, id);

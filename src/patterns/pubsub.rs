@@ -266,6 +266,12 @@ pub struct PubSubReport {
     /// `PUBLISH` replies of 0: Redis handed the message to nobody, and said so
     /// to the publisher only.
     pub published_to_nobody: u64,
+    /// Messages never published: the publisher's link was down (refused), or
+    /// its connection ended before Redis answered (maybe published, maybe not).
+    pub not_published: u64,
+    /// Connections the subscriber made (2 for one absence; more if Redis cut
+    /// it off and it reconnected).
+    pub subscriber_connects: u64,
     /// Distinct messages the subscriber received.
     pub received: u64,
     /// Receipts of a message already received.
@@ -484,6 +490,10 @@ pub struct PubSubLab {
     published_while_away: u64,
     /// `PUBLISH` replies of 0.
     published_to_nobody: u64,
+    /// Publishes refused or unanswered.
+    not_published: u64,
+    /// Connections the subscriber made.
+    subscriber_connects: u64,
     /// The subscriber is connected and set up (subscribed, or reading).
     present: bool,
     /// The subscriber left and is not back yet.
@@ -563,6 +573,8 @@ impl PubSubLab {
             published: 0,
             published_while_away: 0,
             published_to_nobody: 0,
+            not_published: 0,
+            subscriber_connects: 0,
             present: false,
             away: false,
             left_once: false,
@@ -614,6 +626,8 @@ impl PubSubLab {
             published,
             published_while_away: self.published_while_away,
             published_to_nobody: self.published_to_nobody,
+            not_published: self.not_published,
+            subscriber_connects: self.subscriber_connects,
             received: self.received,
             duplicates: self.duplicates,
             lost: published.saturating_sub(self.received),
@@ -679,6 +693,8 @@ impl PubSubLab {
             if !self.present {
                 self.published_while_away += 1;
             }
+        } else {
+            self.not_published += 1;
         }
         self.next_seq += 1;
         if self.next_seq <= self.config.messages {
@@ -980,6 +996,7 @@ impl Handler for PubSubLab {
 
     fn on_out_connected(&mut self, ctx: &mut Context<'_>, out: OutId) {
         if self.subscriber.on_connected(ctx, out).is_some() {
+            self.subscriber_connects += 1;
             self.subscriber_up(ctx);
         } else if self.publisher.on_connected(ctx, out).is_some() {
             self.maybe_begin(ctx);
@@ -1012,7 +1029,9 @@ impl Handler for PubSubLab {
             }
             None => self.publisher.on_closed(ctx, out, end).inspect(|down| {
                 if let LinkEvent::Down { unanswered, .. } = down {
-                    self.acks_due = self.acks_due.saturating_sub(*unanswered as u64);
+                    let unanswered = (*unanswered as u64).min(self.acks_due);
+                    self.acks_due -= unanswered;
+                    self.not_published += unanswered;
                 }
             }),
         };

@@ -244,7 +244,7 @@ fn report(s: &Settings, reports: &[PubSubReport]) -> String {
     }
     let _ = writeln!(out);
     for r in reports {
-        let _ = writeln!(out, "{}", lesson(r, s));
+        let _ = writeln!(out, "{}", wrap(&lesson(r, s), 96));
     }
     let _ = writeln!(out);
     for r in reports {
@@ -267,14 +267,34 @@ fn report(s: &Settings, reports: &[PubSubReport]) -> String {
     out
 }
 
+/// `text` cut into lines of at most `width` characters at spaces, the lines
+/// after the first indented by two.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line_len = 0;
+    for word in text.split(' ') {
+        let len = word.chars().count();
+        if line_len > 0 && line_len + 1 + len > width {
+            out.push_str("\n  ");
+            line_len = 2;
+        } else if line_len > 0 {
+            out.push(' ');
+            line_len += 1;
+        }
+        out.push_str(word);
+        line_len += len;
+    }
+    out
+}
+
 /// What a row teaches, from its numbers.
 fn lesson(r: &PubSubReport, s: &Settings) -> String {
     match (r.mode, r.maxlen) {
         (Mode::Push, _) => format!(
-            "{}: delivered to whoever is connected now. {} of the {} messages published \
-             while the subscriber was away never reached it, and nothing told it so \
-             (PUBLISH answered 0 receivers {} times: only the publisher heard). \
-             \"We have no idea what happened to the pushed data.\"",
+            "{}: delivered to whoever is connected now. {} messages never reached the \
+             subscriber ({} were published while it was away), and nothing told it so: \
+             only the publisher could have noticed, in PUBLISH's count of receivers (0 for \
+             {} of them). \"We have no idea what happened to the pushed data.\"",
             r.name, r.lost, r.published_while_away, r.published_to_nobody
         ),
         (Mode::Pull, Some(MaxLen::Exact(cap))) if r.gap_told() => format!(
@@ -344,6 +364,13 @@ mod tests {
         assert_eq!((s.rows, s.messages, s.cap), (Rows::Both, 300, 50));
         let names: Vec<String> = configs(&s).into_iter().map(|c| c.name).collect();
         assert_eq!(names, ["push", "pull", "pull-beyond-cap"]);
+    }
+
+    #[test]
+    fn lessons_wrap_at_spaces() {
+        assert_eq!(wrap("aa bb cc", 5), "aa bb\n  cc");
+        assert_eq!(wrap("aaaaaaa b", 5), "aaaaaaa\n  b");
+        assert_eq!(wrap("a", 5), "a");
     }
 
     #[test]

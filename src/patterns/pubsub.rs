@@ -1037,13 +1037,15 @@ impl Handler for PubSubLab {
         };
         if down.is_some() && self.phase == Phase::Connecting {
             let addr = self.config.redis;
-            self.fail(
-                ctx,
-                LabError::Unreachable {
-                    addr,
-                    why: end.to_string(),
-                },
-            );
+            let why = match end {
+                // The link gave up on a connect that hung.
+                OutEnd::Closed => format!(
+                    "no answer within {} ms",
+                    LinkConfig::new(addr).connect_timeout.as_millis()
+                ),
+                end => end.to_string(),
+            };
+            self.fail(ctx, LabError::Unreachable { addr, why });
         }
     }
 

@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod journal;
 pub mod log;
 pub mod polling;
+pub mod pubsub;
 pub mod push;
 pub mod record_file;
 pub mod relay;

@@ -123,14 +123,54 @@ pub fn hello(out: &mut Vec<u8>, protover: u8) {
 /// nodes, so a few more may stay; exact trimming costs more). `id` is usually `*`
 /// (the server picks the next id). The reply is the new entry's id.
 pub fn xadd(out: &mut Vec<u8>, key: &[u8], cap: Option<u64>, id: &[u8], fields: &[(&[u8], &[u8])]) {
-    let trim = if cap.is_some() { 3 } else { 0 };
+    xadd_trimmed(out, key, cap.map(MaxLen::About), id, fields);
+}
+
+/// How `XADD` trims its stream ([`xadd_trimmed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxLen {
+    /// `MAXLEN ~ n`: at least `n` entries stay; Redis removes only whole
+    /// internal nodes (100 entries each by default, `stream-node-max-entries`),
+    /// so up to a node's worth more may stay. Cheap.
+    About(u64),
+    /// `MAXLEN = n`: exactly the newest `n` entries stay. Costs a partial node
+    /// rewrite when the cut falls inside one.
+    Exact(u64),
+}
+
+impl MaxLen {
+    /// The cap, `n`.
+    pub fn cap(self) -> u64 {
+        match self {
+            MaxLen::About(n) | MaxLen::Exact(n) => n,
+        }
+    }
+}
+
+/// `XADD key [MAXLEN ~|= cap] id field value [field value ...]`: [`xadd`] with
+/// the trimming spelled out ([`MaxLen`]); `None` never trims.
+pub fn xadd_trimmed(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    maxlen: Option<MaxLen>,
+    id: &[u8],
+    fields: &[(&[u8], &[u8])],
+) {
+    let trim = if maxlen.is_some() { 3 } else { 0 };
     write_array_header(out, 3 + trim + 2 * fields.len());
     write_bulk(out, b"XADD");
     write_bulk(out, key);
-    if let Some(cap) = cap {
+    if let Some(maxlen) = maxlen {
         write_bulk(out, b"MAXLEN");
-        write_bulk(out, b"~");
-        write_bulk_number(out, cap);
+        write_bulk(
+            out,
+            if matches!(maxlen, MaxLen::Exact(_)) {
+                b"="
+            } else {
+                b"~"
+            },
+        );
+        write_bulk_number(out, maxlen.cap());
     }
     write_bulk(out, id);
     for (field, value) in fields {
@@ -166,6 +206,24 @@ pub fn xread(
     }
     for (_, id) in streams {
         write_bulk(out, id);
+    }
+}
+
+/// `XINFO STREAM key`: the stream's length, its first and last entries, and
+/// (Redis 7) `entries-added` and `max-deleted-entry-id`, from which a reader
+/// can tell whether entries after its cursor were trimmed before it read them.
+/// The reply is a list of field-value pairs (a map in RESP3); an error if the
+/// key does not exist.
+pub fn xinfo_stream(out: &mut Vec<u8>, key: &[u8]) {
+    write_command(out, &[b"XINFO", b"STREAM", key]);
+}
+
+/// `DEL key...`: removes keys; the reply is how many existed.
+pub fn del(out: &mut Vec<u8>, keys: &[&[u8]]) {
+    write_array_header(out, 1 + keys.len());
+    write_bulk(out, b"DEL");
+    for key in keys {
+        write_bulk(out, key);
     }
 }
 
@@ -224,6 +282,11 @@ mod tests {
              $1\r\n*\r\n$1\r\nf\r\n$1\r\nv\r\n"
         );
         assert_eq!(
+            written(|o| xadd_trimmed(o, b"s", Some(MaxLen::Exact(50)), b"*", &[(b"f", b"v")])),
+            "*8\r\n$4\r\nXADD\r\n$1\r\ns\r\n$6\r\nMAXLEN\r\n$1\r\n=\r\n$2\r\n50\r\n\
+             $1\r\n*\r\n$1\r\nf\r\n$1\r\nv\r\n"
+        );
+        assert_eq!(
             written(|o| xadd(o, b"s", None, b"1-1", &[])),
             "*3\r\n$4\r\nXADD\r\n$1\r\ns\r\n$3\r\n1-1\r\n"
         );
@@ -235,6 +298,18 @@ mod tests {
         assert_eq!(
             written(|o| xread(o, None, None, &[(b"a", b"0")])),
             "*4\r\n$5\r\nXREAD\r\n$7\r\nSTREAMS\r\n$1\r\na\r\n$1\r\n0\r\n"
+        );
+    }
+
+    #[test]
+    fn xinfo_stream_and_del() {
+        assert_eq!(
+            written(|o| xinfo_stream(o, b"s")),
+            "*3\r\n$5\r\nXINFO\r\n$6\r\nSTREAM\r\n$1\r\ns\r\n"
+        );
+        assert_eq!(
+            written(|o| del(o, &[b"a", b"bc"])),
+            "*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$2\r\nbc\r\n"
         );
     }
 }

@@ -395,11 +395,7 @@ impl RespLink {
         self.state = State::Down;
         let unanswered = self.waiting.len();
         self.stats.unanswered += unanswered as u64;
-        self.waiting.clear();
-        self.input.clear();
-        self.batch.clear();
-        self.batch_commands = 0;
-        self.parser.reset();
+        self.forget();
         let retry_in = jittered(self.backoff);
         self.backoff = (self.backoff * 2).min(self.config.backoff_max);
         self.timer = Some(ctx.set_timer(retry_in, self.timer_data));
@@ -448,7 +444,9 @@ impl RespLink {
         self.paused
     }
 
-    /// Closes the connection for good (at shutdown): no retry follows.
+    /// Closes the connection (what is queued is written first) and forgets
+    /// what it was waiting for: no retry follows, and a later
+    /// [`RespLink::start`] begins afresh.
     pub fn stop(&mut self, ctx: &mut Context<'_>) {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_timer(timer);
@@ -458,6 +456,17 @@ impl RespLink {
             ctx.close_out(out);
         }
         self.state = State::Down;
+        self.forget();
+    }
+
+    /// Drops the connection's state: replies still due, bytes not parsed, the
+    /// commands not sent.
+    fn forget(&mut self) {
+        self.waiting.clear();
+        self.input.clear();
+        self.batch.clear();
+        self.batch_commands = 0;
+        self.parser.reset();
     }
 }
 
@@ -690,6 +699,32 @@ mod tests {
         assert_eq!(
             lp.ctx(|ctx| link.on_closed(ctx, stranger, OutEnd::PeerClosed)),
             None
+        );
+    }
+
+    #[test]
+    fn stopped_and_started_again_a_link_matches_no_old_reply() {
+        let mut lp = Loop::default();
+        let (mut link, out) = up(&mut lp, false);
+        link.command(Some(1), |b| command::ping(b, None));
+        lp.ctx(|ctx| link.flush(ctx));
+        lp.ctx(|ctx| link.stop(ctx));
+        assert_eq!(link.in_flight(), 0);
+        assert!(lp.outgoing.get(out).is_some_and(|c| c.closing));
+        lp.ctx(|ctx| link.start(ctx));
+        let State::Connecting(again) = link.state else {
+            panic!("connecting");
+        };
+        lp.ctx(|ctx| link.on_connected(ctx, again));
+        link.command(Some(2), |b| command::ping(b, None));
+        let mut events = Vec::new();
+        lp.ctx(|ctx| link.on_data(ctx, again, b"+PONG\r\n", &mut events));
+        assert_eq!(
+            events,
+            [LinkEvent::Reply {
+                tag: 2,
+                value: Value::Simple(b"PONG".to_vec())
+            }]
         );
     }
 

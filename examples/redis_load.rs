@@ -171,6 +171,21 @@ impl Load {
         });
     }
 
+    /// The reader is up: subscribe, or start reading the stream.
+    fn reader_up(&mut self) {
+        match self.mode {
+            Mode::Publish => {
+                let key = &self.key;
+                self.reader
+                    .command(None, |buf| command::subscribe(buf, &[key]));
+            }
+            Mode::Xadd => {
+                self.reader_ready = true;
+                self.read_more();
+            }
+        }
+    }
+
     fn handle(&mut self, ctx: &mut Context<'_>) {
         let events = std::mem::take(&mut self.events);
         for event in &events {
@@ -252,32 +267,26 @@ impl Handler for Load {
     }
 
     fn on_out_connected(&mut self, ctx: &mut Context<'_>, out: OutId) {
-        if self.writer.on_connected(ctx, out).is_some() {
+        // Each link greets Redis; it is up (LinkEvent::Up) when Redis answers.
+        if !self.writer.on_connected(ctx, out) {
+            self.reader.on_connected(ctx, out);
+        }
+    }
+
+    fn on_out_data(&mut self, ctx: &mut Context<'_>, out: OutId, data: &[u8]) {
+        let mut events = std::mem::take(&mut self.events);
+        if self.reader.on_data(ctx, out, data, &mut events) {
+            if events.contains(&LinkEvent::Up) {
+                self.reader_up();
+            }
+        } else if self.writer.on_data(ctx, out, data, &mut events)
+            && events.contains(&LinkEvent::Up)
+        {
             let key = &self.key;
             // A fresh key: what an earlier run left must not count.
             self.writer.command(Some(TAG_SETUP), |buf| {
                 command::write_command(buf, &[b"DEL", key]);
             });
-        } else if self.reader.on_connected(ctx, out).is_some() {
-            match self.mode {
-                Mode::Publish => {
-                    let key = &self.key;
-                    self.reader
-                        .command(None, |buf| command::subscribe(buf, &[key]));
-                }
-                Mode::Xadd => {
-                    self.reader_ready = true;
-                    self.read_more();
-                }
-            }
-        }
-        self.handle(ctx);
-    }
-
-    fn on_out_data(&mut self, ctx: &mut Context<'_>, out: OutId, data: &[u8]) {
-        let mut events = std::mem::take(&mut self.events);
-        if !self.reader.on_data(ctx, out, data, &mut events) {
-            self.writer.on_data(ctx, out, data, &mut events);
         }
         self.events = events;
         self.handle(ctx);

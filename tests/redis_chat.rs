@@ -41,6 +41,8 @@ impl Chat {
         let log = Arc::clone(&status);
         let mut relay = RelayConfig::new(redis, name);
         relay.room = "lobby".into();
+        // A frozen Redis is noticed within two of these.
+        relay.health_every = Some(Duration::from_millis(200));
         let chat = ChatPush::with_relay(HubConfig::default(), relay, move |line| {
             log.lock().expect("status").push(line.to_string());
         });
@@ -60,6 +62,12 @@ impl Chat {
 
     fn addr(&self) -> SocketAddr {
         self.running.addr
+    }
+
+    /// Lines the relay has said containing `needle`.
+    fn said(&self, needle: &str) -> usize {
+        let lines = self.status.lock().expect("status");
+        lines.iter().filter(|l| l.contains(needle)).count()
     }
 
     /// Waits until the relay has said `count` lines containing `needle`.
@@ -262,6 +270,66 @@ fn redis_killed_and_restarted_mid_chat_servers_survive_tell_users_and_rejoin() {
     let after = format!("{} says: after", users[b].name);
     for u in &mut users {
         assert!(u.read_until(&after).is_empty(), "{}", u.name);
+    }
+    drop(users);
+    for chat in chats {
+        chat.running.stop().expect("stop");
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server"]
+fn a_frozen_redis_is_noticed_users_are_told_and_the_room_comes_back_when_it_thaws() {
+    let redis = RedisServer::require();
+    let (chats, mut users) = room(&redis, 2, 1);
+    let pid = redis.pid().expect("redis runs");
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+    // SIGSTOP: Redis keeps every connection open and answers nothing.
+    signal("-STOP");
+    for chat in &chats {
+        chat.wait_status("stopped answering", 1);
+    }
+    for (u, chat) in users.iter_mut().zip(&chats) {
+        let text = read_text(&mut u.ws);
+        assert!(
+            text.starts_with(&format!("Server@{}: Redis at ", chat.name))
+                && text.contains("stopped answering")
+                && text.ends_with("only users on this server hear you"),
+            "{}: {text:?}",
+            u.name
+        );
+    }
+    // Its kernel still accepts connections: a reconnect must not count as
+    // Redis being back until Redis answers. Ten health periods, no flapping.
+    thread::sleep(Duration::from_secs(2));
+    for chat in &chats {
+        assert_eq!(chat.said("is shared through Redis"), 1, "{}", chat.name);
+        assert_eq!(chat.said("stopped answering"), 1, "{}", chat.name);
+    }
+    users[0].say("while frozen");
+    let local = format!("{} says: while frozen", users[0].name);
+    assert!(users[0].read_until(&local).is_empty());
+    signal("-CONT");
+    for chat in &chats {
+        chat.wait_status("is shared through Redis", 2);
+    }
+    for u in &mut users {
+        let text = read_text(&mut u.ws);
+        assert!(
+            text.ends_with("room lobby is shared through Redis: everyone in it hears you"),
+            "{text:?}"
+        );
+    }
+    users[1].say("thawed");
+    let thawed = format!("{} says: thawed", users[1].name);
+    for u in &mut users {
+        assert!(u.read_until(&thawed).is_empty(), "{}", u.name);
     }
     drop(users);
     for chat in chats {

@@ -191,3 +191,99 @@ fn outgoing_connections_connect_exchange_and_end_once_each() {
         assert_eq!(ends, 1, "connection {n} ends once: {log:?}");
     }
 }
+
+/// Sends 8 MiB to a peer that never reads, then aborts; and closes a second
+/// connection before it ever started.
+struct Aborter {
+    target: SocketAddr,
+    stuck: Option<OutId>,
+    log: Log,
+}
+
+impl Handler for Aborter {
+    fn on_request(&mut self, _: &mut Context<'_>, _: &Incoming<'_>, _: &mut Response) -> Reply {
+        Reply::Respond
+    }
+
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        let stuck = ctx.connect(self.target);
+        assert!(ctx.send_out(stuck, &vec![b'x'; 8 << 20]));
+        self.stuck = Some(stuck);
+        let never = ctx.connect(self.target);
+        ctx.close_out(never);
+        ctx.set_timer(Duration::from_millis(300), 0);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_>, _: TimerId, _: u64) {
+        if let Some(stuck) = self.stuck {
+            let queued = ctx.out_queued(stuck).unwrap_or(0);
+            self.log
+                .lock()
+                .expect("log")
+                .push(format!("queued {}", queued > 0));
+            // A graceful close would wait for ever: the peer does not read.
+            ctx.close_out(stuck);
+            ctx.abort_out(stuck);
+        }
+    }
+
+    fn on_out_closed(&mut self, _: &mut Context<'_>, out: OutId, end: OutEnd) {
+        let which = if Some(out) == self.stuck {
+            "stuck"
+        } else {
+            "never"
+        };
+        self.log
+            .lock()
+            .expect("log")
+            .push(format!("{which} ended: {end}"));
+    }
+}
+
+#[test]
+fn an_abort_drops_what_a_stuck_peer_never_read_and_a_close_before_connecting_ends_at_once() {
+    // Accepts, never reads: its receive window fills and our writes stop.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = listener.local_addr().expect("addr");
+    let holder = thread::spawn(move || {
+        let mut kept = Vec::new();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let until = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < until {
+            if let Ok((s, _)) = listener.accept() {
+                kept.push(s);
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        kept.len()
+    });
+    let log = Log::default();
+    let aborter = Aborter {
+        target,
+        stuck: None,
+        log: Arc::clone(&log),
+    };
+    let config = Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        ..Config::default()
+    };
+    let running = Server::bind(config, aborter)
+        .expect("bind")
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while log.lock().expect("log").len() < 3 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    running.stop().expect("stop");
+    let log = log.lock().expect("log").clone();
+    assert_eq!(
+        log,
+        ["never ended: closed", "queued true", "stuck ended: closed"],
+        "{log:?}"
+    );
+    assert!(
+        holder.join().expect("holder") <= 1,
+        "the closed one never connected"
+    );
+}

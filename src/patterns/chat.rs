@@ -299,8 +299,7 @@ impl WsApp for ChatPush {
 
     fn on_out_connected(&mut self, ws: &mut WsContext<'_, '_>, out: OutId) {
         if let Some(relay) = self.relay.as_mut() {
-            relay.on_connected(ws.http(), out, &mut self.relay_events);
-            self.relay_happened(ws);
+            relay.on_connected(ws.http(), out);
         }
     }
 

@@ -1012,11 +1012,9 @@ impl Handler for PubSubLab {
     }
 
     fn on_out_connected(&mut self, ctx: &mut Context<'_>, out: OutId) {
-        if self.subscriber.on_connected(ctx, out).is_some() {
-            self.subscriber_connects += 1;
-            self.subscriber_up(ctx);
-        } else if self.publisher.on_connected(ctx, out).is_some() {
-            self.maybe_begin(ctx);
+        // Each link greets Redis; it is up (LinkEvent::Up) when Redis answers.
+        if !self.subscriber.on_connected(ctx, out) {
+            self.publisher.on_connected(ctx, out);
         }
     }
 
@@ -1025,11 +1023,20 @@ impl Handler for PubSubLab {
         if self.subscriber.on_data(ctx, out, data, &mut events) {
             let generation = self.generation;
             for event in events.drain(..) {
-                self.subscriber_event(ctx, event, generation);
+                if event == LinkEvent::Up {
+                    self.subscriber_connects += 1;
+                    self.subscriber_up(ctx);
+                } else {
+                    self.subscriber_event(ctx, event, generation);
+                }
             }
         } else if self.publisher.on_data(ctx, out, data, &mut events) {
             for event in events.drain(..) {
-                self.publisher_event(ctx, event);
+                if event == LinkEvent::Up {
+                    self.maybe_begin(ctx);
+                } else {
+                    self.publisher_event(ctx, event);
+                }
             }
         }
         events.clear();

@@ -36,6 +36,10 @@
 //!
 //! # When Redis goes away
 //!
+//! Gone means closed, refused, or stopped answering: a Redis that is frozen
+//! (`SIGSTOP`) keeps its connections open and says nothing, and is noticed by
+//! the publishing link's health check ([`RelayConfig::health_every`]).
+//!
 //! The relay goes down as soon as either connection is lost: the room falls
 //! back to this server alone (its users still hear each other, at once), and
 //! its users are told. Both links retry with a backoff; once both are up and
@@ -48,6 +52,7 @@
 //! example) is the answer to that loss.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::resp::pubsub::{PubSub, pubsub};
 use crate::resp::{Limits, LinkConfig, LinkEvent, LinkStats, RespLink, command};
@@ -69,6 +74,10 @@ pub struct RelayConfig {
     /// longer than this and a little more) breaks the connection, which is then
     /// made again. A chat sets it to what its broadcast log can hold.
     pub max_message_bytes: usize,
+    /// How often the publishing connection checks that Redis still answers
+    /// ([`LinkConfig::health_every`]): a Redis that stops answering is noticed
+    /// within two of these, and the room falls back to this server alone.
+    pub health_every: Option<Duration>,
 }
 
 impl RelayConfig {
@@ -80,6 +89,7 @@ impl RelayConfig {
             server: server.into(),
             max_waiting_bytes: 64 * 1024,
             max_message_bytes: 1024 * 1024,
+            health_every: Some(Duration::from_secs(5)),
         }
     }
 
@@ -186,6 +196,7 @@ impl RoomRelay {
             ..Limits::default()
         };
         link_config.max_input_bytes = config.max_message_bytes.saturating_add(64 * 1024);
+        link_config.health_every = config.health_every;
         let publisher = RespLink::new(link_config, PUBLISHER_TIMER);
         let mut sub_config = link_config;
         sub_config.subscriber = true;
@@ -265,24 +276,12 @@ impl RoomRelay {
         }
     }
 
-    /// The loop connected `out`.
-    pub fn on_connected(
-        &mut self,
-        ctx: &mut Context<'_>,
-        out: OutId,
-        events: &mut Vec<RelayEvent>,
-    ) {
-        if self.subscriber.on_connected(ctx, out).is_some() {
-            self.subscribed = false;
-            let channel = &self.channel;
-            self.subscriber.command(None, |buf| {
-                command::subscribe(buf, &[channel]);
-            });
-            self.subscriber.flush(ctx);
-        } else {
-            let _ = self.publisher.on_connected(ctx, out);
+    /// The loop connected `out` (the links greet Redis; they are up when it
+    /// answers, in [`RoomRelay::on_data`]).
+    pub fn on_connected(&mut self, ctx: &mut Context<'_>, out: OutId) {
+        if !self.subscriber.on_connected(ctx, out) {
+            self.publisher.on_connected(ctx, out);
         }
-        self.check(events, "");
     }
 
     /// Bytes arrived on `out`.
@@ -294,7 +293,17 @@ impl RoomRelay {
         events: &mut Vec<RelayEvent>,
     ) {
         let mut link_events = std::mem::take(&mut self.events);
-        if !self.subscriber.on_data(ctx, out, data, &mut link_events) {
+        if self.subscriber.on_data(ctx, out, data, &mut link_events) {
+            if link_events.contains(&LinkEvent::Up) {
+                // Up (again): a new connection has no subscription.
+                self.subscribed = false;
+                let channel = &self.channel;
+                self.subscriber.command(None, |buf| {
+                    command::subscribe(buf, &[channel]);
+                });
+                self.subscriber.flush(ctx);
+            }
+        } else {
             // The publisher's replies (integers: receivers reached) matter to
             // nobody; they are parsed to keep the stream in step.
             self.publisher.on_data(ctx, out, data, &mut link_events);
@@ -341,6 +350,15 @@ impl RoomRelay {
             None => self.publisher.on_closed(ctx, out, end),
         };
         let why = match down {
+            Some(LinkEvent::Down {
+                retry_in,
+                stalled: true,
+                ..
+            }) => format!(
+                "Redis at {} stopped answering; retrying in {} ms",
+                self.config.redis,
+                retry_in.as_millis()
+            ),
             Some(LinkEvent::Down { end, retry_in, .. }) => format!(
                 "Redis at {} {end}; retrying in {} ms",
                 self.config.redis,

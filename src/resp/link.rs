@@ -9,8 +9,8 @@
 //!
 //! | the loop says | the application calls | the link |
 //! |---|---|---|
-//! | [`on_out_connected`](crate::server::Handler::on_out_connected) | [`RespLink::on_connected`] | is up: [`LinkEvent::Up`] |
-//! | [`on_out_data`](crate::server::Handler::on_out_data) | [`RespLink::on_data`] | parses: [`LinkEvent::Reply`], [`LinkEvent::Push`] |
+//! | [`on_out_connected`](crate::server::Handler::on_out_connected) | [`RespLink::on_connected`] | greets Redis with `PING` |
+//! | [`on_out_data`](crate::server::Handler::on_out_data) | [`RespLink::on_data`] | is up once Redis answered ([`LinkEvent::Up`]), then parses: [`LinkEvent::Reply`], [`LinkEvent::Push`] |
 //! | [`on_out_closed`](crate::server::Handler::on_out_closed) | [`RespLink::on_closed`] | is down: [`LinkEvent::Down`], retries later |
 //! | [`on_timer`](crate::server::Handler::on_timer) | [`RespLink::on_timer`] | retries, or gives up on a connect that hangs |
 //! | [`on_turn_end`](crate::server::Handler::on_turn_end) | [`RespLink::flush`] | writes the turn's commands in one go |
@@ -39,6 +39,19 @@
 //! (subscriptions) is gone with it: the application sets it up again on
 //! [`LinkEvent::Up`].
 //!
+//! # When Redis stops answering
+//!
+//! A Redis that is stopped (`SIGSTOP`, a machine that froze) leaves the connection
+//! open and answers nothing: no end of file comes, and a client that only waits would
+//! wait for ever while its commands pile up. So every [`LinkConfig::health_every`]
+//! (5 s) the link looks: a command that was already waiting at the last look, with no
+//! reply at all since, means Redis stopped answering, and the link closes the
+//! connection and reconnects as for any loss ([`LinkEvent::Down`] with `stalled`).
+//! An idle link sends a `PING` at each look, so that a stall is noticed even when the
+//! application is quiet (a subscribed connection cannot be asked: its peer is checked
+//! through its twin, or by its own traffic). Commands that the kernel has not taken
+//! are bounded too ([`LinkConfig::max_queued_bytes`]): past it, new ones are refused.
+//!
 //! # Blocking commands get a link of their own
 //!
 //! A `SUBSCRIBE`d connection only receives, and an `XREAD BLOCK` holds its
@@ -51,6 +64,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::command;
 use super::parser::{Limits, Parsed, Parser};
 use super::pubsub::pubsub;
 use super::value::Value;
@@ -73,6 +87,14 @@ pub struct LinkConfig {
     /// past it the link is broken and reconnects, whatever the parser's limits
     /// would allow (a million elements of a big bulk string each).
     pub max_input_bytes: usize,
+    /// The most bytes of commands handed to the connection and not yet taken by
+    /// the kernel (Redis not reading): past it [`RespLink::command`] refuses,
+    /// instead of buffering without bound.
+    pub max_queued_bytes: usize,
+    /// How often the link checks that Redis answers (see [the module
+    /// docs](self#when-redis-stops-answering)); `None`: never. A link whose
+    /// blocking reads (`XREAD BLOCK ms`) may wait longer than this needs more.
+    pub health_every: Option<Duration>,
     /// A subscriber link: a RESP2 array that reads as a pub/sub message
     /// ([`pubsub`]) is a [`LinkEvent::Push`], not the reply to a command. (RESP3
     /// push frames are pushes on any link.)
@@ -81,7 +103,8 @@ pub struct LinkConfig {
 
 impl LinkConfig {
     /// Defaults for `addr`: retries from 100 ms doubling to 5 s, 2 s to connect,
-    /// the parser's default limits, 64 MiB of input at most, not a subscriber.
+    /// the parser's default limits, 64 MiB of input and 4 MiB of unwritten
+    /// commands at most, a health check every 5 s, not a subscriber.
     pub fn new(addr: SocketAddr) -> LinkConfig {
         LinkConfig {
             addr,
@@ -90,6 +113,8 @@ impl LinkConfig {
             connect_timeout: Duration::from_secs(2),
             limits: Limits::default(),
             max_input_bytes: 64 * 1024 * 1024,
+            max_queued_bytes: 4 * 1024 * 1024,
+            health_every: Some(Duration::from_secs(5)),
             subscriber: false,
         }
     }
@@ -108,6 +133,9 @@ pub enum LinkEvent {
         unanswered: usize,
         /// The delay before the next try.
         retry_in: Duration,
+        /// The link closed it because Redis stopped answering (see [the module
+        /// docs](self#when-redis-stops-answering)).
+        stalled: bool,
     },
     /// The reply to the command tagged `tag` (errors are replies too:
     /// [`Value::Error`]).
@@ -131,7 +159,10 @@ enum State {
     Down,
     /// Connecting: the loop's connection, and the connect deadline.
     Connecting(OutId),
-    /// Connected.
+    /// Connected, waiting for the answer to the greeting `PING` (a listening
+    /// socket is not a Redis that answers: a frozen one's kernel still accepts).
+    Greeting(OutId),
+    /// Connected, and Redis answered.
     Up(OutId),
 }
 
@@ -154,8 +185,13 @@ pub struct LinkStats {
     pub pushes: u64,
     /// Replies that were errors.
     pub errors: u64,
-    /// Commands refused because the link was down.
+    /// Commands refused because the link was down, or its unwritten commands
+    /// were at [`LinkConfig::max_queued_bytes`].
     pub refused: u64,
+    /// Connections closed because Redis stopped answering.
+    pub stalls: u64,
+    /// `PING`s sent by the health check on an idle link.
+    pub pings: u64,
     /// Commands whose replies were lost with their connection.
     pub unanswered: u64,
     /// Bytes of commands sent.
@@ -173,8 +209,16 @@ pub struct RespLink {
     timer_data: u64,
     /// Where it is.
     state: State,
-    /// The retry or connect-deadline timer.
+    /// The retry timer while down, the connect deadline while connecting, the
+    /// health check while up.
     timer: Option<TimerId>,
+    /// At the last health check: replies received by then, and whether a
+    /// command was waiting for one.
+    checked: (u64, bool),
+    /// The connection is being closed because Redis stopped answering.
+    stalled: bool,
+    /// Bytes handed to the connection and not yet written, as of the last look.
+    queued: usize,
     /// The next retry's delay.
     backoff: Duration,
     /// The reply parser.
@@ -204,6 +248,9 @@ impl RespLink {
             timer_data,
             state: State::Down,
             timer: None,
+            checked: (0, false),
+            stalled: false,
+            queued: 0,
             input: Vec::new(),
             batch: Vec::new(),
             batch_commands: 0,
@@ -249,10 +296,12 @@ impl RespLink {
     /// Queues a command written by `write` (with [`super::command`]'s writers),
     /// whose reply will come as [`LinkEvent::Reply`] with `tag` (`None`: no
     /// reply expected, as for SUBSCRIBE, whose confirmations are pushes).
-    /// Refused (`false`) while the link is not up. It is sent at the next
-    /// [`RespLink::flush`].
+    /// Refused (`false`) while the link is not up, or while more than
+    /// [`LinkConfig::max_queued_bytes`] of commands wait to be written. It is
+    /// sent at the next [`RespLink::flush`].
     pub fn command(&mut self, tag: Option<u64>, write: impl FnOnce(&mut Vec<u8>)) -> bool {
-        if !self.is_up() {
+        let backed_up = self.queued.saturating_add(self.batch.len()) > self.config.max_queued_bytes;
+        if !self.is_up() || backed_up {
             self.stats.refused += 1;
             return false;
         }
@@ -276,6 +325,7 @@ impl RespLink {
             self.stats.commands += self.batch_commands as u64;
             self.stats.batches += 1;
             self.stats.bytes_out += self.batch.len() as u64;
+            self.queued = ctx.out_queued(out).unwrap_or(0);
         }
         self.batch.clear();
         self.batch_commands = 0;
@@ -284,11 +334,22 @@ impl RespLink {
         }
     }
 
-    /// The loop connected `out`; `Some(Up)` if it is this link's.
-    pub fn on_connected(&mut self, ctx: &mut Context<'_>, out: OutId) -> Option<LinkEvent> {
+    /// The loop connected `out`: `true` if it is this link's. The link greets
+    /// Redis with `PING` and is up ([`LinkEvent::Up`], from
+    /// [`RespLink::on_data`]) once Redis answers, within the connect timeout.
+    pub fn on_connected(&mut self, ctx: &mut Context<'_>, out: OutId) -> bool {
         if self.state != State::Connecting(out) {
-            return None;
+            return false;
         }
+        self.state = State::Greeting(out);
+        let mut ping = Vec::new();
+        command::ping(&mut ping, None);
+        ctx.send_out(out, &ping);
+        true
+    }
+
+    /// Redis answered the greeting: the link is up.
+    fn greeted(&mut self, ctx: &mut Context<'_>, out: OutId) {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_timer(timer);
         }
@@ -298,7 +359,11 @@ impl RespLink {
         }
         self.backoff = self.config.backoff_min;
         self.stats.connects += 1;
-        Some(LinkEvent::Up)
+        self.queued = 0;
+        self.checked = (self.stats.replies, false);
+        if let Some(every) = self.config.health_every {
+            self.timer = Some(ctx.set_timer(every, self.timer_data));
+        }
     }
 
     /// Bytes arrived on `out`: if it is this link's, the replies and pushes they
@@ -310,10 +375,11 @@ impl RespLink {
         data: &[u8],
         events: &mut Vec<LinkEvent>,
     ) -> bool {
-        if self.state != State::Up(out) {
+        if self.state != State::Up(out) && self.state != State::Greeting(out) {
             return false;
         }
         self.stats.bytes_in += data.len() as u64;
+        self.queued = ctx.out_queued(out).unwrap_or(0);
         self.input.extend_from_slice(data);
         let mut start = 0;
         let broken = loop {
@@ -324,6 +390,15 @@ impl RespLink {
                 Ok(Parsed::Partial) => break None,
                 Ok(Parsed::Complete { value, consumed }) => {
                     start += consumed;
+                    if self.state == State::Greeting(out) {
+                        if let Some(error) = value.as_error() {
+                            let error = String::from_utf8_lossy(error);
+                            break Some(format!("Redis answered PING with an error: {error}"));
+                        }
+                        self.greeted(ctx, out);
+                        events.push(LinkEvent::Up);
+                        continue;
+                    }
                     match self.classify(value) {
                         Ok(Some(event)) => events.push(event),
                         Ok(None) => {}
@@ -347,7 +422,7 @@ impl RespLink {
         if let Some(why) = broken {
             events.push(LinkEvent::Broken(why));
             // The stream cannot be trusted past this point: close and retry.
-            ctx.close_out(out);
+            ctx.abort_out(out);
         }
         true
     }
@@ -380,7 +455,9 @@ impl RespLink {
         end: OutEnd,
     ) -> Option<LinkEvent> {
         match self.state {
-            State::Connecting(o) if o == out => self.stats.connect_failures += 1,
+            State::Connecting(o) | State::Greeting(o) if o == out => {
+                self.stats.connect_failures += 1;
+            }
             State::Up(o) if o == out => self.stats.disconnects += 1,
             _ => return None,
         }
@@ -403,12 +480,13 @@ impl RespLink {
             end,
             unanswered,
             retry_in,
+            stalled: std::mem::take(&mut self.stalled),
         }
     }
 
-    /// A timer fired: `true` if it was this link's (a retry is made, or a
-    /// connect that hangs is abandoned; its end comes as
-    /// [`RespLink::on_closed`]).
+    /// A timer fired: `true` if it was this link's (a retry is made, a
+    /// connect that hangs is abandoned, or the health check runs; an
+    /// abandoned or stalled connection's end comes as [`RespLink::on_closed`]).
     pub fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) -> bool {
         if self.timer != Some(timer) {
             return false;
@@ -416,17 +494,39 @@ impl RespLink {
         self.timer = None;
         match self.state {
             State::Down => self.start(ctx),
-            State::Connecting(out) => ctx.close_out(out),
-            State::Up(_) => {}
+            State::Connecting(out) | State::Greeting(out) => ctx.abort_out(out),
+            State::Up(out) => self.check_health(ctx, out),
         }
         true
+    }
+
+    /// The health check: a command that has waited a whole period with no reply
+    /// at all coming means Redis stopped answering; an idle link asks (`PING`).
+    fn check_health(&mut self, ctx: &mut Context<'_>, out: OutId) {
+        let Some(every) = self.config.health_every else {
+            return;
+        };
+        let waiting = !self.waiting.is_empty();
+        let (replies_then, waited_then) = self.checked;
+        if waiting && waited_then && self.stats.replies == replies_then {
+            self.stats.stalls += 1;
+            self.stalled = true;
+            ctx.abort_out(out);
+            return;
+        }
+        if !waiting && !self.config.subscriber && self.command(None, |b| command::ping(b, None)) {
+            self.stats.pings += 1;
+            self.flush(ctx);
+        }
+        self.checked = (self.stats.replies, !self.waiting.is_empty());
+        self.timer = Some(ctx.set_timer(every, self.timer_data));
     }
 
     /// Stops reading what Redis sends ([`Context::pause_out`]), until
     /// [`RespLink::resume_reading`]; a connection made meanwhile starts paused.
     pub fn pause_reading(&mut self, ctx: &mut Context<'_>) {
         self.paused = true;
-        if let State::Up(out) = self.state {
+        if let State::Up(out) | State::Greeting(out) = self.state {
             ctx.pause_out(out);
         }
     }
@@ -434,7 +534,7 @@ impl RespLink {
     /// Reads again after [`RespLink::pause_reading`].
     pub fn resume_reading(&mut self, ctx: &mut Context<'_>) {
         self.paused = false;
-        if let State::Up(out) = self.state {
+        if let State::Up(out) | State::Greeting(out) = self.state {
             ctx.resume_out(out);
         }
     }
@@ -451,7 +551,7 @@ impl RespLink {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_timer(timer);
         }
-        if let State::Connecting(out) | State::Up(out) = self.state {
+        if let State::Connecting(out) | State::Greeting(out) | State::Up(out) = self.state {
             self.flush(ctx);
             ctx.close_out(out);
         }
@@ -527,6 +627,20 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], 6379))
     }
 
+    /// Connects `link` on `out` and answers its greeting.
+    fn greet(lp: &mut Loop, link: &mut RespLink, out: OutId) {
+        assert!(lp.ctx(|ctx| link.on_connected(ctx, out)));
+        let mut ping = Vec::new();
+        command::ping(&mut ping, None);
+        assert_eq!(lp.written(out), ping, "the greeting");
+        if let Some(conn) = lp.outgoing.get_mut(out) {
+            conn.output.clear();
+        }
+        let mut events = Vec::new();
+        assert!(lp.ctx(|ctx| link.on_data(ctx, out, b"+PONG\r\n", &mut events)));
+        assert_eq!(events, [LinkEvent::Up]);
+    }
+
     /// A link that is up on a connection the fake loop handed out.
     fn up(lp: &mut Loop, subscriber: bool) -> (RespLink, OutId) {
         let mut config = LinkConfig::new(addr());
@@ -538,10 +652,7 @@ mod tests {
         let State::Connecting(out) = link.state else {
             panic!("connecting");
         };
-        assert_eq!(
-            lp.ctx(|ctx| link.on_connected(ctx, out)),
-            Some(LinkEvent::Up)
-        );
+        greet(lp, &mut link, out);
         (link, out)
     }
 
@@ -615,7 +726,7 @@ mod tests {
         let State::Connecting(out) = link.state else {
             panic!("connecting");
         };
-        lp.ctx(|ctx| link.on_connected(ctx, out));
+        greet(&mut lp, &mut link, out);
         link.command(Some(1), |b| command::ping(b, None));
         let mut events = Vec::new();
         // A bulk string the parser would take (its default limit is 512 MiB),
@@ -715,7 +826,7 @@ mod tests {
         let State::Connecting(again) = link.state else {
             panic!("connecting");
         };
-        lp.ctx(|ctx| link.on_connected(ctx, again));
+        greet(&mut lp, &mut link, again);
         link.command(Some(2), |b| command::ping(b, None));
         let mut events = Vec::new();
         lp.ctx(|ctx| link.on_data(ctx, again, b"+PONG\r\n", &mut events));
@@ -726,6 +837,92 @@ mod tests {
                 value: Value::Simple(b"PONG".to_vec())
             }]
         );
+    }
+
+    #[test]
+    fn an_idle_link_pings_and_a_link_with_no_reply_for_a_whole_period_is_stalled() {
+        let mut lp = Loop::default();
+        let (mut link, out) = up(&mut lp, false);
+        let fire = |lp: &mut Loop, link: &mut RespLink| {
+            let timer = link.timer.expect("the health check is armed");
+            assert!(lp.ctx(|ctx| link.on_timer(ctx, timer)));
+        };
+        // Idle: the check asks.
+        fire(&mut lp, &mut link);
+        let mut ping = Vec::new();
+        command::ping(&mut ping, None);
+        assert_eq!(lp.written(out), ping);
+        assert_eq!(link.stats().pings, 1);
+        // Redis answers: all is well, and the next idle check asks again.
+        let mut events = Vec::new();
+        lp.ctx(|ctx| link.on_data(ctx, out, b"+PONG\r\n", &mut events));
+        assert!(
+            events.is_empty(),
+            "an untagged reply is dropped: {events:?}"
+        );
+        fire(&mut lp, &mut link);
+        assert_eq!(link.stats().pings, 2);
+        // No answer to that one for a whole period: stalled, the connection
+        // is dropped at once, and the Down event says why.
+        fire(&mut lp, &mut link);
+        assert_eq!(link.stats().stalls, 1);
+        assert!(
+            lp.outgoing
+                .get(out)
+                .is_some_and(|c| c.closing && c.queued() == 0)
+        );
+        let down = lp.ctx(|ctx| link.on_closed(ctx, out, OutEnd::Closed));
+        assert!(
+            matches!(
+                down,
+                Some(LinkEvent::Down {
+                    stalled: true,
+                    unanswered: 1,
+                    ..
+                })
+            ),
+            "{down:?}"
+        );
+    }
+
+    #[test]
+    fn a_slow_reply_is_not_a_stall_when_others_keep_coming() {
+        let mut lp = Loop::default();
+        let (mut link, out) = up(&mut lp, false);
+        let mut events = Vec::new();
+        for round in 0..5 {
+            // Two commands wait at every check, but one reply came between
+            // checks: Redis is slow, not stopped.
+            link.command(Some(round), |b| command::ping(b, None));
+            link.command(Some(round + 100), |b| command::ping(b, None));
+            lp.ctx(|ctx| link.flush(ctx));
+            let timer = link.timer.expect("armed");
+            assert!(lp.ctx(|ctx| link.on_timer(ctx, timer)));
+            lp.ctx(|ctx| link.on_data(ctx, out, b"+PONG\r\n", &mut events));
+        }
+        assert_eq!(link.stats().stalls, 0);
+        assert!(lp.outgoing.get(out).is_some_and(|c| !c.closing));
+    }
+
+    #[test]
+    fn commands_are_refused_while_too_many_bytes_wait_to_be_written() {
+        let mut lp = Loop::default();
+        let mut config = LinkConfig::new(addr());
+        config.max_queued_bytes = 1000;
+        let mut link = RespLink::new(config, 9);
+        lp.ctx(|ctx| link.start(ctx));
+        let State::Connecting(out) = link.state else {
+            panic!("connecting");
+        };
+        greet(&mut lp, &mut link, out);
+        // The fake loop never writes: everything flushed stays queued.
+        let big = [b'x'; 600];
+        assert!(link.command(None, |b| command::publish(b, b"c", &big)));
+        lp.ctx(|ctx| link.flush(ctx));
+        assert!(link.command(None, |b| command::publish(b, b"c", &big)));
+        lp.ctx(|ctx| link.flush(ctx));
+        assert!(!link.command(None, |b| command::publish(b, b"c", &big)));
+        assert_eq!(link.stats().refused, 1);
     }
 
     #[test]

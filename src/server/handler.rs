@@ -611,6 +611,14 @@ impl Context<'_> {
         self.outgoing.close(out);
     }
 
+    /// Closes an outgoing connection now, dropping what is queued on it and
+    /// not yet written (a peer that stopped reading would keep
+    /// [`Context::close_out`] from ever finishing); [`Handler::on_out_closed`]
+    /// follows with [`OutEnd::Closed`].
+    pub fn abort_out(&mut self, out: OutId) {
+        self.outgoing.abort(out);
+    }
+
     /// Stops reading an outgoing connection: what its peer sends waits in the
     /// kernel, and TCP's flow control makes the peer wait (Redis then holds the
     /// messages in its client output buffer, up to its own limit). Writing goes

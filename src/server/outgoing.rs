@@ -258,6 +258,16 @@ impl Outgoing {
         }
     }
 
+    /// Closes `id` now, dropping what it has not written.
+    pub(crate) fn abort(&mut self, id: OutId) {
+        if let Some(conn) = self.get_mut(id) {
+            conn.closing = true;
+            conn.output = Vec::new();
+            conn.written = 0;
+            self.mark_dirty(id.index);
+        }
+    }
+
     /// Slot indexes of every open connection.
     pub(crate) fn indexes(&self) -> Vec<usize> {
         self.slots

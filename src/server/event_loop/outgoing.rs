@@ -54,6 +54,10 @@ impl<H: Handler> Server<H> {
         let Some(conn) = self.core.outgoing.get_index_mut(index) else {
             return;
         };
+        // Closed before it was up: nothing to write, nothing to wait for.
+        if conn.closing && conn.state != OutState::Open {
+            return self.end_out(index, OutEnd::Closed);
+        }
         match conn.state {
             OutState::Asked => {
                 // POSIX connect(2) on a non-blocking socket: EINPROGRESS, and the

@@ -336,3 +336,35 @@ fn a_frozen_redis_is_noticed_users_are_told_and_the_room_comes_back_when_it_thaw
         chat.running.stop().expect("stop");
     }
 }
+
+#[test]
+#[ignore = "needs redis-server"]
+fn a_newcomer_hears_its_own_join_first_then_the_room_as_everyone_does() {
+    let redis = RedisServer::require();
+    let (chats, mut users) = room(&redis, 2, 1);
+    // A user on s0 talks without pause while someone joins on s1.
+    let talker = users[0].name.clone();
+    for i in 0..300 {
+        users[0].say(&format!("busy {i}"));
+    }
+    let mut newcomer = User::join(&chats[1]);
+    let notice = format!("{} just connected.", newcomer.name);
+    // As alone: its first line is its own join notice, whatever was said
+    // around it.
+    assert_eq!(read_text(&mut newcomer.ws), notice);
+    // From there on it hears what a user who was there all along hears after
+    // that notice: the same lines, in the same order.
+    let last = format!("{talker} says: busy 299");
+    let before_notice = users[1].read_until(&notice);
+    assert!(before_notice.len() <= 300, "{}", before_notice.len());
+    let mut after_notice = users[1].read_until(&last);
+    after_notice.push(last.clone());
+    let mut heard = newcomer.read_until(&last);
+    heard.push(last);
+    assert_eq!(heard, after_notice);
+    drop(newcomer);
+    drop(users);
+    for chat in chats {
+        chat.running.stop().expect("stop");
+    }
+}

@@ -45,6 +45,11 @@ pub struct ChatPush {
     relay_events: Vec<RelayEvent>,
     /// Senders paused because relayed messages wait for room in the log.
     paused: Vec<ConnId>,
+    /// Newcomers whose join notice is published and not yet delivered back:
+    /// each joins the hub when Redis delivers its notice, so that, as alone,
+    /// its first line is its own join notice and it sees the room from there
+    /// on, in Redis's order.
+    pending_joins: Vec<(String, ConnId)>,
     /// Told each line of the relay's state changes (for the server's log).
     on_status: Option<StatusObserver>,
 }
@@ -147,6 +152,12 @@ impl ChatPush {
         for event in events.drain(..) {
             match event {
                 RelayEvent::Message(text) => {
+                    if let Some(at) = self.pending_joins.iter().position(|(n, _)| *n == text) {
+                        let (_, conn) = self.pending_joins.remove(at);
+                        if ws.can_send(conn) {
+                            self.hub.join(conn);
+                        }
+                    }
                     self.hub.send_relayed(ws, &[&text]);
                 }
                 RelayEvent::Shared => {
@@ -156,6 +167,14 @@ impl ChatPush {
                     self.tell(ws, &line);
                 }
                 RelayEvent::Alone(why) => {
+                    // Newcomers whose notice will not come back join here,
+                    // told here.
+                    for (notice, conn) in std::mem::take(&mut self.pending_joins) {
+                        if ws.can_send(conn) {
+                            self.hub.join(conn);
+                            self.hub.broadcast_text_parts(ws, Some(conn), &[&notice]);
+                        }
+                    }
                     let line =
                         format!("{why}; until Redis is back, only users on this server hear you");
                     self.tell(ws, &line);
@@ -196,6 +215,18 @@ fn decimal(mut n: u16, buf: &mut [u8; 5]) -> &str {
 
 impl WsApp for ChatPush {
     fn on_open(&mut self, ws: &mut WsContext<'_, '_>, conn: ConnId, _opened: &Opened<'_>) {
+        // Shared through Redis: publish the notice; the newcomer joins when
+        // Redis delivers it back (`pending_joins`).
+        if let Some(relay) = self.relay.as_mut()
+            && relay.is_shared()
+        {
+            let port = ws.peer_addr(conn).map_or(0, |a| a.port());
+            let notice = format!("User{port}{} just connected.", self.suffix);
+            if relay.publish(&notice) {
+                self.pending_joins.push((notice, conn));
+                return;
+            }
+        }
         // As the seed: add the connection, then tell everybody, newcomer included.
         self.hub.join(conn);
         self.announce(ws, conn, &[" just connected."], false);
@@ -230,7 +261,12 @@ impl WsApp for ChatPush {
             closed,
             WsClosed::Shutdown | WsClosed::Dropped(CloseReason::Shutdown)
         );
-        if self.hub.leave_because(conn, closed) && !shutdown {
+        let pending = self.pending_joins.iter().position(|(_, c)| *c == conn);
+        if let Some(at) = pending {
+            self.pending_joins.remove(at);
+        }
+        let member = self.hub.leave_because(conn, closed);
+        if (member || pending.is_some()) && !shutdown {
             self.announce(ws, conn, &[" left."], false);
         }
     }

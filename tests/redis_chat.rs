@@ -63,10 +63,6 @@ impl Chat {
         }
     }
 
-    fn start(redis: SocketAddr, name: &str) -> Chat {
-        Chat::start_checking(redis, name, Duration::from_secs(5))
-    }
-
     fn addr(&self) -> SocketAddr {
         self.running.addr
     }

@@ -2,9 +2,13 @@
 // browser windows would, and checks what each page shows.
 //
 //   node chat_page.js http://127.0.0.1:PORT/ [http://127.0.0.1:PORT2/]
+//   node chat_page.js --room http://127.0.0.1:PORT_A/ http://127.0.0.1:PORT_B/
 //
 // The second URL, if given, is a chat_push that allows only another origin: the
-// page served from it must say that it could not connect and why.
+// page served from it must say that it could not connect and why. With --room,
+// page A opens the first server and page B the second, two chat_push sharing one
+// room through Redis: the same checks, across servers, with names
+// `User<port>@<server>`.
 //
 // Run by chat_page.sh, which installs Chromium and playwright-core, starts the
 // server and reads its address. Environment: CHROMIUM (default /usr/bin/chromium),
@@ -22,8 +26,10 @@
 
 const { chromium } = require('playwright-core');
 
-const url = process.argv[2];
-const refusingUrl = process.argv[3];
+const room = process.argv[2] === '--room';
+const url = room ? process.argv[3] : process.argv[2];
+const urlB = room ? process.argv[4] : process.argv[2];
+const refusingUrl = room ? undefined : process.argv[3];
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const stepTimeout = Number(process.env.STEP_TIMEOUT_MS || 10000);
 // The whole run, whatever happens inside it (a hung browser included).
@@ -98,8 +104,8 @@ async function expectLine(name, page, line) {
   return check(name, ok, ok ? '' : `wanted ${JSON.stringify(line)}, page shows ${JSON.stringify(await lines(page))}`);
 }
 
-/** Opens the chat page in a fresh context; returns the page and its user's port. */
-async function openChat(browser, label, problems) {
+/** Opens the chat page at `pageUrl` in a fresh context; returns the page and its user's name. */
+async function openChat(browser, label, problems, pageUrl) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(stepTimeout);
@@ -111,28 +117,29 @@ async function openChat(browser, label, problems) {
       problems.push(`${label}: console error: ${m.text()} (${from})`);
     }
   });
-  const response = await page.goto(url, { timeout: stepTimeout });
+  const response = await page.goto(pageUrl, { timeout: stepTimeout });
   const status = response ? response.status() : 0;
   check(`${label}: GET / answers 200 with the chat page`, status === 200 && (await page.title()) === 'wirepatterns push chat',
     `status ${status}, title ${JSON.stringify(await page.title())}`);
-  // The page's own join notice is the first line it gets.
-  let port = null;
+  // The page's own join notice is the first line it gets: `User<port>`, or
+  // `User<port>@<server>` in a room shared through Redis.
+  let name = null;
   try {
     await page.waitForSelector('#messages li', { timeout: stepTimeout });
     const first = (await lines(page))[0] || '';
-    const m = /^User(\d+) just connected\.$/.exec(first);
-    port = m ? m[1] : null;
-    check(`${label}: first line is its own join notice`, port !== null, `first line ${JSON.stringify(first)}`);
+    const m = (room ? /^(User\d+@[A-Za-z0-9._-]+) just connected\.$/ : /^(User\d+) just connected\.$/).exec(first);
+    name = m ? m[1] : null;
+    check(`${label}: first line is its own join notice`, name !== null, `first line ${JSON.stringify(first)}`);
   } catch (e) {
     check(`${label}: first line is its own join notice`, false, `no line within ${stepTimeout} ms; status line ${await textOf(page, '#status')}`);
   }
   const statusLine = await textOf(page, '#status');
   check(`${label}: status line says connected`, /^"connected to ws:\/\//.test(statusLine), statusLine);
-  if (port !== null) {
+  if (name !== null) {
     const me = await textOf(page, '#me');
-    check(`${label}: says which user it is`, me === JSON.stringify(`You are User${port}.`), me);
+    check(`${label}: says which user it is`, me === JSON.stringify(`You are ${name}.`), me);
   }
-  return { context, page, port };
+  return { context, page, name };
 }
 
 /** The class of the line `line` on `page` (`join`, `leave`, `message`, `mine`, `note`). */
@@ -156,8 +163,9 @@ async function say(page, text) {
 }
 
 async function main() {
-  if (!url) {
-    console.error('usage: node chat_page.js http://127.0.0.1:PORT/ [http://127.0.0.1:PORT2/]');
+  if (!url || !urlB) {
+    console.error('usage: node chat_page.js http://127.0.0.1:PORT/ [http://127.0.0.1:PORT2/]\n' +
+      '       node chat_page.js --room http://127.0.0.1:PORT_A/ http://127.0.0.1:PORT_B/');
     process.exit(2);
   }
   const problems = [];
@@ -168,50 +176,50 @@ async function main() {
     timeout: 30000,
   });
   try {
-    console.log(`browser: Chromium ${browser.version()}, page ${url}`);
-    const a = await openChat(browser, 'page A', problems);
-    const b = await openChat(browser, 'page B', problems);
-    if (a.port === null || b.port === null) {
-      check('both pages know their user', false, 'cannot go on without both ports');
+    console.log(`browser: Chromium ${browser.version()}, page ${url}${room ? ` and ${urlB}, one room through Redis` : ''}`);
+    const a = await openChat(browser, 'page A', problems, url);
+    const b = await openChat(browser, room ? 'page B (the other server)' : 'page B', problems, urlB);
+    if (a.name === null || b.name === null) {
+      check('both pages know their user', false, 'cannot go on without both names');
       return;
     }
-    check('the two pages are two users', a.port !== b.port, `both are User${a.port}`);
+    check('the two pages are two users', a.name !== b.name, `both are ${a.name}`);
 
     // B's arrival is pushed to A.
-    await expectLine('page A sees B join', a.page, `User${b.port} just connected.`);
+    await expectLine('page A sees B join', a.page, `${b.name} just connected.`);
 
     // A says something: both pages show it, under A's name.
     const hello = `hello from A ${Date.now()}`;
     await say(a.page, hello);
-    await expectLine('page A shows its own message', a.page, `User${a.port} says: ${hello}`);
-    await expectLine("page B gets A's message (push to another client)", b.page, `User${a.port} says: ${hello}`);
+    await expectLine('page A shows its own message', a.page, `${a.name} says: ${hello}`);
+    await expectLine("page B gets A's message (push to another client)", b.page, `${a.name} says: ${hello}`);
     check('page A clears the text box after sending', (await a.page.inputValue('#text')) === '',
       JSON.stringify(await a.page.inputValue('#text')));
 
     // B answers, with text outside ASCII: UTF-8, masked by the browser.
     const reply = 'réponse de B: ✓ 世界 🙂';
     await say(b.page, reply);
-    await expectLine("page A gets B's non-ASCII reply", a.page, `User${b.port} says: ${reply}`);
-    await expectLine('page B shows its own reply', b.page, `User${b.port} says: ${reply}`);
+    await expectLine("page A gets B's non-ASCII reply", a.page, `${b.name} says: ${reply}`);
+    await expectLine('page B shows its own reply', b.page, `${b.name} says: ${reply}`);
 
     // Joins and messages look different; one's own messages too.
-    await expectClass("page A shows B's join as a join", a.page, `User${b.port} just connected.`, 'join');
-    await expectClass("page A shows its own message as its own", a.page, `User${a.port} says: ${hello}`, 'mine');
-    await expectClass("page A shows B's reply as a message", a.page, `User${b.port} says: ${reply}`, 'message');
+    await expectClass("page A shows B's join as a join", a.page, `${b.name} just connected.`, 'join');
+    await expectClass("page A shows its own message as its own", a.page, `${a.name} says: ${hello}`, 'mine');
+    await expectClass("page A shows B's reply as a message", a.page, `${b.name} says: ${reply}`, 'message');
 
     // B leaves: A is told.
     await b.context.close();
-    await expectLine('page A sees B leave', a.page, `User${b.port} left.`);
-    await expectClass("page A shows B's leave as a leave", a.page, `User${b.port} left.`, 'leave');
+    await expectLine('page A sees B leave', a.page, `${b.name} left.`);
+    await expectClass("page A shows B's leave as a leave", a.page, `${b.name} left.`, 'leave');
 
     // Order on A: the join, the message, the reply, the leave.
     const seen = await lines(a.page);
     const order = [
-      `User${a.port} just connected.`,
-      `User${b.port} just connected.`,
-      `User${a.port} says: ${hello}`,
-      `User${b.port} says: ${reply}`,
-      `User${b.port} left.`,
+      `${a.name} just connected.`,
+      `${b.name} just connected.`,
+      `${a.name} says: ${hello}`,
+      `${b.name} says: ${reply}`,
+      `${b.name} left.`,
     ];
     check('page A shows exactly these lines, in order', JSON.stringify(seen) === JSON.stringify(order),
       `page shows ${JSON.stringify(seen)}`);

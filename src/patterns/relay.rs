@@ -18,6 +18,10 @@
 //!   message locally first: its own users see it when Redis delivers it back,
 //!   in the order Redis put it among everybody else's. Every user of every
 //!   server sees the same sequence.
+//! - **A newcomer starts at its own join.** The chat publishes a newcomer's
+//!   join notice and adds the newcomer to its hub when Redis delivers that
+//!   notice back ([`super::chat::ChatPush`]): its first line is its own join
+//!   notice, as with one server, and what follows is what everyone hears.
 //! - **Two connections.** A subscribed connection only receives; `PUBLISH` goes
 //!   on a second one, so that a backlog of deliveries never delays a publish
 //!   ([`crate::resp::link`]).

@@ -25,7 +25,8 @@
 //! Flags: `--addr HOST:PORT` (Redis, default 127.0.0.1:6379), `--mode
 //! publish|xadd|both` (both), `--messages N` (200000), `--pipeline P` (16),
 //! `--payload BYTES` (64), `--redis-pid PID` (also report Redis's CPU time per
-//! message, from `/proc/PID/stat`), `--help`. It prints a table and one
+//! message, from `/proc/PID/task/*/schedstat`), `--help`. The client's CPU time is
+//! this process's, read the same way. It prints a table and one
 //! `RESULT mode=... msgs_per_s=... client_cpu_us_per_msg=... redis_cpu_us_per_msg=...`
 //! line per mode. Exit 1 if Redis cannot be reached or a run does not finish
 //! within 60 s.
@@ -380,27 +381,15 @@ fn run(mode: Mode, settings: Settings) -> Result<Outcome, String> {
     })
 }
 
-/// CPU time (user + system) of process `pid`, from `/proc/PID/stat`.
+/// CPU time of process `pid` so far (all its threads, from the scheduler:
+/// [`support::cpu_time`]).
 fn cpu_of(pid: u32) -> Result<Duration, String> {
-    read_cpu(&format!("/proc/{pid}/stat")).map_err(|e| format!("--redis-pid {pid}: {e}"))
+    support::cpu_time(pid).map_err(|e| format!("--redis-pid {pid}: {e}"))
 }
 
+/// This process's CPU time so far: the loop's thread and this one.
 fn cpu_of_self() -> Result<Duration, String> {
-    read_cpu("/proc/self/stat")
-}
-
-fn read_cpu(path: &str) -> Result<Duration, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    // Fields after the command name (which is in parentheses and may hold
-    // spaces): utime and stime are the 14th and 15th fields of the line.
-    let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-    match (ticks(11), ticks(12)) {
-        // The kernel's clock tick is 100 Hz on every Linux build this runs on.
-        (Some(u), Some(s)) => Ok(Duration::from_millis((u + s) * 10)),
-        _ => Err(format!("{path}: no CPU times in it")),
-    }
+    support::cpu_time(std::process::id())
 }
 
 fn settings(args: &Args) -> Result<(Vec<Mode>, Settings), CliError> {
@@ -516,18 +505,6 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proc_stat_cpu_is_read_after_the_command_name() {
-        // Field 14 and 15 (utime, stime) in clock ticks, with a name holding a
-        // space and a parenthesis.
-        let line = "42 (my (prog) x) S 1 2 3 4 5 6 7 8 9 10 250 150 0 0";
-        let path = std::env::temp_dir().join(format!("redis_load_stat_{}", std::process::id()));
-        std::fs::write(&path, line).expect("write");
-        let cpu = read_cpu(path.to_str().expect("path")).expect("cpu");
-        let _ = std::fs::remove_file(&path);
-        assert_eq!(cpu, Duration::from_millis(4000));
-    }
 
     #[test]
     fn an_unreachable_redis_ends_the_run_with_a_hint() {

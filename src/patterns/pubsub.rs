@@ -90,9 +90,9 @@
 //!
 //! A subscriber that leaves in the middle of an `XREAD` batch has handled the
 //! entries up to its cursor only; the rest are read again, once, when it
-//! comes back. Leaving drops the subscriber's [`RespLink`] for a new one:
-//! a stopped link still expects the replies its old connection owed, and
-//! would match the new connection's first replies to them.
+//! comes back. Leaving stops the subscriber's [`RespLink`]
+//! ([`RespLink::stop`]: it forgets the replies its old connection owed) and
+//! starts it again later.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -762,17 +762,14 @@ impl PubSubLab {
         self.check_done(ctx);
     }
 
-    /// The subscriber leaves: its connection closes, and a timer brings it
-    /// back. (A fresh link replaces the old one: a stopped link still counts
-    /// the replies its connection owed, which a new connection would be
-    /// matched against.)
+    /// The subscriber leaves: its connection closes (the link forgets the
+    /// replies that connection owed), and a timer brings it back.
     fn leave(&mut self, ctx: &mut Context<'_>) {
         self.left_once = true;
         self.away = true;
         self.generation += 1;
         self.present = false;
         self.subscriber.stop(ctx);
-        self.subscriber = Self::new_subscriber(&self.config);
         ctx.set_timer(self.config.away, BACK);
     }
 

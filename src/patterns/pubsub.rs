@@ -101,7 +101,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::http::Response;
 use crate::resp::command::{self, MaxLen};
-use crate::resp::{LinkConfig, LinkEvent, PubSub, RespLink, Value, pubsub, xread};
+use crate::resp::{
+    LinkConfig, LinkEvent, PubSub, RespLink, StreamId, Value, pubsub, stream_info, xread,
+};
 use crate::server::{
     Config, Context, Handler, Incoming, OutEnd, OutId, Reply, Server, ServerHandle, TimerId,
 };
@@ -362,96 +364,6 @@ impl fmt::Display for LabError {
 }
 
 impl std::error::Error for LabError {}
-
-/// A stream entry id, `<milliseconds>-<sequence>`, ordered as Redis orders
-/// them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StreamId {
-    /// The milliseconds part.
-    pub ms: u64,
-    /// The sequence within the millisecond.
-    pub seq: u64,
-}
-
-impl StreamId {
-    /// Reads `<ms>-<seq>` (or `<ms>` alone, sequence 0); `None` if it is not
-    /// one.
-    ///
-    /// ```
-    /// use wirepatterns::patterns::pubsub::StreamId;
-    ///
-    /// assert_eq!(StreamId::parse(b"1526919030474-3"), Some(StreamId { ms: 1526919030474, seq: 3 }));
-    /// assert!(StreamId::parse(b"1-0") < StreamId::parse(b"1-1"));
-    /// assert_eq!(StreamId::parse(b"1-x"), None);
-    /// ```
-    pub fn parse(text: &[u8]) -> Option<StreamId> {
-        let text = std::str::from_utf8(text).ok()?;
-        let (ms, seq) = text.split_once('-').unwrap_or((text, "0"));
-        Some(StreamId {
-            ms: ms.parse().ok()?,
-            seq: seq.parse().ok()?,
-        })
-    }
-}
-
-impl fmt::Display for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
-    }
-}
-
-/// The parts of an `XINFO STREAM` reply a consumer needs to know whether it
-/// fell behind the stream's trimming ([`stream_info`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StreamInfo {
-    /// Entries held now (`length`).
-    pub length: u64,
-    /// Entries ever added (`entries-added`, Redis 7).
-    pub entries_added: Option<u64>,
-    /// The newest id deleted (`max-deleted-entry-id`, Redis 7; `0-0` when
-    /// none was; Redis 7.0 moves it on `XDEL`, not on trimming).
-    pub max_deleted: Option<StreamId>,
-    /// The oldest entry held (`first-entry`), if any.
-    pub first_entry: Option<StreamId>,
-}
-
-/// Reads an `XINFO STREAM` reply: field-value pairs, flat in RESP2, a map in
-/// RESP3. `None` if it is neither, or has no `length`.
-pub fn stream_info(value: &Value) -> Option<StreamInfo> {
-    let pairs: Vec<(&Value, &Value)> = match value {
-        Value::Map(pairs) => pairs.iter().map(|(k, v)| (k, v)).collect(),
-        Value::Array(flat) if flat.len() % 2 == 0 => flat
-            .chunks_exact(2)
-            .filter_map(|pair| match pair {
-                [k, v] => Some((k, v)),
-                _ => None,
-            })
-            .collect(),
-        _ => return None,
-    };
-    let mut info = StreamInfo::default();
-    let mut length = None;
-    let count = |v: &Value| v.as_integer().and_then(|n| u64::try_from(n).ok());
-    for (key, value) in pairs {
-        match key.as_bytes() {
-            Some(b"length") => length = count(value),
-            Some(b"entries-added") => info.entries_added = count(value),
-            Some(b"max-deleted-entry-id") => {
-                info.max_deleted = value.as_bytes().and_then(StreamId::parse);
-            }
-            Some(b"first-entry") => {
-                info.first_entry = value
-                    .as_items()
-                    .and_then(<[Value]>::first)
-                    .and_then(Value::as_bytes)
-                    .and_then(StreamId::parse);
-            }
-            _ => {}
-        }
-    }
-    info.length = length?;
-    Some(info)
-}
 
 /// Timer data: the links' own timers, and the lab's.
 const PUBLISHER_LINK: u64 = 1;
@@ -1082,43 +994,6 @@ mod tests {
 
     fn bulk(s: &str) -> Value {
         Value::Bulk(s.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn stream_info_reads_resp2_and_resp3() {
-        let first = Value::Array(vec![
-            bulk("5-0"),
-            Value::Array(vec![bulk("seq"), bulk("5")]),
-        ]);
-        let flat = vec![
-            bulk("length"),
-            Value::Integer(50),
-            bulk("max-deleted-entry-id"),
-            bulk("4-0"),
-            bulk("entries-added"),
-            Value::Integer(54),
-            bulk("first-entry"),
-            first.clone(),
-            bulk("last-entry"),
-            Value::Null,
-        ];
-        let want = StreamInfo {
-            length: 50,
-            entries_added: Some(54),
-            max_deleted: Some(StreamId { ms: 4, seq: 0 }),
-            first_entry: Some(StreamId { ms: 5, seq: 0 }),
-        };
-        assert_eq!(stream_info(&Value::Array(flat.clone())), Some(want));
-        let map = flat
-            .chunks_exact(2)
-            .map(|p| (p[0].clone(), p[1].clone()))
-            .collect();
-        assert_eq!(stream_info(&Value::Map(map)), Some(want));
-        assert_eq!(
-            stream_info(&Value::Error(b"ERR no such key".to_vec())),
-            None
-        );
-        assert_eq!(stream_info(&Value::Array(vec![bulk("groups")])), None);
     }
 
     #[test]

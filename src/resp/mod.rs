@@ -94,5 +94,7 @@ pub mod value;
 pub use error::RespError;
 pub use link::{LinkConfig, LinkEvent, LinkStats, RespLink};
 pub use parser::{Limits, Parsed, Parser};
-pub use pubsub::{PubSub, StreamEntries, StreamEntry, pubsub, xread};
+pub use pubsub::{
+    PubSub, StreamEntries, StreamEntry, StreamId, StreamInfo, pubsub, stream_info, xread,
+};
 pub use value::Value;

@@ -24,6 +24,13 @@
 //! sends `[[stream, [[id, [f, v, ...]], ...]], ...]`; RESP3 sends a map from
 //! stream to the same entry list; `BLOCK` that times out sends a null. [`xread`]
 //! reads all three shapes.
+//!
+//! `XINFO STREAM key` describes the stream: how many entries it holds, how many
+//! were ever added, its first entry. [`stream_info`] reads what a consumer needs
+//! to know whether entries after its cursor were trimmed away ([`StreamId`] reads
+//! and orders the ids).
+
+use std::fmt;
 
 use super::value::Value;
 
@@ -232,4 +239,94 @@ fn nullable(v: &Value) -> Option<Option<&[u8]>> {
         Value::Null => Some(None),
         v => v.as_bytes().map(Some),
     }
+}
+
+/// A stream entry id, `<milliseconds>-<sequence>`, ordered as Redis orders
+/// them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId {
+    /// The milliseconds part.
+    pub ms: u64,
+    /// The sequence within the millisecond.
+    pub seq: u64,
+}
+
+impl StreamId {
+    /// Reads `<ms>-<seq>` (or `<ms>` alone, sequence 0); `None` if it is not
+    /// one.
+    ///
+    /// ```
+    /// use wirepatterns::resp::StreamId;
+    ///
+    /// assert_eq!(StreamId::parse(b"1526919030474-3"), Some(StreamId { ms: 1526919030474, seq: 3 }));
+    /// assert!(StreamId::parse(b"1-0") < StreamId::parse(b"1-1"));
+    /// assert_eq!(StreamId::parse(b"1-x"), None);
+    /// ```
+    pub fn parse(text: &[u8]) -> Option<StreamId> {
+        let text = std::str::from_utf8(text).ok()?;
+        let (ms, seq) = text.split_once('-').unwrap_or((text, "0"));
+        Some(StreamId {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+/// The parts of an `XINFO STREAM` reply a consumer needs to know whether it
+/// fell behind the stream's trimming ([`stream_info`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Entries held now (`length`).
+    pub length: u64,
+    /// Entries ever added (`entries-added`, Redis 7).
+    pub entries_added: Option<u64>,
+    /// The newest id deleted (`max-deleted-entry-id`, Redis 7; `0-0` when
+    /// none was; Redis 7.0 moves it on `XDEL`, not on trimming).
+    pub max_deleted: Option<StreamId>,
+    /// The oldest entry held (`first-entry`), if any.
+    pub first_entry: Option<StreamId>,
+}
+
+/// Reads an `XINFO STREAM` reply: field-value pairs, flat in RESP2, a map in
+/// RESP3. `None` if it is neither, or has no `length`.
+pub fn stream_info(value: &Value) -> Option<StreamInfo> {
+    let pairs: Vec<(&Value, &Value)> = match value {
+        Value::Map(pairs) => pairs.iter().map(|(k, v)| (k, v)).collect(),
+        Value::Array(flat) if flat.len() % 2 == 0 => flat
+            .chunks_exact(2)
+            .filter_map(|pair| match pair {
+                [k, v] => Some((k, v)),
+                _ => None,
+            })
+            .collect(),
+        _ => return None,
+    };
+    let mut info = StreamInfo::default();
+    let mut length = None;
+    let count = |v: &Value| v.as_integer().and_then(|n| u64::try_from(n).ok());
+    for (key, value) in pairs {
+        match key.as_bytes() {
+            Some(b"length") => length = count(value),
+            Some(b"entries-added") => info.entries_added = count(value),
+            Some(b"max-deleted-entry-id") => {
+                info.max_deleted = value.as_bytes().and_then(StreamId::parse);
+            }
+            Some(b"first-entry") => {
+                info.first_entry = value
+                    .as_items()
+                    .and_then(<[Value]>::first)
+                    .and_then(Value::as_bytes)
+                    .and_then(StreamId::parse);
+            }
+            _ => {}
+        }
+    }
+    info.length = length?;
+    Some(info)
 }

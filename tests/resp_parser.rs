@@ -6,7 +6,8 @@
 
 use proptest::prelude::*;
 use wirepatterns::resp::{
-    Limits, Parsed, Parser, PubSub, RespError, StreamEntries, StreamEntry, Value, pubsub, xread,
+    Limits, Parsed, Parser, PubSub, RespError, StreamEntries, StreamEntry, StreamId, StreamInfo,
+    Value, pubsub, stream_info, xread,
 };
 
 fn bulk(s: &str) -> Value {
@@ -486,6 +487,56 @@ fn pubsub_messages_in_resp2_and_resp3() {
             String::from_utf8_lossy(bytes)
         );
     }
+}
+
+#[test]
+fn xinfo_stream_replies_in_resp2_and_resp3() {
+    let first = Value::Array(vec![
+        bulk("5-0"),
+        Value::Array(vec![bulk("seq"), bulk("5")]),
+    ]);
+    let flat = vec![
+        bulk("length"),
+        Value::Integer(50),
+        bulk("max-deleted-entry-id"),
+        bulk("4-0"),
+        bulk("entries-added"),
+        Value::Integer(54),
+        bulk("first-entry"),
+        first,
+        bulk("last-entry"),
+        Value::Null,
+    ];
+    let want = StreamInfo {
+        length: 50,
+        entries_added: Some(54),
+        max_deleted: Some(StreamId { ms: 4, seq: 0 }),
+        first_entry: Some(StreamId { ms: 5, seq: 0 }),
+    };
+    assert_eq!(stream_info(&Value::Array(flat.clone())), Some(want));
+    let map = flat
+        .chunks_exact(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect();
+    assert_eq!(stream_info(&Value::Map(map)), Some(want));
+    assert_eq!(
+        stream_info(&Value::Error(b"ERR no such key".to_vec())),
+        None
+    );
+    assert_eq!(stream_info(&Value::Array(vec![bulk("groups")])), None);
+    assert_eq!(
+        StreamId::parse(b"1526919030474-3"),
+        Some(StreamId {
+            ms: 1526919030474,
+            seq: 3
+        })
+    );
+    assert!(
+        StreamId::parse(b"9-0") < StreamId::parse(b"10-0"),
+        "numeric, not text, order"
+    );
+    assert_eq!(StreamId::parse(b"7"), Some(StreamId { ms: 7, seq: 0 }));
+    assert_eq!(StreamId::parse(b"1-x"), None);
 }
 
 #[test]

@@ -380,6 +380,25 @@ struct Run {
 }
 
 impl Run {
+    /// A run of `opts` against `servers`, before anything is connected.
+    fn new(opts: Options, servers: Vec<ServerProbe>) -> Run {
+        Run {
+            opts,
+            start: Instant::now(),
+            rng: Rng::seeded(),
+            senders: HashMap::new(),
+            latencies_ns: Vec::new(),
+            notices: 0,
+            clients_complete: 0,
+            first_send_ns: None,
+            last_receipt_ns: 0,
+            errors: Vec::new(),
+            failed: 0,
+            opened: 0,
+            servers,
+        }
+    }
+
     fn now_ns(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }
@@ -794,21 +813,7 @@ fn run(opts: Options) -> Result<Outcome, String> {
             peak_kib: None,
         })
         .collect();
-    let mut run = Run {
-        opts,
-        start: Instant::now(),
-        rng: Rng::seeded(),
-        senders: HashMap::new(),
-        latencies_ns: Vec::new(),
-        notices: 0,
-        clients_complete: 0,
-        first_send_ns: None,
-        last_receipt_ns: 0,
-        errors: Vec::new(),
-        failed: 0,
-        opened: 0,
-        servers,
-    };
+    let mut run = Run::new(opts, servers);
 
     let mut connected_at: Option<Instant> = None;
     let mut settled_at: Option<Instant> = None;
@@ -1509,21 +1514,8 @@ mod tests {
         let Ok(Some(opts)) = parse(&["--clients", "2", "--senders", "2", "--messages", "4"]) else {
             panic!()
         };
-        let mut run = Run {
-            opts,
-            start: Instant::now(),
-            rng: Rng::seeded(),
-            senders: HashMap::new(),
-            latencies_ns: Vec::new(),
-            notices: 0,
-            clients_complete: 0,
-            first_send_ns: None,
-            last_receipt_ns: 0,
-            errors: Vec::new(),
-            failed: 0,
-            opened: 1,
-            servers: Vec::new(),
-        };
+        let mut run = Run::new(opts, Vec::new());
+        run.opened = 1;
         // Two senders with the same local port on the servers at 8081 and 8082.
         run.senders.insert(40000, vec![(8081, 0), (8082, 1)]);
         let mut tally = Tally::default();

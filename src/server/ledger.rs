@@ -208,7 +208,7 @@ impl Ledger {
         cost.status = status;
         cost.bytes_out = end.saturating_sub(start);
         self.inflight = None;
-        self.unwritten.push_back(Unwritten { start, end, cost });
+        self.push_unwritten(Unwritten { start, end, cost });
     }
 
     /// The status of the response to the request in flight.
@@ -225,7 +225,7 @@ impl Ledger {
         if let Some(mut cost) = self.inflight.take() {
             let start = self.inflight_start;
             cost.bytes_out = end.saturating_sub(start);
-            self.unwritten.push_back(Unwritten { start, end, cost });
+            self.push_unwritten(Unwritten { start, end, cost });
         }
     }
 
@@ -285,6 +285,18 @@ impl Ledger {
                 report(&done.cost);
             }
         }
+    }
+
+    /// Queues a complete response until its last byte is written. The first one
+    /// gets room for itself alone: a connection almost always has one response
+    /// queued at a time, and a record is a few hundred bytes, so the default first
+    /// growth (room for four) would keep about 1 KiB per connection, idle ones
+    /// included, for nothing. Pipelined responses grow the queue as usual.
+    fn push_unwritten(&mut self, unwritten: Unwritten) {
+        if self.unwritten.capacity() == 0 {
+            self.unwritten.reserve_exact(1);
+        }
+        self.unwritten.push_back(unwritten);
     }
 
     /// Responses complete but not yet written.
@@ -353,6 +365,38 @@ mod tests {
             assert_eq!(c.conn, 7);
         }
         assert_eq!(seen.iter().map(|c| c.index).collect::<Vec<_>>(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn one_response_at_a_time_keeps_room_for_one_record_only() {
+        let t0 = Instant::now();
+        let mut ledger = Ledger::new(1, t0);
+        let one = std::mem::size_of::<Unwritten>();
+        let mut out = 0;
+        for _ in 0..3 {
+            ledger.read(ReadCall::Data(40), t0, false);
+            ledger.head_parsed(t0, 40, Label::EMPTY);
+            ledger.dispatched(t0, out);
+            out += 100;
+            ledger.response_complete(out);
+            assert_eq!(ledger.capacity(), one);
+            ledger.write(out - 100, 100);
+            ledger.written(out, t0, |_| {});
+        }
+        // Pipelined responses still queue: the record grows past one.
+        for _ in 0..3 {
+            ledger.start_from_buffer();
+            ledger.head_parsed(t0, 40, Label::EMPTY);
+            ledger.dispatched(t0, out);
+            out += 100;
+            ledger.response_complete(out);
+        }
+        assert_eq!(ledger.unwritten(), 3);
+        assert!(ledger.capacity() >= 3 * one);
+        let mut seen = 0;
+        ledger.write(out - 300, 300);
+        ledger.written(out, t0, |_| seen += 1);
+        assert_eq!(seen, 3);
     }
 
     #[test]

@@ -27,6 +27,15 @@
 #     poll_load --mode sse, RUNS times: memory per stream (goal < 10 KiB) and the
 #     CPU the heartbeats cost.
 #
+# SPLIT_CORES=1 (root only, 2 or more CPUs; with `long` or `sse`) runs (b) or (c) as if the clients were
+#     on another host: the server is pinned to CPU 0 (taskset), poll_load to CPU 1,
+#     and the receiving half of loopback TCP is steered to CPU 1 by setting lo's RPS
+#     mask (/sys/class/net/lo/queues/rx-0/rps_cpus; put back on exit). On plain
+#     loopback a server's write() also does the client's TCP receive work, in the
+#     same call; with RPS that work is queued to CPU 1 instead, as a NIC would hand
+#     it to the other host. write_floor runs pinned to CPU 0 (its writer and its
+#     draining thread); compare its writer's CPU time then, not its wall time.
+#
 # poll_load's full output (memory, CPU, the release, the server's /stats) is kept
 # in the log folder printed at the end; this script prints summary tables.
 # Every run is bounded: wrk by -d, poll_load by --timeout (120 s), servers are
@@ -55,6 +64,7 @@ QUIET_WAIT=${QUIET_WAIT:-60}
 MAX_OTHER_CORES=${MAX_OTHER_CORES:-0.25}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}
 BASE_PORT=${BASE_PORT:-28080}
+SPLIT_CORES=${SPLIT_CORES:-0}
 case "$PARTS" in all | short | long | sse) ;; *)
   echo "usage: scripts/polling.sh [all|short|long|sse]" >&2
   exit 2
@@ -87,13 +97,34 @@ bin="${CARGO_TARGET_DIR:-$repo/target}/release/examples"
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # port_free, pick_port, server_pid, stop_server
 
+# --- SPLIT_CORES: server on CPU 0, clients and loopback's receive side on CPU 1 -------
+rps_file=/sys/class/net/lo/queues/rx-0/rps_cpus
+server_cpu_prefix=() # the command prefix that pins the server (and write_floor)
+client_cpu_prefix=() # the one that pins the load tool
+if [ "$SPLIT_CORES" = 1 ]; then
+  if want short; then
+    echo "SPLIT_CORES=1 is for the held parts: scripts/polling.sh long (or sse)" >&2
+    exit 2
+  fi
+  if [ "$(nproc)" -lt 2 ] || ! command -v taskset >/dev/null 2>&1 || [ ! -w "$rps_file" ]; then
+    echo "SPLIT_CORES=1 needs 2 CPUs, taskset and a writable $rps_file (root)" >&2
+    exit 1
+  fi
+  rps_before=$(cat "$rps_file")
+  echo 2 >"$rps_file" # CPU 1's bit
+  echo "split cores: server on CPU 0; clients and lo's receive side (RPS mask $(cat "$rps_file")) on CPU 1" >&2
+  server_cpu_prefix=(taskset -c 0)
+  client_cpu_prefix=(taskset -c 1)
+  trap 'stop_server; echo "$rps_before" >"$rps_file"' EXIT INT TERM
+fi
+
 # Starts a server on PORT with its output in LOG; waits (up to 10 s) until its
 # port accepts (and, for ours, its ready line is out).
 start_server() { # KIND PORT LOG [ARGS...]
   local kind=$1 port=$2 log=$3
   shift 3
   case "$kind" in
-    ours) "$bin/jobs" --addr "127.0.0.1:$port" "$@" >"$log" 2>&1 & ;;
+    ours) "${server_cpu_prefix[@]}" "$bin/jobs" --addr "127.0.0.1:$port" "$@" >"$log" 2>&1 & ;;
     express) (cd "$express_dir" && PORT=$port STEP_MS=3000 QUIET=1 exec node server.js) >"$log" 2>&1 & ;;
     express-log) (cd "$express_dir" && PORT=$port STEP_MS=3000 exec node server.js) >/dev/null 2>&1 & ;;
   esac
@@ -233,7 +264,7 @@ held_run() { # MODE RUN
     sse) start_server ours "$port" "$log" --step-ms 60000 --heartbeat-secs 1 --max-connections 20000 ;;
   esac
   out="$logs/poll_load-$mode-$run.txt"
-  local cmd=("$bin/poll_load" --mode "$mode" --addr "127.0.0.1:$port" --pid "$server_pid"
+  local cmd=("${client_cpu_prefix[@]}" "$bin/poll_load" --mode "$mode" --addr "127.0.0.1:$port" --pid "$server_pid"
     --conns "$CONNS" --cpu-secs 5 --timeout 120 --max-kib-per-conn 10)
   [ "$mode" = long ] && cmd+=(--max-cpu-pct 1 --max-wake-ms 50)
   echo "== $mode run $run: ${cmd[*]}" >&2
@@ -260,7 +291,7 @@ for mode in long sse; do
     : >"$logs/write_floor.txt"
     for run in $(seq "$RUNS"); do
       wait_quiet
-      "$bin/write_floor" --conns "$floor_conns" >>"$logs/write_floor.txt"
+      "${server_cpu_prefix[@]}" "$bin/write_floor" --conns "$floor_conns" >>"$logs/write_floor.txt"
     done
   fi
 done
@@ -306,6 +337,9 @@ if want long; then
   echo
   echo "(b) $CONNS long polls held on one job: poll_load --mode long --conns $CONNS (jobs --step-ms 20000 --max-wait 60)"
   echo "    goals: < 10 KiB per held poll, < 1 % of a core while they wait, all answered < 50 ms after the update (server)"
+  if [ "$SPLIT_CORES" = 1 ]; then
+    echo "    SPLIT_CORES=1: server on CPU 0; poll_load and lo's receive side (RPS) on CPU 1"
+  fi
   echo
   {
     printf 'run\theld\tKiB per held poll\tVmRSS before / held / answered KiB\tVmHWM KiB\tCPU waiting %% (ticks)\tloop thread %%\tanswered\tclient first->last ms\tclient update->receipt p50 / max ms\tserver update->last answer ms\tloop CPU per answer µs\tother cores\tok\tattempt\n'
@@ -325,6 +359,9 @@ if want long; then
   echo
   echo "    the floor: one write() per socket and nothing else (write_floor --conns $floor_conns: both ends of"
   echo "    each connection are in its one process, so at most half the open-file limit), run $RUNS times:"
+  if [ "$SPLIT_CORES" = 1 ]; then
+    echo "    (SPLIT_CORES=1: pinned to CPU 0, the receive side on CPU 1; the writer's CPU time is the floor)"
+  fi
   sed 's/^/    /' "$logs/write_floor.txt"
 fi
 

@@ -97,24 +97,24 @@ impl JobsApp {
             time_to_all: Duration::ZERO,
         };
         let mut still = Vec::with_capacity(readers.conns.len());
+        let last_seq = self.store.log(&job).map(|l| l.last_seq());
+        // Every long poll this update releases gets the same answer: built once.
+        let mut answer = None;
         for conn in readers.conns {
             let Some(held) = self.held.get(&conn).filter(|h| h.job == job) else {
                 continue; // left since, or moved on
             };
             let pattern = held.kind.pattern();
-            if pattern == Pattern::LongPoll
-                && self
-                    .store
-                    .log(&job)
-                    .is_some_and(|l| l.last_seq() <= held.cursor)
-            {
+            if pattern == Pattern::LongPoll && last_seq.is_some_and(|seq| seq <= held.cursor) {
                 // Its `since` is still ahead of the job: it goes on waiting.
                 still.push(conn);
                 continue;
             }
             let before = self.costs.of(pattern).events_sent;
             let open = match pattern {
-                Pattern::LongPoll => self.answer_long_poll(ws.http(), conn, Release::Update),
+                Pattern::LongPoll => {
+                    self.answer_long_poll_with(ws.http(), conn, Release::Update, &mut answer)
+                }
                 Pattern::Sse => self.send_events(ws.http(), conn),
                 _ => self.send_ws(ws, conn),
             };
@@ -202,11 +202,30 @@ impl JobsApp {
         conn: ConnId,
         why: Release,
     ) -> bool {
+        self.answer_long_poll_with(ctx, conn, why, &mut None)
+    }
+
+    /// [`answer_long_poll`](Self::answer_long_poll), with the status answer kept in
+    /// `answer` for the next poll on the same job: the callers that answer many
+    /// polls of one job in one go (an update, every poll it releases) build it once.
+    pub(super) fn answer_long_poll_with(
+        &mut self,
+        ctx: &mut Context<'_>,
+        conn: ConnId,
+        why: Release,
+        answer: &mut Option<Response>,
+    ) -> bool {
         let Some(held) = self.release(ctx, conn) else {
             return false;
         };
-        let mut res = Response::new(200);
-        self.status_response(&held.job, &mut res);
+        let res = match answer {
+            Some(res) => res.clone(),
+            None => {
+                let mut res = Response::new(200);
+                self.status_response(&held.job, &mut res);
+                answer.insert(res).clone()
+            }
+        };
         let cost = self.costs.of_mut(Pattern::LongPoll);
         cost.events_sent += 1;
         if why == Release::WaitOver {

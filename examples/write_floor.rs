@@ -17,6 +17,10 @@
 //!
 //! Compare the result with the jobs server's `wake.last_us` for the same N
 //! (`scripts/polling.sh long`): the server's wake-up cannot beat this.
+//! `SPLIT_CORES=1 scripts/polling.sh long` runs it pinned to CPU 0 with loopback's
+//! receive processing steered to CPU 1 (RPS), as if the clients were on another
+//! host; its draining thread then shares CPU 0, so the writer's CPU time, not the
+//! wall time, is the floor.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};

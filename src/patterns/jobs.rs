@@ -75,7 +75,8 @@
 //! - Replacing a job ([`JobStore::restore`] of a handle already present) removes its
 //!   old entry at once, so no garbage accumulates.
 //! - The expiries set alone answers "when does the oldest finished job go", which
-//!   is the `Retry-After` of a full store ([`StoreFull`]).
+//!   is the `Retry-After` of a full store ([`StoreFull`]); with no finished job,
+//!   the steps set's first entry gives the lower bound used instead.
 //!
 //! Each operation costs O(log n) in the number of jobs.
 //!
@@ -286,17 +287,29 @@ pub struct Update {
 /// `Retry-After`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreFull {
-    /// How long until a place frees up: until the oldest finished job expires, or
-    /// one step if no job has finished yet (nothing frees up sooner than that).
+    /// How long until a place frees up: until the oldest finished job expires;
+    /// if no job has finished yet, until the earliest next step plus
+    /// [`JobConfig::keep`] (no place frees up sooner, though it may later: a
+    /// client that comes back then is told again).
     pub retry_after: Duration,
+}
+
+impl StoreFull {
+    /// [`retry_after`](Self::retry_after) in whole seconds, rounded up and at
+    /// least 1: the value of an HTTP `Retry-After` (RFC 9110 §10.2.3 counts in
+    /// seconds).
+    pub fn retry_after_secs(&self) -> u64 {
+        let secs = self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
+        secs.max(1)
+    }
 }
 
 impl fmt::Display for StoreFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "the job store is full: retry in {} ms",
-            self.retry_after.as_millis()
+            "the job store is full: retry in {} s",
+            self.retry_after_secs()
         )
     }
 }
@@ -379,9 +392,17 @@ impl JobStore {
     pub fn submit(&mut self, now: Instant, wall_ms: u64) -> Result<JobId, StoreFull> {
         self.expire_due(now);
         if self.jobs.len() >= self.config.max_jobs {
-            let retry_after = match self.expiries.first() {
-                Some((at, _)) => at.saturating_duration_since(now),
-                None => self.config.step,
+            let retry_after = match (self.expiries.first(), self.steps.first()) {
+                // The oldest finished job goes first.
+                (Some((at, _)), _) => at.saturating_duration_since(now),
+                // None has finished: no slot frees before a running job takes its
+                // next step and is then kept for `keep`. The earliest next step
+                // plus `keep` is a lower bound (the job may need more steps),
+                // cheap to find; a client told to come back then is told again.
+                (None, Some((at, _))) => at
+                    .saturating_duration_since(now)
+                    .saturating_add(self.config.keep),
+                (None, None) => self.config.step.saturating_add(self.config.keep),
             };
             return Err(StoreFull { retry_after });
         }
@@ -751,11 +772,12 @@ mod tests {
         let mut store = JobStore::new(config);
         let a = store.submit(t0, MS0).unwrap();
         store.submit(t0 + secs(1), MS0 + 1000).unwrap();
-        // Nothing finished: retry in one step.
+        // Nothing finished: no place frees before a's next step (at 3 s) plus
+        // keep (600 s).
         assert_eq!(
             store.submit(t0 + secs(2), MS0 + 2000),
             Err(StoreFull {
-                retry_after: secs(3)
+                retry_after: secs(601)
             })
         );
         assert_eq!(store.len(), 2);

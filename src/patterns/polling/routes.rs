@@ -105,9 +105,7 @@ impl JobsApp {
             Err(full) => {
                 res.set_status(503);
                 res.header("Content-Type", "text/plain; charset=utf-8");
-                let secs =
-                    full.retry_after.as_secs() + u64::from(full.retry_after.subsec_nanos() > 0);
-                res.header("Retry-After", secs.max(1).to_string());
+                res.header("Retry-After", full.retry_after_secs().to_string());
                 res.body_mut()
                     .extend_from_slice(format!("{full}\n").as_bytes());
             }

@@ -858,6 +858,42 @@ fn a_restart_on_the_same_store_resumes_every_job() {
 }
 
 #[test]
+fn after_a_restart_an_sse_reader_is_told_which_updates_were_not_kept() {
+    let dir = TempDir::new("restart-sse");
+    let path = dir.path().join("jobs.store");
+    let server = start(stored(&path, Duration::from_millis(60)));
+    let id = submit(server.addr);
+    wait_progress(server.addr, &id, 40, RUN);
+    drop(server.stop().unwrap());
+
+    // Back with a long step: the job stays where it was restored, and its log
+    // holds that one update only.
+    let server = start(stored(&path, Duration::from_secs(60)));
+    let restored = status(server.addr, &id);
+    assert!((40..100).contains(&restored), "restored at {restored}%");
+    let (head, mut sse) = Sse::open(
+        server.addr,
+        &format!("/events?jobId={}", enc(&id)),
+        "Last-Event-ID: 10\r\n",
+    );
+    assert_sse_start(&head, &mut sse);
+    // 20% up to the one before the restored update were not kept: the stream
+    // says so in a comment, then goes on from what it has.
+    let missed = (restored - 20) / 10;
+    let expected = if missed == 1 {
+        ": missed 20%, 1 update not kept".to_string()
+    } else {
+        format!(": missed 20%-{}%, {missed} updates not kept", restored - 10)
+    };
+    let notice = sse.block().expect("a block after retry");
+    assert_eq!(notice.0, expected, "{notice:?}");
+    let event = sse.event().expect("the restored update");
+    assert_eq!(status_event(&event).0, restored, "{event:?}");
+    drop(sse);
+    server.stop().unwrap();
+}
+
+#[test]
 fn a_torn_last_record_is_cut_and_the_earlier_ones_kept() {
     let dir = TempDir::new("torn");
     let path = dir.path().join("jobs.store");

@@ -144,7 +144,10 @@
 //!   guarantee ("appended, then synced") and the server chooses the order.
 //! - **Even with no loss**, a running job repeats the step it was in, and its
 //!   earlier updates (and their stamps) are not replayed into its log: a reader
-//!   that asks for them is told it missed them.
+//!   that asks for them gets the restored update instead. An SSE stream says which
+//!   it missed first, in a comment (`: missed 20%-30%, 2 updates not kept`); a
+//!   long poll answers the current status, which is all it ever answers; a
+//!   WebSocket, whose messages are status lines only, gets the restored update.
 //!
 //! # Growth: the file is never compacted
 //!

@@ -22,7 +22,9 @@
 //!   (`id: 40` / `data: JobStatus: 40% at=<ms>`). A dropped connection is resumed
 //!   by the browser with `Last-Event-ID: 40`, and gets only what came after.
 //! - **WebSocket** (`ws://HOST/jobs?jobId=ID`): the same updates, pushed as text
-//!   messages on a connection that could also carry messages the other way.
+//!   messages on a connection that could also carry messages the other way. A
+//!   client that reconnects adds `&since=N` (the last progress it saw) and gets
+//!   only what came after, as SSE's `Last-Event-ID` does.
 //!
 //! # One log, many readers
 //!
@@ -35,7 +37,7 @@
 //! | short polling | none: it asks for the current value | the client, on a timer |
 //! | long polling | `since=N` in each request | the client, one request per update |
 //! | SSE | `id:` / `Last-Event-ID` | the server pushes; a reconnect resumes there |
-//! | WebSocket | per connection, here | the server pushes |
+//! | WebSocket | per connection, here, from `since=N` when it connects | the server pushes |
 //!
 //! On the wire the cursor is the **progress** (`since=40`, `id: 40`): for a job it
 //! is also its update's sequence number (40% is update 5, see
@@ -115,7 +117,8 @@ mod wire;
 pub use costs::{Pattern, PatternCost, PollingCosts, WakeCost, thread_cpu_time};
 use routes::{bad_request, not_found, request_bytes};
 use wire::{
-    FINISHED, HEARTBEAT, chunk_wire_len, events_after, push_event, push_status_line, ws_frame_len,
+    FINISHED, HEARTBEAT, chunk_wire_len, events_after, push_event, push_missed, push_status_line,
+    ws_frame_len,
 };
 
 /// The lab page served at `GET /`.

@@ -264,7 +264,16 @@ impl JobsApp {
         self.text.clear();
         let mut sent = 0u64;
         let mut cursor = held.cursor;
-        if let Some(events) = events_after(log.read(cursor), log) {
+        let after = events_after(log, cursor);
+        if let Some((first, last)) = after.missed {
+            let config = self.store.config();
+            let (from, to) = (
+                config.progress_for_seq(first).unwrap_or(0),
+                config.progress_for_seq(last).unwrap_or(0),
+            );
+            push_missed(&mut self.text, from, to, last - first + 1);
+        }
+        if let Some(events) = after.events {
             for (seq, update) in events {
                 push_event(&mut self.text, update);
                 cursor = seq;
@@ -312,7 +321,9 @@ impl JobsApp {
         let mut sent = 0u64;
         let mut bytes = 0u64;
         let mut cursor = held.cursor;
-        if let Some(events) = events_after(log.read(cursor), log) {
+        // A WebSocket reader that missed updates gets the oldest kept: its
+        // messages have one form (a status line), so nothing else is sent.
+        if let Some(events) = events_after(log, cursor).events {
             for (seq, update) in events {
                 self.text.clear();
                 push_status_line(&mut self.text, update);

@@ -245,7 +245,12 @@ impl JobsApp {
         self.text
             .push_str(&self.config.retry.as_millis().to_string());
         self.text.push_str("\n\n");
-        if let Some(events) = events_after(log.read(cursor), log) {
+        let after = events_after(log, cursor);
+        if let Some((first, last)) = after.missed {
+            let (from, to) = (self.shown(first), self.shown(last));
+            push_missed(&mut self.text, from, to, last - first + 1);
+        }
+        if let Some(events) = after.events {
             for (seq, update) in events {
                 push_event(&mut self.text, update);
                 cursor = seq;

@@ -10,20 +10,59 @@ pub(super) const FINISHED: &str = "job finished";
 /// ignored by the client (WHATWG HTML §9.2.6) but keeps the connection busy.
 pub(super) const HEARTBEAT: &str = ": heartbeat\n\n";
 
-/// The events a reader at a cursor gets: after it, or, if it is older than what
-/// is kept, from the oldest kept (a job restored from the journal keeps only its
-/// last update; the reader gets that rather than nothing).
+/// What a reader at a cursor gets: the events after it, and the updates it can
+/// no longer get, if any.
+pub(super) struct After<'a> {
+    /// The events after the cursor, or, if it is older than what is kept, from
+    /// the oldest kept (a job restored from the journal keeps only its last
+    /// update; the reader gets that rather than nothing).
+    pub(super) events: Option<crate::patterns::log::Events<'a, Update>>,
+    /// The sequence numbers the reader missed because they were not kept
+    /// (`Read::Gap`): first and last, inclusive.
+    pub(super) missed: Option<(u64, u64)>,
+}
+
+/// Reads `log` after `cursor` (see [`After`]).
 pub(super) fn events_after<'a>(
-    read: Read<'a, Update>,
     log: &'a crate::patterns::log::EventLog<Update>,
-) -> Option<crate::patterns::log::Events<'a, Update>> {
-    match read {
-        Read::Events(events) => Some(events),
-        Read::Gap { oldest_kept, .. } => match log.read(oldest_kept.saturating_sub(1)) {
-            Read::Events(events) => Some(events),
-            _ => None,
+    cursor: u64,
+) -> After<'a> {
+    match log.read(cursor) {
+        Read::Events(events) => After {
+            events: Some(events),
+            missed: None,
         },
-        _ => None,
+        Read::Gap {
+            oldest_kept,
+            missed,
+        } => After {
+            events: match log.read(oldest_kept.saturating_sub(1)) {
+                Read::Events(events) => Some(events),
+                _ => None,
+            },
+            missed: (missed > 0).then(|| (cursor + 1, oldest_kept.saturating_sub(1))),
+        },
+        _ => After {
+            events: None,
+            missed: None,
+        },
+    }
+}
+
+/// The comment that tells an event stream's reader which updates it missed
+/// (`: missed 10%-20%, 2 updates not kept`): a reader is never moved past
+/// updates silently. A comment, so a browser's `EventSource` ignores it (WHATWG
+/// HTML §9.2.6) while anyone reading the stream sees it.
+pub(super) fn push_missed(out: &mut String, first: u8, last: u8, count: u64) {
+    use fmt::Write;
+    let updates = if count == 1 { "update" } else { "updates" };
+    if first == last {
+        let _ = write!(out, ": missed {first}%, {count} {updates} not kept\n\n");
+    } else {
+        let _ = write!(
+            out,
+            ": missed {first}%-{last}%, {count} {updates} not kept\n\n"
+        );
     }
 }
 
@@ -76,6 +115,17 @@ mod tests {
             crate::ws::write_binary(&mut frame, &data);
             assert_eq!(ws_frame_len(len), frame.len() as u64, "frame of {len}");
         }
+    }
+
+    #[test]
+    fn a_missed_notice_is_one_comment_naming_the_updates() {
+        let mut out = String::new();
+        push_missed(&mut out, 20, 20, 1);
+        push_missed(&mut out, 20, 40, 3);
+        assert_eq!(
+            out,
+            ": missed 20%, 1 update not kept\n\n: missed 20%-40%, 3 updates not kept\n\n"
+        );
     }
 
     #[test]

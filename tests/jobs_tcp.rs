@@ -741,6 +741,8 @@ fn wrong_methods_are_405_with_allow() {
         ("DELETE", "/checkstatus", "GET"),
         ("POST", "/events?jobId=job:1", "GET"),
         ("PUT", "/events", "GET"),
+        ("POST", "/", "HEAD"),
+        ("DELETE", "/stats", "HEAD"),
     ] {
         let resp = call(addr, method, target);
         assert_eq!(resp.status, 405, "{method} {target}: {resp:?}");
@@ -753,6 +755,44 @@ fn wrong_methods_are_405_with_allow() {
             "{method} {target}: Allow: {allow}"
         );
     }
+    server.stop().unwrap();
+}
+
+#[test]
+fn head_gets_what_get_would_without_the_body() {
+    let server = start(config(FOREVER));
+    let id = submit(server.addr);
+    let mut client = Client::connect(server.addr);
+    for target in [
+        "/".to_string(),
+        format!("/checkstatus?jobId={}", enc(&id)),
+        "/stats".into(),
+    ] {
+        let get = call(server.addr, "GET", &target);
+        assert_eq!(get.status, 200, "GET {target}: {get:?}");
+        client.request("HEAD", &target, "");
+        let head = client.head();
+        assert_eq!(head.status, 200, "HEAD {target}: {head:?}");
+        assert_eq!(
+            head.header("content-type"),
+            get.header("content-type"),
+            "HEAD {target}: {head:?}"
+        );
+        if target != "/stats" {
+            // /stats counts the requests, so its length changes between the two.
+            assert_eq!(
+                head.header("content-length"),
+                Some(get.body.len().to_string().as_str()),
+                "HEAD {target}: the length GET's body has: {head:?}"
+            );
+        }
+    }
+    // No body came after any of the heads: the next answer on the connection
+    // starts right after the last one.
+    client.request("GET", &format!("/checkstatus?jobId={}", enc(&id)), "");
+    let next = client.response();
+    assert_eq!(next.status, 200, "{next:?}");
+    assert_eq!(progress_of(&next), 0);
     server.stop().unwrap();
 }
 

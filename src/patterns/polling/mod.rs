@@ -79,7 +79,8 @@
 //! A missing or malformed `jobId`, a malformed `wait`, a `since` missing or
 //! malformed when `wait` is given, a malformed `Last-Event-ID`: 400 with a body
 //! naming which. An unknown or expired handle: 404. A wrong method on a known
-//! path: 405 with `Allow`. An unknown path: 404.
+//! path: 405 with `Allow`. An unknown path: 404. Every path that answers GET
+//! answers HEAD the same way, without the body (RFC 9110 §9.1, §9.3.2).
 //!
 //! # Where the code is
 //!

@@ -21,8 +21,8 @@ impl JobsApp {
         let query = request.query().unwrap_or("");
         match request.path() {
             "/" => {
-                if method != "GET" {
-                    return (Pattern::Other, method_not_allowed(res, "GET"));
+                if !is_get(method) {
+                    return (Pattern::Other, method_not_allowed(res, GET));
                 }
                 res.header("Content-Type", "text/html; charset=utf-8");
                 res.header("Cache-Control", "no-store");
@@ -36,27 +36,27 @@ impl JobsApp {
                 (Pattern::Submit, self.submit(ctx, res))
             }
             "/checkstatus" => {
-                if method != "GET" {
-                    return (Pattern::ShortPoll, method_not_allowed(res, "GET"));
+                if !is_get(method) {
+                    return (Pattern::ShortPoll, method_not_allowed(res, GET));
                 }
                 self.check_status(ctx, req.conn(), query, res)
             }
             "/events" => {
-                if method != "GET" {
-                    return (Pattern::Sse, method_not_allowed(res, "GET"));
+                if !is_get(method) {
+                    return (Pattern::Sse, method_not_allowed(res, GET));
                 }
                 (Pattern::Sse, self.events(ctx, req, query, res))
             }
             "/jobs" => {
-                if method != "GET" {
-                    return (Pattern::WebSocket, method_not_allowed(res, "GET"));
+                if !is_get(method) {
+                    return (Pattern::WebSocket, method_not_allowed(res, GET));
                 }
                 not_a_websocket(res);
                 (Pattern::WebSocket, Reply::Respond)
             }
             "/stats" => {
-                if method != "GET" {
-                    return (Pattern::Other, method_not_allowed(res, "GET"));
+                if !is_get(method) {
+                    return (Pattern::Other, method_not_allowed(res, GET));
                 }
                 self.costs.loop_cpu = thread_cpu_time();
                 self.costs.jobs_held = self.store.len() as u64;
@@ -358,6 +358,17 @@ pub(super) fn not_found(res: &mut Response, job: &JobId, keep: Duration) {
 }
 
 /// 405 with the methods the path allows (RFC 9110 §15.5.6).
+/// The methods of a path that reads: GET, and HEAD, which every general-purpose
+/// server must support (RFC 9110 §9.1). A HEAD is routed exactly as a GET, held
+/// ones included, so that it gets the same header fields (§9.3.2); the driver
+/// sends no body.
+const GET: &str = "GET, HEAD";
+
+/// Whether `method` is one of [`GET`]'s.
+fn is_get(method: &str) -> bool {
+    method == "GET" || method == "HEAD"
+}
+
 pub(super) fn method_not_allowed(res: &mut Response, allow: &str) -> Reply {
     res.set_status(405);
     res.header("Allow", allow);

@@ -934,6 +934,27 @@ fn after_a_restart_an_sse_reader_is_told_which_updates_were_not_kept() {
 }
 
 #[test]
+fn the_store_file_reports_its_appends_and_syncs_in_stats() {
+    let dir = TempDir::new("stats");
+    let path = dir.path().join("jobs.store");
+    let server = start(stored(&path, Duration::from_secs(60)));
+    submit(server.addr);
+    submit(server.addr);
+    // The syncs run on the journal's thread, at most one a second; /stats shows
+    // them once taken in, and then nothing waits to reach the disk.
+    wait_stat(server.addr, "journal.syncs", RUN, |n| n >= 1);
+    let stats = wait_stat(server.addr, "journal.unsynced_bytes", RUN, |n| n == 0);
+    assert_eq!(stat(&stats, "journal.records"), 2, "{stats:?}");
+    assert_eq!(
+        stat(&stats, "journal.bytes"),
+        std::fs::metadata(&path).unwrap().len(),
+        "{stats:?}"
+    );
+    assert!(stat(&stats, "journal.sync_max_us") <= stat(&stats, "journal.sync_us"));
+    server.stop().unwrap();
+}
+
+#[test]
 fn a_torn_last_record_is_cut_and_the_earlier_ones_kept() {
     let dir = TempDir::new("torn");
     let path = dir.path().join("jobs.store");

@@ -96,26 +96,38 @@
 //! Appends ([`Journal::submitted`], [`Journal::progressed`]) are one `write` each,
 //! on the loop thread, into the kernel's page cache: they return in microseconds
 //! and never wait for the disk. Getting the bytes *onto* the disk is a separate
-//! `fdatasync` ([`Journal::sync`]), which blocks the loop until the disk answers
-//! (a fraction of a millisecond on an SSD with a write cache, several
-//! milliseconds on a spinning disk), so it is rationed:
+//! `fdatasync`, which waits until the disk answers (a fraction of a millisecond
+//! on an SSD with a write cache, several milliseconds on a spinning disk, far
+//! more on a busy one). The loop never makes that call: the journal has a thread
+//! of its own, `journal-sync`, which holds a second handle on the file
+//! ([`RecordFile::sync_handle`]) and does nothing but sync when asked. The loop
+//! only hands it a request ("sync; the file ends at offset N") and, later, takes
+//! in the answer. Disk writes on the loop thread are appends to the page cache,
+//! and nothing else.
 //!
-//! - **At most one sync per [`JournalConfig::sync_every`]** (1 s by default): a
-//!   sync happens on the first loop turn that finds unsynced records once
-//!   `sync_every` has passed since the previous sync. The loop calls
+//! - **When a sync starts: at most one per [`JournalConfig::sync_every`]** (1 s by
+//!   default), on the first loop turn that finds unsynced records once
+//!   `sync_every` has passed since the previous one started. The loop calls
 //!   [`Journal::flush_if_due`] at the end of every turn and wakes for
 //!   [`Journal::next_flush`] (with its other timers), so unsynced records never
-//!   wait for traffic.
-//! - Hence **every record is on disk at most `sync_every` after it was appended**
-//!   (plus however late the loop turn runs). After a quiet spell the first
-//!   records are synced at the end of the very turn that appended them.
-//! - `sync_every` = [`Duration::ZERO`] syncs at the end of every turn that
-//!   appended anything: one sync per turn, however many records it appended
-//!   (group commit).
-//! - On shutdown the server calls [`Journal::sync`] once more.
+//!   wait for traffic. After a quiet spell the first records' sync starts at the
+//!   end of the very turn that appended them.
+//! - **One sync at a time.** Records appended while a sync runs are not covered
+//!   by it (it was asked for the bytes before offset N); they go in the next one,
+//!   which starts once the running one has finished (the loop looks every few
+//!   milliseconds while it waits).
+//! - Hence **every record is on disk about `sync_every` after it was appended,
+//!   plus one sync's time** (plus however late the loop turn runs). The
+//!   journal's costs say how long syncs take here ([`JournalCosts::sync_max`]).
+//! - `sync_every` = [`Duration::ZERO`] starts a sync at the end of every turn
+//!   that appended anything, as soon as the previous one has finished: one sync
+//!   covers every record of the turns it waited for (group commit).
+//! - On shutdown the server calls [`Journal::sync`], which waits for the thread:
+//!   every record is on disk when the server exits.
 //!
-//! [`JournalCosts`] counts appends, bytes, syncs and the time the loop spent
-//! blocked in them, for the server's cost report.
+//! [`JournalCosts`] counts appends, bytes, syncs and the time the sync thread
+//! spent in them, for the server's cost report (`/stats` and the totals at
+//! Ctrl-C).
 //!
 //! A sync that fails is not retried: on Linux a failed `fsync` may have dropped
 //! the dirty pages it could not write, and a second `fsync` then "succeeds"
@@ -128,7 +140,7 @@
 //! | what crashes | what is lost |
 //! |---|---|
 //! | the process (a panic, `kill -9`, the OOM killer) | nothing that was appended: the bytes are in the kernel's page cache and reach the file anyway |
-//! | the machine (power loss, kernel panic) | the records appended since the last sync: at most the last `sync_every` of updates; if it struck mid-write, the last record is torn and cut at start-up, with a warning |
+//! | the machine (power loss, kernel panic) | the records appended since the last finished sync started: about the last `sync_every` of updates, plus one sync's time; if it struck mid-write, the last record is torn and cut at start-up, with a warning |
 //!
 //! What losing records means for clients, honestly:
 //!
@@ -219,10 +231,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::patterns::jobs::{JobId, JobStore};
-use crate::patterns::record_file::{HEADER_LEN, RecordError, RecordFile, TornTail};
+use crate::patterns::record_file::{HEADER_LEN, RecordError, RecordFile, SyncHandle, TornTail};
+
+/// While a sync is in flight and more records wait, how often the loop looks
+/// whether it has finished (one sync at a time).
+const SYNC_CHECK: Duration = Duration::from_millis(5);
 
 /// The version word every payload starts with.
 const VERSION: &str = "v1";
@@ -405,6 +423,9 @@ pub enum JournalError {
         /// The file.
         path: PathBuf,
     },
+    /// The thread that syncs the file could not be started.
+    #[error("could not start the store file's sync thread: {0}")]
+    SyncThread(#[source] std::io::Error),
 }
 
 /// How often the journal flushes to disk (see [When records reach the
@@ -486,11 +507,13 @@ pub struct JournalCosts {
     pub records: u64,
     /// Bytes appended, headers included: how fast the file grows.
     pub bytes: u64,
-    /// Syncs (`fdatasync` calls) made.
+    /// Syncs (`fdatasync` calls) completed, by the journal's sync thread.
     pub syncs: u64,
-    /// Time the loop spent blocked in syncs, in total.
+    /// Time the sync thread spent waiting in syncs, in total (the loop spends
+    /// none: it only hands the request over).
     pub sync_time: Duration,
-    /// The longest single sync: the worst stall it added to the loop.
+    /// The longest single sync: the longest records waited to be durable, past
+    /// the wait for their turn.
     pub sync_max: Duration,
     /// Bytes appended but not yet synced, now: what a power loss would lose.
     pub unsynced_bytes: u64,
@@ -510,6 +533,70 @@ pub struct Journal {
     costs: JournalCosts,
     /// Set when a sync failed: every later write is refused.
     sync_failed: bool,
+    /// The thread that syncs, and the sync it is doing.
+    syncer: Syncer,
+}
+
+/// The journal's sync thread: it owns a [`SyncHandle`] on the file and does one
+/// `fdatasync` per request, so the loop never waits for the disk.
+#[derive(Debug)]
+struct Syncer {
+    /// Requests: "sync; the file's end is now at this offset". Dropped (`None`)
+    /// to stop the thread.
+    requests: Option<mpsc::Sender<u64>>,
+    /// Answers, one per request, in order.
+    done: mpsc::Receiver<SyncDone>,
+    /// The end offset of the request the thread is working on, if any: at most
+    /// one is in flight.
+    in_flight: Option<u64>,
+    /// Joined on drop, so that the file (and its lock) is closed when the
+    /// journal is.
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+/// A finished sync: what it covered, how long it took, and whether it worked.
+#[derive(Debug)]
+struct SyncDone {
+    end: u64,
+    took: Duration,
+    result: Result<(), RecordError>,
+}
+
+impl Syncer {
+    /// Starts the thread, syncing through `handle`.
+    fn start(handle: SyncHandle) -> Result<Syncer, JournalError> {
+        let (requests, inbox) = mpsc::channel::<u64>();
+        let (outbox, done) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("journal-sync".into())
+            .spawn(move || {
+                for end in inbox {
+                    let started = Instant::now();
+                    let result = handle.sync();
+                    let took = started.elapsed();
+                    if outbox.send(SyncDone { end, took, result }).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(JournalError::SyncThread)?;
+        Ok(Syncer {
+            requests: Some(requests),
+            done,
+            in_flight: None,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop once its sync returns.
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Journal {
@@ -592,12 +679,14 @@ impl Journal {
             store.reserve(greatest);
         }
 
+        let syncer = Syncer::start(file.sync_handle()?)?;
         let journal = Journal {
             file,
             config,
             next_sync: Some(now),
             costs: JournalCosts::default(),
             sync_failed: false,
+            syncer,
         };
         Ok((journal, replayed))
     }
@@ -626,36 +715,72 @@ impl Journal {
         })
     }
 
-    /// Syncs if records are waiting and the last sync was at least `sync_every`
-    /// before `now`; returns whether it synced. Call it at the end of every loop
-    /// turn.
+    /// Starts a sync if records are waiting and the last one started at least
+    /// `sync_every` before `now`; returns whether it started one. Never waits for
+    /// the disk: the journal's thread syncs, and this call (like every append)
+    /// first takes in what it finished, so a failed sync is reported here. Call
+    /// it at the end of every loop turn.
     pub fn flush_if_due(&mut self, now: Instant) -> Result<bool, JournalError> {
+        self.collect()?;
         match self.next_flush() {
             Some(due) if due <= now => {
-                self.sync_at(now)?;
+                if self.syncer.in_flight.is_some() {
+                    // One sync at a time: look again shortly.
+                    self.next_sync = now.checked_add(SYNC_CHECK);
+                    return Ok(false);
+                }
+                self.start_sync(now)?;
                 Ok(true)
             }
             _ => Ok(false),
         }
     }
 
-    /// When [`Journal::flush_if_due`] will next sync: `None` when nothing is
-    /// waiting (or the policy never syncs). The loop wakes no later than this.
+    /// When [`Journal::flush_if_due`] next has something to do: `None` when
+    /// nothing is waiting (or the policy never syncs). The loop wakes no later
+    /// than this.
     pub fn next_flush(&self) -> Option<Instant> {
-        if self.file.unsynced_bytes() == 0 || self.sync_failed {
+        if self.sync_failed {
             return None;
         }
-        self.next_sync
+        let waiting = match self.syncer.in_flight {
+            // Records appended after the sync in flight started.
+            Some(end) => self.file.end_offset() > end,
+            None => self.file.unsynced_bytes() > 0,
+        };
+        if waiting { self.next_sync } else { None }
     }
 
-    /// Syncs now, whatever the policy: every record appended so far is on disk
-    /// when it returns. For shutdown. Does nothing if nothing is waiting.
+    /// Syncs now, whatever the policy, and waits for it: every record appended
+    /// so far is on disk when it returns. For shutdown (and tests). Does nothing
+    /// if nothing is waiting.
     pub fn sync(&mut self) -> Result<(), JournalError> {
-        self.sync_at(Instant::now())
+        // The sync in flight may have started before the last appends: wait for
+        // it, then sync what is left.
+        for _ in 0..2 {
+            self.wait_for_sync()?;
+            if self.file.unsynced_bytes() == 0 {
+                return Ok(());
+            }
+            self.start_sync(Instant::now())?;
+        }
+        self.wait_for_sync()
     }
 
-    /// The journal's costs since it was opened.
-    pub fn costs(&self) -> JournalCosts {
+    /// Waits until the sync in flight, if any, has finished, and takes it in.
+    pub fn wait_for_sync(&mut self) -> Result<(), JournalError> {
+        if self.syncer.in_flight.is_some() {
+            match self.syncer.done.recv() {
+                Ok(done) => self.finished(done),
+                Err(_) => self.thread_gone(),
+            }
+        }
+        self.check_failed()
+    }
+
+    /// The journal's costs since it was opened, syncs finished so far included.
+    pub fn costs(&mut self) -> JournalCosts {
+        let _ = self.collect();
         JournalCosts {
             unsynced_bytes: self.file.unsynced_bytes(),
             ..self.costs
@@ -669,9 +794,7 @@ impl Journal {
 
     /// Appends `event` as one record and counts it.
     fn append(&mut self, event: Event) -> Result<(), JournalError> {
-        if self.sync_failed {
-            return Err(self.sync_failed_error());
-        }
+        self.collect()?;
         let payload = event.encode();
         self.file.append(&payload)?;
         self.costs.records += 1;
@@ -679,27 +802,66 @@ impl Journal {
         Ok(())
     }
 
-    /// Syncs if anything is waiting, timing it; `now` starts the next
+    /// Hands "sync up to the end now" to the thread; `now` starts the next
     /// `sync_every`.
-    fn sync_at(&mut self, now: Instant) -> Result<(), JournalError> {
-        if self.sync_failed {
-            return Err(self.sync_failed_error());
+    fn start_sync(&mut self, now: Instant) -> Result<(), JournalError> {
+        let end = self.file.end_offset();
+        let sent = match &self.syncer.requests {
+            Some(requests) => requests.send(end).is_ok(),
+            None => false,
+        };
+        if !sent {
+            self.thread_gone();
+            return self.check_failed();
         }
-        if self.file.unsynced_bytes() == 0 {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let result = self.file.sync();
-        let took = started.elapsed();
-        self.costs.syncs += 1;
-        self.costs.sync_time += took;
-        self.costs.sync_max = self.costs.sync_max.max(took);
-        if let Err(e) = result {
-            self.sync_failed = true;
-            return Err(e.into());
-        }
+        self.syncer.in_flight = Some(end);
         self.next_sync = now.checked_add(self.config.sync_every);
         Ok(())
+    }
+
+    /// Takes in the syncs the thread finished; the error if one failed.
+    fn collect(&mut self) -> Result<(), JournalError> {
+        loop {
+            match self.syncer.done.try_recv() {
+                Ok(done) => self.finished(done),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    if self.syncer.in_flight.is_some() {
+                        self.thread_gone();
+                    }
+                    break;
+                }
+            }
+        }
+        self.check_failed()
+    }
+
+    /// Counts a finished sync and marks what it made durable.
+    fn finished(&mut self, done: SyncDone) {
+        self.syncer.in_flight = None;
+        self.costs.syncs += 1;
+        self.costs.sync_time += done.took;
+        self.costs.sync_max = self.costs.sync_max.max(done.took);
+        match done.result {
+            Ok(()) => self.file.mark_synced(done.end),
+            Err(_) => self.sync_failed = true,
+        }
+    }
+
+    /// The sync thread is gone (it cannot be, short of a panic in it): nobody
+    /// knows what reached the disk, as after a failed sync.
+    fn thread_gone(&mut self) {
+        self.syncer.in_flight = None;
+        self.sync_failed = true;
+    }
+
+    /// The refusal every call gets once a sync failed.
+    fn check_failed(&self) -> Result<(), JournalError> {
+        if self.sync_failed {
+            Err(self.sync_failed_error())
+        } else {
+            Ok(())
+        }
     }
 
     /// The error every write returns after a failed sync.
@@ -1101,10 +1263,13 @@ mod tests {
         assert_eq!(journal.next_flush(), None);
         assert!(!journal.flush_if_due(t0).unwrap(), "nothing to sync");
 
-        // After a quiet spell the first record is synced in its own turn.
+        // After a quiet spell the first record's sync starts in its own turn,
+        // on the sync thread.
         journal.submitted(&id, MS0).unwrap();
         assert_eq!(journal.next_flush(), Some(t0));
         assert!(journal.flush_if_due(t0).unwrap());
+        assert_eq!(journal.next_flush(), None, "nothing more waits");
+        journal.wait_for_sync().unwrap();
         assert_eq!(journal.costs().unsynced_bytes, 0);
         assert_eq!(journal.next_flush(), None);
 
@@ -1120,6 +1285,7 @@ mod tests {
         );
         assert!(journal.costs().unsynced_bytes > 0);
         assert!(journal.flush_if_due(t0 + secs(1)).unwrap());
+        journal.wait_for_sync().unwrap();
 
         let costs = journal.costs();
         assert_eq!(
@@ -1147,6 +1313,7 @@ mod tests {
             journal.progressed(&id, 20, MS0).unwrap();
             assert!(journal.flush_if_due(now).unwrap(), "turn {turn}");
             assert!(!journal.flush_if_due(now).unwrap(), "turn {turn}");
+            journal.wait_for_sync().unwrap();
         }
         assert_eq!(journal.costs().syncs, 3);
         assert_eq!(journal.costs().records, 6);
@@ -1156,6 +1323,55 @@ mod tests {
             3,
             "sync with nothing waiting is free"
         );
+    }
+
+    #[test]
+    fn records_appended_during_a_sync_wait_for_the_next_one() {
+        let tmp = TempPath::new("flush-overlap");
+        let t0 = Instant::now();
+        let id = JobId::new(MS0, 0);
+        let mut store = new_store();
+        let config = JournalConfig {
+            sync_every: Duration::ZERO,
+        };
+        let (mut journal, _) = Journal::open_with(&tmp.0, config, &mut store, t0, MS0).unwrap();
+        journal.submitted(&id, MS0).unwrap();
+        assert!(journal.flush_if_due(t0).unwrap());
+        let first_end = journal.file.end_offset();
+        // Appended while that sync may still run: not covered by it.
+        journal.progressed(&id, 10, MS0).unwrap();
+        assert!(journal.next_flush().is_some(), "the new record waits");
+        journal.wait_for_sync().unwrap();
+        let costs = journal.costs();
+        assert_eq!(costs.syncs, 1);
+        assert_eq!(
+            costs.unsynced_bytes,
+            journal.file.end_offset() - first_end,
+            "only what the first sync covered is marked durable"
+        );
+        // The next turn syncs the rest; a full sync leaves nothing waiting.
+        assert!(journal.flush_if_due(t0 + Duration::from_millis(1)).unwrap());
+        journal.sync().unwrap();
+        let costs = journal.costs();
+        assert_eq!((costs.syncs, costs.unsynced_bytes), (2, 0));
+        assert_eq!(journal.next_flush(), None);
+    }
+
+    #[test]
+    fn the_file_is_closed_with_the_journal_so_it_can_be_reopened() {
+        let tmp = TempPath::new("reopen-lock");
+        let t0 = Instant::now();
+        for round in 0..3u64 {
+            let (mut store, mut journal, _) = reopen(&tmp.0, t0, MS0);
+            let id = store.submit(t0, MS0 + round).unwrap();
+            journal.submitted(&id, MS0 + round).unwrap();
+            assert!(journal.flush_if_due(t0).unwrap());
+            // Dropped with its sync maybe in flight: the sync thread's handle
+            // on the file (and the file's lock) goes with it.
+        }
+        let (store, _, replayed) = reopen(&tmp.0, t0, MS0);
+        assert_eq!(replayed.records, 3);
+        assert_eq!(store.len(), 3);
     }
 
     #[test]

@@ -75,7 +75,10 @@
 //! appended ([`RecordFile::unsynced_bytes`] says so), or on a timer; syncing
 //! after every append is the safest and the slowest (one disk flush per record,
 //! milliseconds on a spinning disk). `sync` blocks the calling thread until the
-//! disk answers, which is the price of durability on a single-threaded loop.
+//! disk answers; a single-threaded loop that must not wait hands a
+//! [`SyncHandle`] ([`RecordFile::sync_handle`]) to a thread of its own and
+//! records what it synced with [`RecordFile::mark_synced`], as the job journal
+//! does.
 //!
 //! # Failure model, in full
 //!
@@ -357,6 +360,27 @@ pub struct RecordFile {
     poisoned: bool,
 }
 
+/// A handle on a [`RecordFile`] that can only sync it ([`RecordFile::sync_handle`]).
+#[derive(Debug)]
+pub struct SyncHandle {
+    /// A duplicate of the record file's descriptor: same file, same lock.
+    file: File,
+    /// For error messages.
+    path: PathBuf,
+}
+
+impl SyncHandle {
+    /// Waits until every byte written to the file before this call is on disk
+    /// (`File::sync_data`).
+    pub fn sync(&self) -> Result<(), RecordError> {
+        self.file.sync_data().map_err(|source| RecordError::Io {
+            op: "sync",
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
 impl RecordFile {
     /// Opens (or creates) the record file at `path` with the default
     /// [`Options`], reads every record, and cuts a torn tail.
@@ -480,6 +504,29 @@ impl RecordFile {
         })?;
         self.synced_end = self.end;
         Ok(())
+    }
+
+    /// A second handle on the file that only syncs it, so that the syncing can
+    /// happen on a thread of its own and the thread that appends never waits for
+    /// the disk. Record what such a sync covered with [`RecordFile::mark_synced`].
+    /// The handle shares the file's lock: drop it before reopening the file.
+    pub fn sync_handle(&self) -> Result<SyncHandle, RecordError> {
+        let file = self.file.try_clone().map_err(|source| RecordError::Io {
+            op: "open a second handle on",
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(SyncHandle {
+            file,
+            path: self.path.clone(),
+        })
+    }
+
+    /// Records that every byte before offset `end` is on disk: a
+    /// [`SyncHandle::sync`] that started once [`RecordFile::end_offset`] was
+    /// `end` has returned `Ok`.
+    pub fn mark_synced(&mut self, end: u64) {
+        self.synced_end = self.synced_end.max(end.min(self.end));
     }
 
     /// Bytes appended since the last [`RecordFile::sync`]: what a machine crash
@@ -879,6 +926,28 @@ mod tests {
         file.append(b"abc").unwrap();
         assert_eq!(file.unsynced_bytes(), (HEADER_LEN + 3) as u64);
         file.sync().unwrap();
+        assert_eq!(file.unsynced_bytes(), 0);
+    }
+
+    #[test]
+    fn a_sync_on_another_thread_marks_only_what_it_was_asked_for() {
+        let tmp = TempPath::new("sync-handle");
+        let (mut file, _) = RecordFile::open(&tmp.0).unwrap();
+        file.append(b"abc").unwrap();
+        let end = file.end_offset();
+        let handle = file.sync_handle().unwrap();
+        std::thread::spawn(move || handle.sync())
+            .join()
+            .unwrap()
+            .unwrap();
+        // Appended after the sync was asked for: still waiting.
+        file.append(b"defg").unwrap();
+        file.mark_synced(end);
+        assert_eq!(file.unsynced_bytes(), (HEADER_LEN + 4) as u64);
+        // An older mark does not move it back; one past the end stops at it.
+        file.mark_synced(0);
+        assert_eq!(file.unsynced_bytes(), (HEADER_LEN + 4) as u64);
+        file.mark_synced(u64::MAX);
         assert_eq!(file.unsynced_bytes(), 0);
     }
 

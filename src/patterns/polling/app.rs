@@ -200,6 +200,7 @@ impl WsApp for JobsApp {
         }
         self.sync_journal(ws.now(), true);
         self.costs.loop_cpu = thread_cpu_time();
+        self.costs.journal = self.journal.as_mut().map(|j| j.costs());
         self.costs.jobs_held = self.store.len() as u64;
         if let Some((_, observer)) = &mut self.observer {
             observer(JobsReport::Costs(&self.costs));

@@ -130,6 +130,9 @@ pub struct PollingCosts {
     pub loop_cpu: Option<Duration>,
     /// Jobs held in the store now, running or finished and still kept.
     pub jobs_held: u64,
+    /// The store file's costs (`--store`), as of the same moment as
+    /// `loop_cpu`; `None` without a store file.
+    pub journal: Option<JournalCosts>,
 }
 
 impl PollingCosts {
@@ -148,7 +151,9 @@ impl PollingCosts {
     /// `long.left_while_held`; then `jobs.held`, `jobs.updates`, the last and the
     /// slowest wake-up (`wake.last_readers`, `wake.last_us`, `wake.last_backlogged`,
     /// `wake.slowest_readers`, `wake.slowest_us`; absent before the first) and
-    /// `loop.cpu_us` (absent where unknown). Times in microseconds.
+    /// `loop.cpu_us` (absent where unknown); with a store file, `journal.records`,
+    /// `journal.bytes`, `journal.syncs`, `journal.sync_us`, `journal.sync_max_us`
+    /// and `journal.unsynced_bytes`. Times in microseconds.
     pub fn to_stats_text(&self) -> String {
         use fmt::Write;
         let mut out = String::new();
@@ -180,6 +185,18 @@ impl PollingCosts {
         }
         if let Some(cpu) = self.loop_cpu {
             let _ = writeln!(out, "loop.cpu_us {}", cpu.as_micros());
+        }
+        if let Some(j) = &self.journal {
+            for (field, value) in [
+                ("records", j.records),
+                ("bytes", j.bytes),
+                ("syncs", j.syncs),
+                ("sync_us", j.sync_time.as_micros() as u64),
+                ("sync_max_us", j.sync_max.as_micros() as u64),
+                ("unsynced_bytes", j.unsynced_bytes),
+            ] {
+                let _ = writeln!(out, "journal.{field} {value}");
+            }
         }
         out
     }
@@ -234,6 +251,19 @@ impl fmt::Display for PollingCosts {
                 Dur(w.time_to_all)
             )?;
         }
+        if let Some(j) = &self.journal {
+            write!(
+                f,
+                "\nstore file: {} appended ({}), {} on the sync thread ({} in all, \
+                 longest {}), {} not yet on disk",
+                Count(j.records, "record", "records"),
+                Size(j.bytes),
+                Count(j.syncs, "sync", "syncs"),
+                Dur(j.sync_time),
+                Dur(j.sync_max),
+                Size(j.unsynced_bytes)
+            )?;
+        }
         match self.loop_cpu {
             Some(cpu) => write!(f, "\nloop CPU time: {}", Dur(cpu)),
             None => write!(f, "\nloop CPU time: unknown on this system"),
@@ -265,5 +295,13 @@ mod tests {
         unique.dedup();
         assert_eq!(names.len(), unique.len());
         assert_eq!(names.len(), 6 * 9 + 2);
+        // A store file adds its six lines.
+        costs.journal = Some(JournalCosts {
+            records: 2,
+            ..JournalCosts::default()
+        });
+        let text = costs.to_stats_text();
+        assert!(text.lines().any(|l| l == "journal.records 2"));
+        assert_eq!(text.lines().count(), 6 * 9 + 2 + 6);
     }
 }

@@ -99,14 +99,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::jobs::{JobConfig, JobId, JobStore, Update};
-use super::journal::{Journal, JournalConfig, JournalError, Replayed};
+use super::journal::{Journal, JournalConfig, JournalCosts, JournalError, Replayed};
 use super::log::Read;
 use super::websocket::{Message, Opened, WsApp, WsClosed, WsContext, not_a_websocket};
 use crate::cost::RequestCost;
 use crate::http::Response;
 use crate::http::query;
 use crate::server::{CloseReason, ConnId, Context, Incoming, Reply, TimerId};
-use crate::trace::{Count, Dur, TraceLine};
+use crate::trace::{Count, Dur, Size, TraceLine};
 use crate::ws::CloseCode;
 
 mod app;

@@ -59,6 +59,7 @@ impl JobsApp {
                     return (Pattern::Other, method_not_allowed(res, GET));
                 }
                 self.costs.loop_cpu = thread_cpu_time();
+                self.costs.journal = self.journal.as_mut().map(|j| j.costs());
                 self.costs.jobs_held = self.store.len() as u64;
                 res.header("Content-Type", "text/plain; charset=utf-8");
                 res.header("Cache-Control", "no-store");

@@ -99,8 +99,8 @@ mod support;
 mod follow;
 
 use follow::{
-    Deadline, Mode, Options, Tally, Wire, connect, follow, percentile, read_response, submit,
-    write_request,
+    Deadline, Mode, Options, Tally, Wire, connect, follow, is_update, missed, percentile,
+    read_response, submit, write_request,
 };
 
 /// How long the server may hold a long poll, as `poll_client` asks by default.
@@ -337,9 +337,9 @@ impl Measured {
             m.news += f.seen.len() as u64;
             m.bytes_out += f.bytes_out;
             m.bytes_in += f.bytes_in;
-            // 0% is where a client starts, not an update.
+            // 0% is where a client starts, not an update (`follow::is_update`).
             for &(progress, late) in &f.seen {
-                if progress > 0 {
+                if is_update(progress) {
                     m.seen += 1;
                     if let Some(ms) = late {
                         // A stamp ahead of this clock (it cannot be: one machine)
@@ -355,7 +355,7 @@ impl Measured {
 
     /// Updates made that no client saw.
     fn missed(&self) -> u64 {
-        self.updates.saturating_sub(self.seen)
+        missed(self.updates, self.seen)
     }
 
     /// Answers that repeated what their client knew: short polls with nothing new,

@@ -43,14 +43,25 @@
 //!   return values, through `Timed` in `support/follow.rs`, where the four ways
 //!   are written): request and response heads, chunk sizes, frame headers, close
 //!   frames. Not TCP/IP headers, nor the handshake of TCP itself.
-//! - **updates seen**: distinct progress values (0%, 10%, ... 100%). An answer that
-//!   repeats the progress already seen is not an update.
+//! - **updates**: a job's steps (10%, 20%, ... 100% with the server's default 10%
+//!   step); the 0% a client sees first is where it starts following, not an update
+//!   (as `compare_patterns` counts). **updates seen**: distinct progress values
+//!   after 0%; an answer that repeats the progress already seen is not an update.
+//! - **updates missed**: the job's updates this client never saw, named. A short
+//!   poll answers with the progress of now, so an update replaced by the next one
+//!   before the poll is never seen. How many updates the job had is the server's
+//!   word: once the job has reached 100%, `GET /events?jobId=ID` from the start
+//!   replays its whole log (0% and every step, whatever the step), on a connection
+//!   of its own, shown on its own line and not counted in the table.
+//! - **per update seen** (requests, bytes): over the updates seen only. Short
+//!   polling that misses updates looks cheaper per update than it is: it paid for
+//!   fewer of them; the table says so below it when any were missed.
 //! - **lateness**: for each update, this machine's clock when the client read it
 //!   minus the server's stamp of when the update happened (`Job-Updated-At` on a
 //!   polling answer, `at=<ms>` in an SSE event or a WebSocket message). Both clocks
 //!   are milliseconds since the epoch, so this means something only when the server
 //!   runs on this machine (or on one whose clock agrees); it is p50 (the median) and
-//!   max over the updates, by the nearest-rank method.
+//!   max over the updates seen, by the nearest-rank method.
 //!
 //! Every read and connect is bounded by what is left of `--timeout`; a run that
 //! passes it fails with a message saying what it was waiting for. Exit code 0 when
@@ -74,7 +85,10 @@ mod support;
 #[path = "support/follow.rs"]
 mod follow;
 
-use follow::{Deadline, Mode, Options, Tally, Wire, follow, percentile, submit};
+use follow::{
+    Deadline, Mode, Options, Tally, Wire, follow, is_update, job_progress, missed, percentile,
+    submit,
+};
 
 // ---------------------------------------------------------------------------
 // The command line
@@ -175,11 +189,51 @@ fn dur_cells(d: Duration) -> (String, &'static str) {
     (value.to_string(), unit)
 }
 
-/// What the table says about the run.
-fn report(mode: Mode, tally: &Tally<'_>, took: Duration) -> String {
+/// Progress values, compactly: `10%, 20%, 40%`, with a run of three or more
+/// updates that came one after another in `made` (the job's progress values, in
+/// order) written as its ends: `10%, 40–60%, 90%`.
+fn percents(values: &[u8], made: &[u8]) -> String {
+    let index = |p: u8| made.iter().position(|&m| m == p);
+    let mut runs: Vec<(u8, u8, usize)> = Vec::new();
+    for &p in values {
+        match runs.last_mut() {
+            Some((_, last, len))
+                if index(p).is_some() && index(p) == index(*last).map(|i| i + 1) =>
+            {
+                *last = p;
+                *len += 1;
+            }
+            _ => runs.push((p, p, 1)),
+        }
+    }
+    let mut parts = Vec::new();
+    for (first, last, len) in runs {
+        match len {
+            1 => parts.push(format!("{first}%")),
+            2 => parts.push(format!("{first}%, {last}%")),
+            _ => parts.push(format!("{first}–{last}%")),
+        }
+    }
+    parts.join(", ")
+}
+
+/// What the table says about the run. `made` is the job's progress values as the
+/// server listed them afterwards (0% included), or why they could not be had.
+fn report(mode: Mode, tally: &Tally<'_>, took: Duration, made: &Result<Vec<u8>, String>) -> String {
     let (sent, received) = (tally.wire.bytes_out.get(), tally.wire.bytes_in.get());
-    let updates = tally.updates.seen.len() as u64;
+    let updates = tally.updates.updates_seen();
     let requests = tally.requests;
+    // The job's updates (0% is not one) and those never seen, when the server
+    // said which there were.
+    let job = made.as_ref().ok().map(|made| {
+        let total = made.iter().filter(|&&p| is_update(p)).count() as u64;
+        (
+            total,
+            missed(total, updates),
+            tally.updates.missed_of(made),
+            made,
+        )
+    });
     let mut rows = vec![
         Row(
             "requests sent",
@@ -220,16 +274,39 @@ fn report(mode: Mode, tally: &Tally<'_>, took: Duration) -> String {
             "updates seen",
             updates.to_string(),
             "",
-            "distinct progress values".into(),
+            match &job {
+                Some((total, ..)) => {
+                    format!("of the job's {total} (0% is where following starts, not an update)")
+                }
+                None => "0% is where following starts, not an update".into(),
+            },
         ),
+        match &job {
+            Some((total, count, which, made)) => Row(
+                "updates missed",
+                count.to_string(),
+                "",
+                if which.is_empty() {
+                    format!("of {total}")
+                } else {
+                    format!("of {total}: {}", percents(which, made))
+                },
+            ),
+            None => Row(
+                "updates missed",
+                "-".into(),
+                "",
+                "unknown: the server did not list the job's updates (below)".into(),
+            ),
+        },
     ];
     if requests > 0 {
         rows.push(Row(
-            "updates per request",
+            "updates seen per request",
             format!("{:.2}", updates as f64 / requests as f64),
             "",
             format!(
-                "{} / {}",
+                "{} seen / {}",
                 Count(updates, "update", "updates"),
                 Count(requests, "request", "requests")
             ),
@@ -237,31 +314,29 @@ fn report(mode: Mode, tally: &Tally<'_>, took: Duration) -> String {
     }
     if updates > 0 {
         rows.push(Row(
-            "bytes per update",
+            "bytes per update seen",
             format!("{:.1}", (sent + received) as f64 / updates as f64),
             "B",
             format!(
-                "({sent} + {received}) B / {}",
+                "({sent} + {received}) B / {} seen",
                 Count(updates, "update", "updates")
             ),
         ));
     }
     let mut late: Vec<u64> = tally
         .updates
-        .seen
-        .iter()
-        .filter_map(|&(_, late)| late)
+        .updates()
+        .filter_map(|(_, late)| late)
         .map(|ms| ms.max(0) as u64)
         .collect();
     late.sort_unstable();
     let ahead = tally
         .updates
-        .seen
-        .iter()
-        .filter(|&&(_, late)| late.is_some_and(|ms| ms < 0))
+        .updates()
+        .filter(|&(_, late)| late.is_some_and(|ms| ms < 0))
         .count();
     let stamped = format!(
-        "of {} stamped",
+        "of {} seen and stamped",
         Count(late.len() as u64, "update", "updates")
     );
     for (label, pct, note) in [
@@ -288,6 +363,19 @@ fn report(mode: Mode, tally: &Tally<'_>, took: Duration) -> String {
         "from the first connect to the last byte read".into(),
     ));
     let mut out = table(&rows);
+    if let Some((total, count, ..)) = job
+        && count > 0
+    {
+        let _ = writeln!(
+            out,
+            "  (the figures per update seen leave out the {count} missed: {} B and {} bought {} \
+             of the\n   job's {total} updates, not {total}; a shorter --interval-ms sees more of \
+             them, for more requests)",
+            sent + received,
+            Count(requests, "request", "requests"),
+            updates,
+        );
+    }
     if ahead > 0 {
         let _ = writeln!(
             out,
@@ -344,7 +432,24 @@ fn run(opts: &Options) -> Result<String, String> {
     let took = start.elapsed();
     tally.bar.finish_and_clear();
     followed?;
-    out.push_str(&report(opts.mode, &tally, took));
+    // The job's updates, as the server lists them now that it has ended.
+    let made_wire = Wire::default();
+    let made = job_progress(&id, opts, &made_wire, deadline);
+    out.push_str(&report(opts.mode, &tally, took, &made));
+    match &made {
+        Ok(_) => {
+            let _ = writeln!(
+                out,
+                "the job's updates as the server listed them after 100% (GET /events from the \
+                 start, on its own connection: {} B sent, {} B received; not counted above)",
+                made_wire.bytes_out.get(),
+                made_wire.bytes_in.get(),
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "the server did not list the job's updates: {e}");
+        }
+    }
     Ok(out)
 }
 
@@ -376,6 +481,156 @@ mod tests {
             dur_cells(Duration::from_millis(51)),
             ("51.0".to_string(), "ms")
         );
+    }
+
+    use wirepatterns::patterns::jobs::JobConfig;
+    use wirepatterns::patterns::polling::{JobsApp, JobsConfig};
+    use wirepatterns::patterns::websocket::{WsConfig, WsServer};
+    use wirepatterns::server::{Config, Server};
+
+    #[test]
+    fn missed_updates_are_named_compactly_in_the_jobs_order() {
+        let tens: Vec<u8> = (0..=10).map(|i| i * 10).collect();
+        assert_eq!(
+            percents(&[10, 30, 40, 60, 80, 90], &tens),
+            "10%, 30%, 40%, 60%, 80%, 90%"
+        );
+        assert_eq!(
+            percents(&[10, 20, 30, 50, 70, 80, 90, 100], &tens),
+            "10–30%, 50%, 70–100%"
+        );
+        // A 30% step ends with a shorter one: 90% and 100% follow each other.
+        assert_eq!(
+            percents(&[30, 60, 90, 100], &[0, 30, 60, 90, 100]),
+            "30–100%"
+        );
+        let ones: Vec<u8> = (0..=100).collect();
+        let missed: Vec<u8> = (1..=100).filter(|p| p % 25 != 0).collect();
+        assert_eq!(percents(&missed, &ones), "1–24%, 26–49%, 51–74%, 76–99%");
+        assert_eq!(percents(&[], &tens), "");
+    }
+
+    /// Submits a job to the server at `addr`, follows it `mode`, and asks the
+    /// server for the job's updates afterwards, as `run` does.
+    fn follow_one(addr: std::net::SocketAddr, mode: Mode) -> (String, Tally<'static>, Vec<u8>) {
+        let opts = Options {
+            addr,
+            mode,
+            interval: Duration::from_millis(400),
+            wait_secs: 5,
+            timeout: Duration::from_secs(30),
+        };
+        let deadline = Deadline::new(opts.timeout);
+        let id = submit(&opts, &Wire::default(), deadline).expect("submitted");
+        let wire: &'static Wire = Box::leak(Box::default());
+        let mut tally = Tally::new(wire, ProgressBar::hidden());
+        follow(&id, &opts, deadline, &mut tally).expect("followed to 100%");
+        let made = job_progress(&id, &opts, &Wire::default(), deadline).expect("listed");
+        (id, tally, made)
+    }
+
+    #[test]
+    fn short_polling_slower_than_the_steps_reports_the_updates_it_missed() {
+        // Steps of 25% every 30 ms: the job is done 120 ms after its submit. A
+        // poll every 400 ms sees where it starts, then 100%: at least two of the
+        // four updates (25%, 50%, 75%) are never seen, however slow this machine.
+        let config = JobsConfig {
+            jobs: JobConfig {
+                step: Duration::from_millis(30),
+                step_percent: 25,
+                ..JobConfig::default()
+            },
+            ..JobsConfig::default()
+        };
+        let app = JobsApp::new(config).expect("a jobs server");
+        let server = Server::bind(
+            Config::new(([127, 0, 0, 1], 0).into()),
+            WsServer::new(WsConfig::default(), app),
+        )
+        .and_then(Server::spawn)
+        .expect("listening");
+        for mode in [Mode::Short, Mode::Sse] {
+            let (id, tally, made) = follow_one(server.addr, mode);
+            assert_eq!(
+                made,
+                [0, 25, 50, 75, 100],
+                "{id}: the server's step, not 10%"
+            );
+            let seen = tally.updates.updates_seen();
+            let which = tally.updates.missed_of(&made);
+            let count = missed(4, seen);
+            // Every update is seen or missed, and the count and the names agree.
+            assert_eq!(seen + which.len() as u64, 4, "{mode:?}");
+            assert_eq!(count, which.len() as u64, "{mode:?}");
+            let text = report(mode, &tally, Duration::from_secs(1), &Ok(made.clone()));
+            let row = |label: &str| {
+                text.lines()
+                    .find(|l| l.trim_start().starts_with(label))
+                    .unwrap_or_else(|| panic!("no {label:?} row in\n{text}"))
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            assert_eq!(
+                row("updates seen "),
+                format!(
+                    "updates seen {seen} of the job's 4 (0% is where following starts, not an update)"
+                )
+            );
+            match mode {
+                Mode::Short => {
+                    assert!(count >= 2, "{count} missed of 4:\n{text}");
+                    assert_eq!(
+                        row("updates missed"),
+                        format!("updates missed {count} of 4: {}", percents(&which, &made))
+                    );
+                    assert!(
+                        text.contains(&format!("leave out the {count} missed")),
+                        "{text}"
+                    );
+                }
+                _ => {
+                    assert_eq!(count, 0, "an event stream sends every update:\n{text}");
+                    assert_eq!(row("updates missed"), "updates missed 0 of 4");
+                    assert!(!text.contains("leave out"), "{text}");
+                }
+            }
+        }
+        server.stop().expect("stopped");
+    }
+
+    #[test]
+    fn without_the_servers_list_missed_is_unknown_not_zero() {
+        let wire = Wire::default();
+        let mut tally = Tally::new(&wire, ProgressBar::hidden());
+        tally.requests = 3;
+        tally.answer(0, None);
+        tally.answer(50, None);
+        tally.answer(100, None);
+        let text = report(
+            Mode::Short,
+            &tally,
+            Duration::from_secs(1),
+            &Err("404".into()),
+        );
+        let missed = text
+            .lines()
+            .find(|l| l.contains("updates missed"))
+            .expect("a missed row");
+        assert!(
+            missed.contains(" - ") && missed.contains("unknown"),
+            "{text}"
+        );
+        let per_request = text
+            .lines()
+            .find(|l| l.contains("updates seen per request"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "));
+        assert_eq!(
+            per_request.as_deref(),
+            Some("updates seen per request 0.67 2 updates seen / 3 requests"),
+            "0% is no update: {text}"
+        );
+        assert!(!text.contains("leave out"), "{text}");
     }
 
     fn parse(args: &[&str]) -> Result<Options, String> {

@@ -712,6 +712,42 @@ impl Updates {
     pub fn latest(&self) -> Option<u8> {
         self.seen.iter().map(|&(p, _)| p).max()
     }
+
+    /// The updates seen ([`is_update`]: 0% is not one), each with its lateness.
+    pub fn updates(&self) -> impl Iterator<Item = (u8, Option<i64>)> + '_ {
+        self.seen.iter().copied().filter(|&(p, _)| is_update(p))
+    }
+
+    /// How many updates were seen ([`is_update`]: 0% is not one).
+    pub fn updates_seen(&self) -> u64 {
+        self.updates().count() as u64
+    }
+
+    /// The updates of `made` (a job's progress values, in order, as the server
+    /// lists them) that were never seen: what [`missed`] counts, by name.
+    pub fn missed_of(&self, made: &[u8]) -> Vec<u8> {
+        made.iter()
+            .copied()
+            .filter(|&p| is_update(p) && !self.seen.iter().any(|&(s, _)| s == p))
+            .collect()
+    }
+}
+
+/// Whether a progress value is an update. The 0% a client sees first is where it
+/// starts following, not an update: a job of 10% steps makes 10 updates (10%,
+/// 20%, ... 100%), one per step, as the server counts them (`jobs.updates` in
+/// `GET /stats`). `poll_client` and `compare_patterns` both count this way.
+pub fn is_update(progress: u8) -> bool {
+    progress > 0
+}
+
+/// Updates the server made that no client saw: `made` of them, `seen` seen (each
+/// distinct update once; over one job in `poll_client`, over all of a way's jobs
+/// in `compare_patterns`). A short poll answers with the progress of now, so an
+/// update replaced by the next one before the poll is never seen; per-update
+/// figures are over the updates seen and say nothing of these.
+pub fn missed(made: u64, seen: u64) -> u64 {
+    made.saturating_sub(seen)
 }
 
 /// The nearest-rank percentile `pct` (1 to 100) of `sorted` (ascending): the
@@ -869,6 +905,61 @@ pub fn submit(opts: &Options, wire: &Wire, deadline: Deadline) -> Result<String,
         ));
     }
     Ok(id.to_string())
+}
+
+/// The job's progress values as the server lists them, once the job has ended:
+/// `GET /events?jobId=ID` with no `Last-Event-ID` replays the job's whole log (its
+/// 0% and every step; the jobs server keeps all of a job's updates as long as it
+/// keeps the job) and, the job being over, ends. This is how a client learns how
+/// many updates there were, whatever the server's step (10% by default: 0%, 10%,
+/// ... 100%). On a connection of its own, counted on `wire`.
+pub fn job_progress(
+    id: &str,
+    opts: &Options,
+    wire: &Wire,
+    deadline: Deadline,
+) -> Result<Vec<u8>, String> {
+    let target = format!("/events?jobId={}", query_value(id));
+    let what = format!("the answer to GET {target}");
+    let mut conn = connect(opts.addr, wire, deadline)?;
+    let mut request = Vec::new();
+    write_request(
+        &mut request,
+        "GET",
+        &target,
+        &opts.addr.to_string(),
+        &[("Accept", "text/event-stream"), ("Connection", "close")],
+    );
+    conn.io
+        .write_all(&request)
+        .map_err(|e| fail_io(&e, opts.addr, deadline, &what))?;
+    let response = read_response(&mut conn.io, &mut conn.buf)
+        .map_err(|e| e.message(opts.addr, deadline, &what))?;
+    if response.head.status != 200 {
+        return Err(format!(
+            "GET {target} answered {} {}: {}",
+            response.head.status,
+            response.head.reason,
+            String::from_utf8_lossy(&response.body).trim()
+        ));
+    }
+    let mut parser = SseParser::default();
+    let mut events = Vec::new();
+    parser.feed(&response.body, &mut events);
+    let mut progress = Vec::new();
+    for event in events.iter().filter(|e| e.event == "message") {
+        let (p, _) = parse_status(&event.data)?;
+        if progress.last().is_some_and(|&last| last >= p) {
+            return Err(format!("GET {target} listed {p}% after {progress:?}"));
+        }
+        progress.push(p);
+    }
+    if progress.last() != Some(&100) {
+        return Err(format!(
+            "GET {target} listed {progress:?}, which does not end at 100%"
+        ));
+    }
+    Ok(progress)
 }
 
 /// A polling answer: its progress and its `Job-Updated-At` stamp.
@@ -1490,5 +1581,27 @@ mod tests {
         assert!(!updates.done());
         updates.saw(100, Some(0), 0);
         assert!(updates.done());
+    }
+
+    #[test]
+    fn missed_updates_are_those_made_and_not_seen_and_0_is_none() {
+        let made = [0, 25, 50, 75, 100];
+        let mut updates = Updates::default();
+        // A short poll slower than the steps: 0%, then 50%, then 100%.
+        for p in [0, 0, 50, 100] {
+            updates.saw(p, None, 0);
+        }
+        assert_eq!(updates.updates_seen(), 2, "0% is where following starts");
+        assert_eq!(updates.missed_of(&made), [25, 75]);
+        let made_updates = made.iter().filter(|&&p| is_update(p)).count() as u64;
+        assert_eq!(made_updates, 4);
+        assert_eq!(missed(made_updates, updates.updates_seen()), 2);
+        // A client that joined after 0% misses nothing for it.
+        let mut late = Updates::default();
+        for p in [25, 50, 75, 100] {
+            late.saw(p, None, 0);
+        }
+        assert_eq!(late.missed_of(&made), []);
+        assert_eq!(missed(4, late.updates_seen()), 0);
     }
 }

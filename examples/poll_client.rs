@@ -437,11 +437,13 @@ fn run(opts: &Options) -> Result<String, String> {
     let made = job_progress(&id, opts, &made_wire, deadline);
     out.push_str(&report(opts.mode, &tally, took, &made));
     match &made {
-        Ok(_) => {
+        Ok(list) => {
+            let listed: Vec<String> = list.iter().map(|p| format!("{p}%")).collect();
             let _ = writeln!(
                 out,
-                "the job's updates as the server listed them after 100% (GET /events from the \
-                 start, on its own connection: {} B sent, {} B received; not counted above)",
+                "the job's progress, as the server listed it after 100%: {} (GET /events from \
+                 the start, on its own connection: {} B sent, {} B received; not counted above)",
+                listed.join(" "),
                 made_wire.bytes_out.get(),
                 made_wire.bytes_in.get(),
             );

@@ -237,6 +237,7 @@ use std::time::{Duration, Instant};
 
 use crate::patterns::jobs::{JobId, JobStore};
 use crate::patterns::record_file::{HEADER_LEN, RecordError, RecordFile, SyncHandle, TornTail};
+use crate::trace::Count;
 
 /// While a sync is in flight and more records wait, how often the loop looks
 /// whether it has finished (one sync at a time).
@@ -484,11 +485,11 @@ impl fmt::Display for Replayed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "store: replayed {} records ({} bytes): restored {} jobs ({} running, {} \
-             finished), skipped {} finished longer than keep ago",
-            self.records,
-            self.bytes,
-            self.jobs_restored,
+            "store: replayed {} ({}): restored {} ({} running, {} finished), skipped {} \
+             finished longer than keep ago",
+            Count(self.records as u64, "record", "records"),
+            Count(self.bytes, "byte", "bytes"),
+            Count(self.jobs_restored as u64, "job", "jobs"),
             self.running,
             self.finished,
             self.expired_skipped
@@ -1060,7 +1061,8 @@ mod tests {
         assert_eq!(store.next_deadline(), Some(t1 + secs(3)));
         let text = replayed.to_string();
         assert!(
-            text.contains("replayed 8 records") && text.contains("3 running, 1 finished"),
+            text.contains("replayed 8 records")
+                && text.contains("restored 4 jobs (3 running, 1 finished)"),
             "{text}"
         );
         assert_eq!(replayed.warning(), None);
@@ -1247,6 +1249,23 @@ mod tests {
         assert!(
             store.is_empty(),
             "nothing is restored from a file that fails"
+        );
+    }
+
+    #[test]
+    fn one_job_restored_is_one_job() {
+        let text = Replayed {
+            records: 1,
+            bytes: 60,
+            jobs_restored: 1,
+            running: 0,
+            finished: 1,
+            ..Replayed::default()
+        }
+        .to_string();
+        assert!(
+            text.starts_with("store: replayed 1 record (60 bytes): restored 1 job (0 running"),
+            "{text}"
         );
     }
 

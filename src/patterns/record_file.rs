@@ -244,12 +244,30 @@ pub enum Corruption {
     },
 }
 
+/// Bytes as `0x57 0x52`: hexadecimal, marked as such.
+struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{b:#04x}")?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for Corruption {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Corruption::Magic { found } => write!(
                 f,
-                "bad magic: expected {MAGIC:02x?} (\"WR\"), found {found:02x?}"
+                "bad magic: expected {} (\"WR\"), found {} ({:?})",
+                Hex(&MAGIC),
+                Hex(found),
+                String::from_utf8_lossy(found)
             ),
             Corruption::HeaderChecksum { stored, computed } => write!(
                 f,
@@ -927,6 +945,17 @@ mod tests {
         assert_eq!(file.unsynced_bytes(), (HEADER_LEN + 3) as u64);
         file.sync().unwrap();
         assert_eq!(file.unsynced_bytes(), 0);
+    }
+
+    #[test]
+    fn a_bad_magic_is_shown_in_hex_and_as_text() {
+        let bad = Corruption::Magic {
+            found: b"DA".to_vec(),
+        };
+        assert_eq!(
+            bad.to_string(),
+            "bad magic: expected 0x57 0x52 (\"WR\"), found 0x44 0x41 (\"DA\")"
+        );
     }
 
     #[test]

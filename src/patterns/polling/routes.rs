@@ -281,10 +281,15 @@ impl JobsApp {
         );
         let shown = self.shown(cursor);
         self.trace(|start| {
-            TraceLine::new(start, now, Some(conn.serial()), "held").what(format_args!(
-                "event stream on {job} from {shown}%, {} at once",
-                Count(sent, "event", "events")
-            ))
+            let what = if sent == 0 {
+                format!("event stream on {job}, next after {shown}%")
+            } else {
+                format!(
+                    "event stream on {job}: {} at once, up to {shown}%",
+                    Count(sent, "event", "events")
+                )
+            };
+            TraceLine::new(start, now, Some(conn.serial()), "held").what(what)
         });
         Reply::Stream
     }

@@ -61,7 +61,8 @@ pub enum WsEvent<'a> {
     Refused {
         /// The connection's number ([`ConnId::serial`]).
         conn: u64,
-        /// When the refusal was decided.
+        /// When it is told: when its response was written, or, without `cost`,
+        /// when the connection closed before it was.
         at: Instant,
         /// The refusal's cost once written; `None` if the connection closed before
         /// it was.
@@ -153,6 +154,10 @@ impl WsEvent<'_> {
                     Some(origin) => format!("{status} {reason}, origin {origin}"),
                     None => format!("{status} {reason}"),
                 };
+                if cost.is_none() {
+                    line.what
+                        .push_str(" (closed before the answer was written)");
+                }
                 line
             }
             WsEvent::Message(m) => {
@@ -167,7 +172,8 @@ impl WsEvent<'_> {
                     format!("binary ({} B)", m.payload_bytes)
                 };
                 let (first, last) = m.group;
-                TraceLine::new(start, m.at, Some(m.conn.serial()), "ws message")
+                // Stamped at the end of its turn, when what it answered was written.
+                TraceLine::new(start, m.at + m.took, Some(m.conn.serial()), "ws message")
                     .what(what)
                     .cost(LineCost {
                         bytes_in: m.wire_bytes,

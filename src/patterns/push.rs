@@ -279,7 +279,9 @@ impl BroadcastCost {
         // Stamped when it had reached them all, as the line is made then.
         TraceLine::new(
             start,
-            self.started + self.time_to_all,
+            self.started
+                .checked_add(self.time_to_all)
+                .unwrap_or(self.started),
             self.from.map(|c| c.serial()),
             "broadcast",
         )

@@ -464,7 +464,11 @@ pub struct ServerStats {
     pub backpressure_pauses: u64,
     /// Connections closed because the header, body or idle timeout passed.
     pub timeouts: u64,
-    /// Responses the server generated for bad input (and timeouts), by status.
+    /// Error responses the server itself sent, by status: bad input it refused
+    /// before the application saw it (a malformed or unsupported head, a head or
+    /// body too large, a head or body too slow to arrive: 400, 501, 505, 413, 414,
+    /// 431, 408). The application's own error responses (a 404 from a handler) are
+    /// not counted here: to the server they are responses like any other.
     pub error_responses: ErrorCounts,
 }
 
@@ -493,10 +497,16 @@ impl fmt::Display for ServerStats {
             "syscalls: {} read, {} write",
             self.read_calls, self.write_calls
         )?;
+        writeln!(
+            f,
+            "backpressure pauses: {}, timeouts: {}",
+            self.backpressure_pauses, self.timeouts
+        )?;
+        // Only the driver's own answers: the application's 400s and 404s are
+        // ordinary responses to it.
         write!(
             f,
-            "backpressure pauses: {}, timeouts: {}, error responses:",
-            self.backpressure_pauses, self.timeouts
+            "refused by the server before the application saw them (malformed or unsupported, too large, too slow):"
         )?;
         let mut none = true;
         for (status, n) in self.error_responses.iter() {
@@ -627,6 +637,25 @@ mod tests {
             Label::new(b"GET /\x01 HTTP/1.1").to_string(),
             "GET /\\x01 HTTP/1.1"
         );
+    }
+
+    #[test]
+    fn totals_say_the_error_responses_are_the_servers_own() {
+        let mut stats = ServerStats::default();
+        let text = stats.to_string();
+        assert!(
+            text.contains(
+                "\nrefused by the server before the application saw them \
+                 (malformed or unsupported, too large, too slow): none\n"
+            ),
+            "{text}"
+        );
+        stats.error_responses.add(400);
+        stats.error_responses.add(400);
+        stats.error_responses.add(408);
+        let text = stats.to_string();
+        assert!(text.contains("too slow): 400x2 408x1\n"), "{text}");
+        assert!(!text.contains("error responses"), "{text}");
     }
 
     #[test]

@@ -8,28 +8,42 @@
 //! event becomes one [`TraceLine`], laid out in the same columns:
 //!
 //! ```text
-//!  574 ms  conn 1   request     GET / HTTP/1.1 -> 200                     in 79 B     out 2410 B              2 reads   1 write    took 2.45 ms
-//!  1.16 s  conn 2   handshake   101 to 127.0.0.1:45572, origin http://127.0.0.1:18437  in 180 B    out 166 B               2 reads   1 write    took 252 µs
-//!  1.15 s  conn 2   broadcast   User45572 just connected.                 in 0 B      out 27 B x 1 client     0 reads   1 write    reached all in 417 µs
-//!  1.57 s  conn 4   refused     403 origin not allowed (RFC 6455 section 10.2), origin http://evil.example  in 177 B    out 186 B               2 reads   1 write    took 185 µs
-//!  1.77 s  conn 2   ws message  text "hi" (2 B)                           in 8 B      out 20 B                2 reads   1 write    took 201 µs
-//!  1.77 s  conn 2   broadcast   User45572 says: hi                        in 0 B      out 20 B x 2 clients    0 reads   2 writes   reached all in 201 µs
-//!  2.17 s  conn 2   ws closed   closed by the peer (1000)
+//!  576 ms  conn 1     request     in 79 B       out 2410 B                2 reads    1 write     took 2.45 ms            GET / HTTP/1.1 -> 200
+//!  1.16 s  conn 2     handshake   in 180 B      out 166 B                 2 reads    1 write     took 252 µs             101 to 127.0.0.1:45572, origin http://127.0.0.1:18437
+//!  1.16 s  conn 2     broadcast   in 0 B        out 27 B x 1 client       0 reads    1 write     reached all in 417 µs   User45572 just connected.
+//!  1.57 s  conn 4     refused     in 177 B      out 186 B                 2 reads    1 write     took 185 µs             403 origin not allowed (RFC 6455 section 10.2), origin http://evil.example
+//!  1.77 s  conn 2     ws message  in 8 B        out 20 B                  2 reads    1 write     took 201 µs             text "hi" (2 B)
+//!  1.77 s  conn 2     broadcast   in 0 B        out 20 B x 2 clients      0 reads    2 writes    reached all in 201 µs   User45572 says: hi
+//!  2.17 s  conn 2     ws closed   closed by the peer (1000)
 //! ```
 //!
-//! (`chat_push --trace`, two clients and a refused origin.)
+//! (`chat_push --trace`, two clients and a refused origin.) An event that did I/O
+//! of its own has its cost in fixed-width columns first and its text last, so
+//! that the numbers stay in their columns however long the text is (a request's
+//! target, an origin); an event without I/O of its own (a close, or the jobs
+//! server's `held`, `released` and `wake-up`) has only its text.
 //!
-//! - **when**: since the trace began (the example takes the time it starts at):
-//!   for a request, when its first byte was read; for a broadcast or a message,
-//!   when the loop turn that led to it began.
+//! - **when**: the time since the trace began (the example takes the time it
+//!   starts at) of the moment the event happened *as the line tells it*, which is
+//!   the moment the line was made: for a request, when the last byte of its
+//!   response was handed to the kernel; for a message, when its loop turn had
+//!   written what it answered; for a broadcast, when it had reached every
+//!   client; for a close, when the connection closed. So lines come in time
+//!   order, even for a request held for seconds (a long poll, an event stream),
+//!   and an event's start is its time minus its `took`: a long poll's line at
+//!   `1.06 s` that `took 973 ms` arrived at 89 ms.
 //! - **conn**: the driver's connection number ([`crate::server::ConnId::serial`]);
 //!   a broadcast shows the connection whose message caused it.
 //! - **cost**: bytes read and written for the event, the `read()` and `write()`
 //!   system calls it took (those that returned `WouldBlock` included), and how
 //!   long it took. A broadcast's output is one frame queued to many clients: `x 3
 //!   clients`. When the system calls were shared with other requests (pipelining)
-//!   the line says so at its end; the request timeline
+//!   the line says so after its text; the request timeline
 //!   ([`crate::cost::RequestCost::timeline`]) tells the details.
+//!
+//! The columns are as wide as [`columns`] says: wide enough for a few MB in or out,
+//! hundreds of system calls and any duration; only a figure beyond those (a
+//! connection number past 9999, a 10 MB body) pushes the columns after it right.
 //!
 //! Durations are written with the unit their size calls for, in a fixed width
 //! ([`Dur`]): `850 ns`, `12.3 µs`, `412 µs`, `1.25 ms`, `10.0 s`, so that a
@@ -202,7 +216,8 @@ pub struct SharedWith {
 /// columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceLine {
-    /// When, since the trace began.
+    /// When the event happened as the line tells it (for an event with a
+    /// duration, when it ended), since the trace began.
     pub at: Duration,
     /// The connection it happened on (or was caused by), by its serial number.
     pub conn: Option<u64>,
@@ -215,12 +230,41 @@ pub struct TraceLine {
     pub cost: Option<LineCost>,
 }
 
-/// Width of the `what` column; longer text pushes the cost columns right, two
-/// spaces apart.
-pub const WHAT_WIDTH: usize = 40;
+/// The width of each column of a [`TraceLine`], in characters. A column's text is
+/// padded to its width; a longer one (a figure past what the width was chosen
+/// for) pushes the columns after it right.
+pub mod columns {
+    use super::Dur;
+
+    /// `when`: [`Dur::WIDTH`].
+    pub const WHEN: usize = Dur::WIDTH;
+    /// `conn 9999`.
+    pub const CONN: usize = 9;
+    /// `ws message`: the longest kind.
+    pub const KIND: usize = 10;
+    /// `in 9999999 B`.
+    pub const IN: usize = 12;
+    /// `out 99999 B x 99 clients`, `out 9999999 B`.
+    pub const OUT: usize = 24;
+    /// `999 reads`.
+    pub const READS: usize = 9;
+    /// `999 writes`.
+    pub const WRITES: usize = 10;
+    /// `reached all in 99.9 ms`.
+    pub const TOOK: usize = 22;
+    /// Between two columns: two spaces.
+    pub const GAP: usize = 2;
+    /// Where the text of a line without cost starts.
+    pub const TEXT_WITHOUT_COST: usize = WHEN + CONN + KIND + 3 * GAP;
+    /// Where the text of a line with its cost starts: after every cost column.
+    pub const TEXT_WITH_COST: usize =
+        TEXT_WITHOUT_COST + IN + OUT + READS + WRITES + TOOK + 5 * GAP;
+}
 
 impl TraceLine {
-    /// A line for an event at `at`, with the trace begun at `start`.
+    /// A line for an event at `at`, with the trace begun at `start`. For an event
+    /// that took time, `at` is when it ended (the line's time column), and the
+    /// cost's `took` tells how long before that it began.
     pub fn new(start: Instant, at: Instant, conn: Option<u64>, kind: &'static str) -> TraceLine {
         TraceLine {
             at: at.saturating_duration_since(start),
@@ -234,12 +278,18 @@ impl TraceLine {
     /// The line of a request whose response was written: `GET / HTTP/1.1 -> 200`,
     /// with its bytes, system calls and time from its first byte to its response
     /// written, and the other requests it shared system calls with, if any.
+    ///
+    /// It is stamped with the time its response was written (the moment the line
+    /// is made), not that of its first byte: a request held for a second comes
+    /// after what happened in that second, and its start is its time minus its
+    /// `took`.
     pub fn request(start: Instant, cost: &RequestCost) -> TraceLine {
         let (first, last) = (
             cost.read_group.0.min(cost.write_group.0),
             cost.read_group.1.max(cost.write_group.1),
         );
-        TraceLine::new(start, cost.first_byte, Some(cost.conn), "request")
+        let done = cost.written.unwrap_or(cost.first_byte);
+        TraceLine::new(start, done, Some(cost.conn), "request")
             .what(format_args!("{} -> {}", cost.label, cost.status))
             .cost(LineCost {
                 bytes_in: cost.bytes_in(),
@@ -273,16 +323,16 @@ impl fmt::Display for TraceLine {
         let conn = self.conn.map_or_else(String::new, |c| format!("conn {c}"));
         write!(
             f,
-            "{:>w$}  {conn:<7}  {:<10}  ",
+            "{:>when$}  {conn:<conn_w$}  {:<kind$}  ",
             Dur(self.at),
             self.kind,
-            w = Dur::WIDTH
+            when = columns::WHEN,
+            conn_w = columns::CONN,
+            kind = columns::KIND,
         )?;
         let Some(cost) = self.cost else {
             return write!(f, "{}", self.what);
         };
-        let pad = WHAT_WIDTH.saturating_sub(self.what.chars().count());
-        write!(f, "{}{:pad$}  ", self.what, "")?;
         let out = match cost.copies {
             Some(n) => format!(
                 "out {} B x {}",
@@ -291,24 +341,32 @@ impl fmt::Display for TraceLine {
             ),
             None => format!("out {} B", cost.bytes_out),
         };
-        write!(
-            f,
-            "{:<10}  {out:<22}  {:<8}  {:<9}",
+        let took = cost.took.map_or_else(String::new, |(label, took)| {
+            format!("{label} {}", Dur(took))
+        });
+        let mut text = self.what.clone();
+        if let Some(shared) = cost.shared {
+            if !text.is_empty() {
+                text.push_str("  ");
+            }
+            text.push_str(&format!(
+                "(syscalls shared with {} {})",
+                shared.what, shared.span
+            ));
+        }
+        let columns = format!(
+            "{:<in_w$}  {out:<out_w$}  {:<reads$}  {:<writes$}  {took:<took_w$}  {text}",
             format!("in {} B", cost.bytes_in),
             Count(cost.read_calls, "read", "reads"),
             Count(cost.write_calls, "write", "writes"),
-        )?;
-        if let Some((label, took)) = cost.took {
-            write!(f, "  {label} {}", Dur(took))?;
-        }
-        if let Some(shared) = cost.shared {
-            write!(
-                f,
-                "  (syscalls shared with {} {})",
-                shared.what, shared.span
-            )?;
-        }
-        Ok(())
+            in_w = columns::IN,
+            out_w = columns::OUT,
+            reads = columns::READS,
+            writes = columns::WRITES,
+            took_w = columns::TOOK,
+        );
+        // No trailing spaces when there is no text.
+        f.write_str(columns.trim_end())
     }
 }
 
@@ -369,8 +427,85 @@ mod tests {
             .what("by the peer (1000)");
         assert_eq!(
             line.to_string(),
-            " 1.52 s  conn 4   ws closed   by the peer (1000)"
+            " 1.52 s  conn 4     ws closed   by the peer (1000)"
         );
+        assert_eq!(
+            column_of(&line.to_string(), "by the"),
+            columns::TEXT_WITHOUT_COST
+        );
+    }
+
+    /// The character (not byte: `µ` is two) at which `needle` starts in `line`.
+    fn column_of(line: &str, needle: &str) -> usize {
+        let at = line
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} in {line:?}"));
+        line.get(..at).map_or(0, |before| before.chars().count())
+    }
+
+    fn request_line(t0: Instant, what: &str, cost: LineCost) -> String {
+        TraceLine::new(t0, t0 + Duration::from_millis(1010), Some(1), "request")
+            .what(what)
+            .cost(cost)
+            .to_string()
+    }
+
+    #[test]
+    fn cost_columns_start_at_the_same_place_whatever_the_text() {
+        let t0 = Instant::now();
+        let cost = LineCost {
+            bytes_in: 86,
+            bytes_out: 160,
+            read_calls: 2,
+            write_calls: 1,
+            took: Some(("took", Duration::from_micros(631))),
+            ..LineCost::default()
+        };
+        // As wide as every column was made for.
+        let widest = LineCost {
+            bytes_in: 9_999_999,
+            bytes_out: 99_999,
+            copies: Some(99),
+            read_calls: 999,
+            write_calls: 999,
+            took: Some(("reached all in", Duration::from_micros(99_900))),
+            shared: None,
+        };
+        let long_target = format!("GET /checkstatus?jobId={} HTTP/1.1 -> 200", "9".repeat(80));
+        let lines = [
+            request_line(t0, "POST /submit HTTP/1.1 -> 200", cost),
+            request_line(t0, &long_target, cost),
+            request_line(t0, "", cost),
+            request_line(t0, "GET / HTTP/1.1 -> 200", widest),
+        ];
+        let columns = |line: &str, cost: &LineCost| {
+            let took = cost
+                .took
+                .map_or(String::new(), |(label, _)| label.to_string());
+            [
+                column_of(line, "in "),
+                column_of(line, "out "),
+                column_of(line, &format!("{} read", cost.read_calls)),
+                column_of(line, &format!("{} write", cost.write_calls)),
+                column_of(line, &took),
+            ]
+        };
+        let first = columns(&lines[0], &cost);
+        for (line, cost) in lines.iter().zip([cost, cost, cost, widest]) {
+            assert_eq!(columns(line, &cost), first, "{line:?}");
+        }
+        for (line, what) in lines.iter().zip(["POST", "GET /check", "", "GET / "]) {
+            if !what.is_empty() {
+                assert_eq!(column_of(line, what), columns::TEXT_WITH_COST, "{line:?}");
+            }
+        }
+        assert!(
+            lines[1].ends_with(&long_target),
+            "the whole target: {:?}",
+            lines[1]
+        );
+        // Without text, the line ends with its last column, no padding after it.
+        assert!(lines[2].ends_with("took 631 µs"), "{:?}", lines[2]);
     }
 
     #[test]
@@ -403,14 +538,34 @@ mod tests {
             });
         assert_eq!(
             request.to_string(),
-            "12.3 ms  conn 1   request     GET / HTTP/1.1 -> 200                     \
-             in 78 B     out 245 B               2 reads   1 write    took 31.0 µs  \
+            "12.3 ms  conn 1     request     in 78 B       out 245 B                 \
+             2 reads    1 write     took 31.0 µs            GET / HTTP/1.1 -> 200  \
              (syscalls shared with requests 0-2)"
         );
         assert_eq!(
             broadcast.to_string(),
-            " 3.00 s  conn 12  broadcast   User51234 says: hi                        \
-             in 8 B      out 24 B x 1 client     0 reads   3 writes   reached all in 85.0 µs"
+            " 3.00 s  conn 12    broadcast   in 8 B        out 24 B x 1 client       \
+             0 reads    3 writes    reached all in 85.0 µs  User51234 says: hi"
         );
+    }
+
+    #[test]
+    fn a_held_request_is_stamped_when_its_response_was_written() {
+        // A long poll: its first byte at 89 ms, answered 973 ms later.
+        let t0 = Instant::now();
+        let first_byte = t0 + Duration::from_millis(89);
+        let mut cost = RequestCost::new(3, 0, t0, first_byte);
+        cost.label =
+            crate::cost::Label::new(b"GET /checkstatus?jobId=job:1&wait=30&since=10 HTTP/1.1");
+        cost.status = 200;
+        cost.written = Some(first_byte + Duration::from_millis(973));
+        let line = TraceLine::request(t0, &cost);
+        assert_eq!(line.at, Duration::from_millis(1062));
+        let text = line.to_string();
+        assert!(text.starts_with(" 1.06 s  conn 3     request "), "{text:?}");
+        assert!(text.contains("took 973 ms"), "{text:?}");
+        // A line made after its release, at 1.061 s, comes before it, in order.
+        let released = TraceLine::new(t0, t0 + Duration::from_millis(1061), Some(3), "released");
+        assert!(released.at <= line.at);
     }
 }

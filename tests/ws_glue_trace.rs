@@ -81,7 +81,8 @@ enum Seen {
         out: u64,
     },
     Closed(WsClosed),
-    Line(String),
+    /// The trace line: its time, and its text.
+    Line(Duration, String),
 }
 
 fn observed(events: &Mutex<Vec<Seen>>, ready: impl Fn(&[Seen]) -> bool) -> Vec<Seen> {
@@ -132,7 +133,8 @@ fn observer_hears_requests_handshakes_refusals_messages_and_closes() {
         };
         if let Ok(mut events) = sink.lock() {
             events.push(seen);
-            events.push(Seen::Line(event.trace_line(start).to_string()));
+            let line = event.trace_line(start);
+            events.push(Seen::Line(line.at, line.to_string()));
         }
     });
     let server = bind(handler);
@@ -173,7 +175,10 @@ fn observer_hears_requests_handshakes_refusals_messages_and_closes() {
             && e.iter().any(|s| matches!(s, Seen::Request(_)))
     });
     server.stop().expect("stops");
-    let kept: Vec<&Seen> = all.iter().filter(|s| !matches!(s, Seen::Line(_))).collect();
+    let kept: Vec<&Seen> = all
+        .iter()
+        .filter(|s| !matches!(s, Seen::Line(..)))
+        .collect();
     assert!(kept.contains(&&Seen::Request(426)), "{all:?}");
     assert!(
         kept.iter()
@@ -212,10 +217,36 @@ fn observer_hears_requests_handshakes_refusals_messages_and_closes() {
     let lines: Vec<&String> = all
         .iter()
         .filter_map(|s| match s {
-            Seen::Line(line) => Some(line),
+            Seen::Line(_, line) => Some(line),
             _ => None,
         })
         .collect();
+    // Told in time order: each line is stamped when its event was over (a
+    // request's response written, a message's turn done), not when it began.
+    let times: Vec<Duration> = all
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Line(at, _) => Some(*at),
+            _ => None,
+        })
+        .collect();
+    assert!(times.is_sorted(), "{lines:#?}");
+    // Every line with a cost has its cost columns at the same place, whatever
+    // the length of its text (an origin, a request line).
+    let column = |line: &str, needle: &str| {
+        line.find(needle)
+            .and_then(|at| line.get(..at))
+            .map(|before| before.chars().count())
+    };
+    let costed: Vec<&&String> = lines.iter().filter(|l| l.contains("  in ")).collect();
+    assert!(costed.len() >= 4, "{lines:#?}");
+    for needle in ["  in ", "  out ", " read", " write", "  took "] {
+        let at: Vec<Option<usize>> = costed.iter().map(|l| column(l, needle)).collect();
+        assert!(
+            at.iter().all(|a| a.is_some() && *a == at[0]),
+            "{needle:?} at {at:?}: {lines:#?}"
+        );
+    }
     for kind in ["request", "refused", "handshake", "ws message", "ws closed"] {
         assert!(lines.iter().any(|l| l.contains(kind)), "{kind}: {lines:#?}");
     }

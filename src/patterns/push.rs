@@ -255,7 +255,9 @@ pub struct BroadcastCost {
 impl BroadcastCost {
     /// The broadcast as a line of the examples' trace ([`crate::trace`]), with the
     /// trace begun at `start`: who caused it, what was said, the frame's size times
-    /// the clients it reached, the turn's writes, and the time to reach them all.
+    /// the clients it reached, the turn's writes, and the time to reach them all;
+    /// stamped with the moment it had reached them all (`started` plus
+    /// `time_to_all`).
     pub fn trace_line(&self, start: Instant) -> TraceLine {
         let mut what = self.text.to_string();
         if !self.waited.is_zero() {
@@ -274,9 +276,12 @@ impl BroadcastCost {
             ));
         }
         let (first, last) = self.turn_group;
+        // Stamped when it had reached them all, as the line is made then.
         TraceLine::new(
             start,
-            self.started,
+            self.started
+                .checked_add(self.time_to_all)
+                .unwrap_or(self.started),
             self.from.map(|c| c.serial()),
             "broadcast",
         )
@@ -1141,11 +1146,13 @@ mod tests {
         };
         assert!(one.to_string().contains("1 client reached"), "{one}");
         assert!(one.to_string().contains("turn: 1 write syscall,"), "{one}");
+        // Stamped when it had reached them all: 5 ms and 40 µs after the start.
         let start = cost.started - Duration::from_millis(5);
         assert_eq!(
             cost.trace_line(start).to_string(),
-            "5.00 ms  conn 7   broadcast   User4242 says: hi (1 backlogged) (1 client dropped as too slow, 1008)  \
-             in 0 B      out 30 B x 2 clients    0 reads   3 writes   reached all in 40.0 µs  \
+            "5.04 ms  conn 7     broadcast   in 0 B        out 30 B x 2 clients      \
+             0 reads    3 writes    reached all in 40.0 µs  \
+             User4242 says: hi (1 backlogged) (1 client dropped as too slow, 1008)  \
              (syscalls shared with broadcasts 2-3)"
         );
     }

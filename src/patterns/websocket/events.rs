@@ -61,7 +61,8 @@ pub enum WsEvent<'a> {
     Refused {
         /// The connection's number ([`ConnId::serial`]).
         conn: u64,
-        /// When the refusal was decided.
+        /// When it is told: when its response was written, or, without `cost`,
+        /// when the connection closed before it was.
         at: Instant,
         /// The refusal's cost once written; `None` if the connection closed before
         /// it was.
@@ -153,6 +154,10 @@ impl WsEvent<'_> {
                     Some(origin) => format!("{status} {reason}, origin {origin}"),
                     None => format!("{status} {reason}"),
                 };
+                if cost.is_none() {
+                    line.what
+                        .push_str(" (closed before the answer was written)");
+                }
                 line
             }
             WsEvent::Message(m) => {
@@ -167,20 +172,26 @@ impl WsEvent<'_> {
                     format!("binary ({} B)", m.payload_bytes)
                 };
                 let (first, last) = m.group;
-                TraceLine::new(start, m.at, Some(m.conn.serial()), "ws message")
-                    .what(what)
-                    .cost(LineCost {
-                        bytes_in: m.wire_bytes,
-                        bytes_out: m.io.bytes_out,
-                        copies: None,
-                        read_calls: m.io.read_calls,
-                        write_calls: m.io.write_calls,
-                        took: Some(("took", m.took)),
-                        shared: (first != last).then_some(SharedWith {
-                            what: "messages",
-                            span: Span(first, last),
-                        }),
-                    })
+                // Stamped at the end of its turn, when what it answered was written.
+                TraceLine::new(
+                    start,
+                    m.at.checked_add(m.took).unwrap_or(m.at),
+                    Some(m.conn.serial()),
+                    "ws message",
+                )
+                .what(what)
+                .cost(LineCost {
+                    bytes_in: m.wire_bytes,
+                    bytes_out: m.io.bytes_out,
+                    copies: None,
+                    read_calls: m.io.read_calls,
+                    write_calls: m.io.write_calls,
+                    took: Some(("took", m.took)),
+                    shared: (first != last).then_some(SharedWith {
+                        what: "messages",
+                        span: Span(first, last),
+                    }),
+                })
             }
             WsEvent::Closed { conn, at, closed } => {
                 TraceLine::new(start, at, Some(conn.serial()), "ws closed").what(closed)
@@ -221,4 +232,41 @@ pub(super) struct Report {
     /// Sessions that read or wrote during this turn: their counters are taken
     /// again at its end, so that the next message is charged only its own turn.
     pub(super) touched: Vec<ConnId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_line_is_stamped_at_the_end_of_its_turn() {
+        let start = Instant::now();
+        let m = MessageCost {
+            conn: ConnId::new_for_tests(2, 0),
+            index: 0,
+            at: start + Duration::from_millis(1770),
+            text: true,
+            payload_bytes: 2,
+            wire_bytes: 8,
+            preview: Label::new(b"hi"),
+            io: IoCounters {
+                read_calls: 2,
+                write_calls: 1,
+                bytes_in: 8,
+                bytes_out: 20,
+            },
+            group: (0, 0),
+            took: Duration::from_millis(30),
+        };
+        let line = WsEvent::Message(&m).trace_line(start);
+        // Read at 1.770 s, its turn over 30 ms later: the line is made then.
+        assert_eq!(line.at, Duration::from_millis(1800));
+        let text = line.to_string();
+        assert!(
+            text.starts_with(" 1.80 s  conn 2     ws message  in 8 B "),
+            "{text:?}"
+        );
+        assert!(text.contains("took 30.0 ms"), "{text:?}");
+        assert!(text.ends_with("text \"hi\" (2 B)"), "{text:?}");
+    }
 }

@@ -856,7 +856,7 @@ impl<A: WsApp> Handler for WsServer<A> {
             Some(peer) if verdict.status == 101 => WsEvent::Opened { cost, peer, origin },
             _ => WsEvent::Refused {
                 conn: cost.conn,
-                at: verdict.at,
+                at: cost.written.unwrap_or(verdict.at),
                 cost: Some(cost),
                 status: verdict.status,
                 reason: &verdict.reason,
@@ -893,7 +893,7 @@ impl<A: WsApp> Handler for WsServer<A> {
             if verdict.status != 101 {
                 self.tell(WsEvent::Refused {
                     conn: conn.serial(),
-                    at: verdict.at,
+                    at: ctx.now(),
                     cost: None,
                     status: verdict.status,
                     reason: &verdict.reason,

@@ -252,7 +252,13 @@ impl WsApp for JobsApp {
                     what.push_str(&format!(" ({} backlogged)", wake.backlogged));
                 }
                 what.push_str(&format!("; reached all in {}", Dur(wake.time_to_all)));
-                TraceLine::new(start, wake.started, None, "wake-up").what(what)
+                // Stamped when it was over, as every line is: its start is the
+                // time less `reached all in`.
+                let over = wake
+                    .started
+                    .checked_add(wake.time_to_all)
+                    .unwrap_or(wake.started);
+                TraceLine::new(start, over, None, "wake-up").what(what)
             });
         }
     }

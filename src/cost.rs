@@ -42,6 +42,8 @@ pub struct Label {
     bytes: [u8; LABEL_BYTES],
     /// How many of `bytes` are used.
     len: u8,
+    /// Whether the text was longer than what is kept: shown as a trailing `…`.
+    cut: bool,
 }
 
 impl Label {
@@ -49,27 +51,30 @@ impl Label {
     pub const EMPTY: Label = Label {
         bytes: [0; LABEL_BYTES],
         len: 0,
+        cut: false,
     };
 
     /// Keeps up to [`LABEL_BYTES`] bytes of `text`.
     pub fn new(text: &[u8]) -> Label {
         let mut label = Label::EMPTY;
-        let n = text.len().min(LABEL_BYTES);
-        if let (Some(dst), Some(src)) = (label.bytes.get_mut(..n), text.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        label.len = n as u8;
+        label.push(text);
         label
     }
 
     /// Appends as much of `more` as fits.
     pub fn push(&mut self, more: &[u8]) {
         let at = self.len as usize;
-        let n = more.len().min(LABEL_BYTES - at);
+        let n = more.len().min(LABEL_BYTES.saturating_sub(at));
         if let (Some(dst), Some(src)) = (self.bytes.get_mut(at..at + n), more.get(..n)) {
             dst.copy_from_slice(src);
             self.len += n as u8;
         }
+        self.cut |= n < more.len();
+    }
+
+    /// Whether the text was longer than [`LABEL_BYTES`] and was cut.
+    pub fn is_cut(&self) -> bool {
+        self.cut
     }
 
     /// The kept bytes.
@@ -80,7 +85,11 @@ impl Label {
 
 impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.as_bytes().escape_ascii())
+        write!(f, "{}", self.as_bytes().escape_ascii())?;
+        if self.cut {
+            f.write_str("…")?;
+        }
+        Ok(())
     }
 }
 
@@ -524,6 +533,27 @@ impl fmt::Display for ServerStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_label_longer_than_kept_ends_in_an_ellipsis() {
+        let short = Label::new(b"GET / HTTP/1.1");
+        assert_eq!(short.to_string(), "GET / HTTP/1.1");
+        assert!(!short.is_cut());
+        let long = format!("GET /checkstatus?jobId={} HTTP/1.1", "9".repeat(60));
+        let label = Label::new(long.as_bytes());
+        assert!(label.is_cut());
+        assert_eq!(label.as_bytes(), &long.as_bytes()[..LABEL_BYTES]);
+        assert_eq!(
+            label.to_string(),
+            format!("{}…", &long[..LABEL_BYTES]),
+            "the kept bytes, then the mark"
+        );
+        // Filled in two pushes: cut by the second.
+        let mut pushed = Label::new(&long.as_bytes()[..40]);
+        assert!(!pushed.is_cut());
+        pushed.push(&long.as_bytes()[40..]);
+        assert_eq!(pushed, label);
+    }
 
     /// A request of `conn`, `index`, whose first byte came 400 µs after the
     /// accept, parsed 10 µs later, handled in 5 µs and written 15 µs after that.

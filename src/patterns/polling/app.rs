@@ -211,6 +211,8 @@ impl WsApp for JobsApp {
         // With `sync_every` zero, a turn that appended syncs before the loop
         // sleeps; otherwise this syncs only if the interval has passed.
         self.sync_journal(ws.now(), false);
+        // Records left for the next sync (one was still running) need a wake-up.
+        self.arm_sync_timer(ws.http());
         if self.turn_wakes.is_empty() {
             return;
         }

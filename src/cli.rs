@@ -190,7 +190,7 @@ impl Spec {
                 ),
                 (
                     "--trace".to_string(),
-                    "print the cost of each request, message or broadcast".to_string(),
+                    "print a line for each thing the server handles, with what it cost".to_string(),
                 ),
             ]
         };

@@ -434,6 +434,23 @@ fn sse_last_event_id_query_resumes_after_30_with_no_gap_or_repeat() {
 }
 
 #[test]
+fn sse_an_empty_last_event_id_starts_from_the_beginning_either_way() {
+    let server = start(config(STEP));
+    let id = submit(server.addr);
+    wait_progress(server.addr, &id, 100, RUN);
+    for (target, extra) in [
+        (format!("/events?jobId={}&lastEventId=", enc(&id)), ""),
+        (format!("/events?jobId={}", enc(&id)), "Last-Event-ID: \r\n"),
+    ] {
+        let (head, mut sse) = Sse::open(server.addr, &target, extra);
+        assert_sse_start(&head, &mut sse);
+        let ids: Vec<u8> = sse.rest().iter().map(|e| e.0).collect();
+        assert_eq!(ids, progress_after(None), "{target} {extra:?}");
+    }
+    server.stop().unwrap();
+}
+
+#[test]
 fn sse_reconnect_after_the_last_update_gets_204() {
     let server = start(config(STEP));
     let id = submit(server.addr);

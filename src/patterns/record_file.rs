@@ -193,9 +193,10 @@ impl std::fmt::Display for TornTail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "cut a torn last record at byte offset {} ({} bytes; the write was \
+            "cut a torn last record at byte offset {} ({}; the write was \
              interrupted, most likely by a crash; records before it are intact)",
-            self.offset, self.bytes_cut
+            self.offset,
+            crate::trace::Count(self.bytes_cut, "byte", "bytes")
         )
     }
 }

@@ -207,16 +207,22 @@ impl JobsApp {
         };
         // A reconnecting browser sends `Last-Event-ID`, and its URL still has the
         // `lastEventId` it first connected with: the header is newer, so it wins.
-        let cursor = match req.request().header("last-event-id") {
-            Some(value) => match std::str::from_utf8(value)
-                .ok()
-                .and_then(|v| self.cursor_of(v.trim()))
-            {
+        // Either one empty means no event seen yet (an `EventSource` whose last
+        // event ID is the empty string sends no header at all, WHATWG HTML
+        // §9.2.3): the stream starts from the beginning.
+        let header = req
+            .request()
+            .header("last-event-id")
+            .map(|v| std::str::from_utf8(v).map(str::trim));
+        let cursor = match header {
+            Some(Ok("")) => 0,
+            Some(value) => match value.ok().and_then(|v| self.cursor_of(v)) {
                 Some(cursor) => cursor,
                 None => return bad_request(res, "Last-Event-ID", &self.grid_hint()),
             },
             None => match query::param(query, "lastEventId") {
                 Ok(None) => 0,
+                Ok(Some(v)) if v.is_empty() => 0,
                 Ok(Some(v)) => match self.cursor_of(&v) {
                     Some(cursor) => cursor,
                     None => return bad_request(res, "lastEventId", &self.grid_hint()),

@@ -8,20 +8,23 @@
 //! event becomes one [`TraceLine`], laid out in the same columns:
 //!
 //! ```text
-//!  576 ms  conn 1     request     in 79 B       out 2410 B                2 reads    1 write     took 2.45 ms            GET / HTTP/1.1 -> 200
-//!  1.16 s  conn 2     handshake   in 180 B      out 166 B                 2 reads    1 write     took 252 µs             101 to 127.0.0.1:45572, origin http://127.0.0.1:18437
-//!  1.16 s  conn 2     broadcast   in 0 B        out 27 B x 1 client       0 reads    1 write     reached all in 417 µs   User45572 just connected.
-//!  1.57 s  conn 4     refused     in 177 B      out 186 B                 2 reads    1 write     took 185 µs             403 origin not allowed (RFC 6455 section 10.2), origin http://evil.example
-//!  1.77 s  conn 2     ws message  in 8 B        out 20 B                  2 reads    1 write     took 201 µs             text "hi" (2 B)
-//!  1.77 s  conn 2     broadcast   in 0 B        out 20 B x 2 clients      0 reads    2 writes    reached all in 201 µs   User45572 says: hi
-//!  2.17 s  conn 2     ws closed   closed by the peer (1000)
+//!   1.013 s  conn 1     request     in 79 B       out 4704 B                2 reads    1 write     took 172 µs             GET / HTTP/1.1 -> 200
+//!   1.021 s  conn 2     handshake   in 186 B      out 166 B                 2 reads    1 write     took 246 µs             101 to 127.0.0.1:41448, origin http://127.0.0.1:28651
+//!   1.021 s  conn 2     broadcast   in 0 B        out 27 B x 1 client       0 reads    1 write     reached all in 416 µs   User41448 just connected.
+//!   1.022 s  conn 2     ws message  in 8 B        out 20 B                  2 reads    1 write     took 79.2 µs            text "hi" (2 B)
+//!   1.022 s  conn 2     broadcast   in 0 B        out 20 B x 1 client       0 reads    1 write     reached all in 79.2 µs  User41448 says: hi
+//!   1.022 s  conn 2     ws closed   closed by the peer (1000)
+//!   1.022 s  conn 2     broadcast   in 0 B        out 17 B x 0 clients      0 reads    1 write     reached all in 115 µs   User41448 left.
+//!   1.082 s  conn 4     refused     in 183 B      out 186 B                 2 reads    1 write     took 177 µs             403 origin not allowed (RFC 6455 section 10.2), origin http://evil.example
 //! ```
 //!
-//! (`chat_push --trace`, two clients and a refused origin.) An event that did I/O
-//! of its own has its cost in fixed-width columns first and its text last, so
-//! that the numbers stay in their columns however long the text is (a request's
-//! target, an origin); an event without I/O of its own (a close, or the jobs
-//! server's `held`, `released` and `wake-up`) has only its text.
+//! (`chat_push --allow-origin http://127.0.0.1:28651 --trace`: the page loaded,
+//! a client that says hi and leaves, then a WebSocket from a foreign origin,
+//! refused.) An event that did I/O of its own has its cost in fixed-width columns
+//! first and its text last, so that the numbers stay in their columns however
+//! long the text is (a request's target, an origin); an event without I/O of its
+//! own (a close, or the jobs server's `held`, `released` and `wake-up`) has only
+//! its text.
 //!
 //! - **when**: the time since the trace began (the example takes the time it
 //!   starts at) of the moment the event happened *as the line tells it*, which is
@@ -31,7 +34,8 @@
 //!   client; for a close, when the connection closed. So lines come in time
 //!   order, even for a request held for seconds (a long poll, an event stream),
 //!   and an event's start is its time minus its `took`: a long poll's line at
-//!   `1.06 s` that `took 973 ms` arrived at 89 ms.
+//!   `1.062 s` that `took 973 ms` arrived at 89 ms. The time is in seconds to the
+//!   millisecond ([`Clock`]), so that events 200 ms apart never share a time.
 //! - **conn**: the driver's connection number ([`crate::server::ConnId::serial`]);
 //!   a broadcast shows the connection whose message caused it.
 //! - **cost**: bytes read and written for the event, the `read()` and `write()`
@@ -230,14 +234,44 @@ pub struct TraceLine {
     pub cost: Option<LineCost>,
 }
 
+/// A moment on a trace's timeline: seconds since the trace began, to the
+/// millisecond (`0.576 s`, `11.347 s`). A fixed resolution, unlike [`Dur`], so
+/// that two events 200 ms apart never read as the same time, however long the
+/// trace has run.
+///
+/// ```
+/// use std::time::Duration;
+/// use wirepatterns::trace::Clock;
+///
+/// assert_eq!(Clock(Duration::from_micros(576_400)).to_string(), "0.576 s");
+/// assert_eq!(Clock(Duration::from_micros(11_347_000)).to_string(), "11.347 s");
+/// assert_eq!(format!("{:>9}", Clock(Duration::ZERO)), "  0.000 s");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock(pub Duration);
+
+impl Clock {
+    /// Characters in the widest moment below 1000 seconds (`999.999 s`).
+    pub const WIDTH: usize = 9;
+}
+
+impl fmt::Display for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Whole milliseconds, rounded down, so that a line never claims a moment
+        // that had not come yet.
+        let ms = self.0.as_millis();
+        f.pad(&format!("{}.{:03} s", ms / 1000, ms % 1000))
+    }
+}
+
 /// The width of each column of a [`TraceLine`], in characters. A column's text is
 /// padded to its width; a longer one (a figure past what the width was chosen
 /// for) pushes the columns after it right.
 pub mod columns {
-    use super::Dur;
+    use super::Clock;
 
-    /// `when`: [`Dur::WIDTH`].
-    pub const WHEN: usize = Dur::WIDTH;
+    /// `when`: [`Clock::WIDTH`].
+    pub const WHEN: usize = Clock::WIDTH;
     /// `conn 9999`.
     pub const CONN: usize = 9;
     /// `ws message`: the longest kind.
@@ -324,7 +358,7 @@ impl fmt::Display for TraceLine {
         write!(
             f,
             "{:>when$}  {conn:<conn_w$}  {:<kind$}  ",
-            Dur(self.at),
+            Clock(self.at),
             self.kind,
             when = columns::WHEN,
             conn_w = columns::CONN,
@@ -427,7 +461,7 @@ mod tests {
             .what("by the peer (1000)");
         assert_eq!(
             line.to_string(),
-            " 1.52 s  conn 4     ws closed   by the peer (1000)"
+            "  1.520 s  conn 4     ws closed   by the peer (1000)"
         );
         assert_eq!(
             column_of(&line.to_string(), "by the"),
@@ -538,13 +572,13 @@ mod tests {
             });
         assert_eq!(
             request.to_string(),
-            "12.3 ms  conn 1     request     in 78 B       out 245 B                 \
+            "  0.012 s  conn 1     request     in 78 B       out 245 B                 \
              2 reads    1 write     took 31.0 µs            GET / HTTP/1.1 -> 200  \
              (syscalls shared with requests 0-2)"
         );
         assert_eq!(
             broadcast.to_string(),
-            " 3.00 s  conn 12    broadcast   in 8 B        out 24 B x 1 client       \
+            "  3.000 s  conn 12    broadcast   in 8 B        out 24 B x 1 client       \
              0 reads    3 writes    reached all in 85.0 µs  User51234 says: hi"
         );
     }
@@ -562,7 +596,10 @@ mod tests {
         let line = TraceLine::request(t0, &cost);
         assert_eq!(line.at, Duration::from_millis(1062));
         let text = line.to_string();
-        assert!(text.starts_with(" 1.06 s  conn 3     request "), "{text:?}");
+        assert!(
+            text.starts_with("  1.062 s  conn 3     request "),
+            "{text:?}"
+        );
         assert!(text.contains("took 973 ms"), "{text:?}");
         // A line made after its release, at 1.061 s, comes before it, in order.
         let released = TraceLine::new(t0, t0 + Duration::from_millis(1061), Some(3), "released");

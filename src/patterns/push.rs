@@ -1150,7 +1150,7 @@ mod tests {
         let start = cost.started - Duration::from_millis(5);
         assert_eq!(
             cost.trace_line(start).to_string(),
-            "5.04 ms  conn 7     broadcast   in 0 B        out 30 B x 2 clients      \
+            "  0.005 s  conn 7     broadcast   in 0 B        out 30 B x 2 clients      \
              0 reads    3 writes    reached all in 40.0 µs  \
              User4242 says: hi (1 backlogged) (1 client dropped as too slow, 1008)  \
              (syscalls shared with broadcasts 2-3)"

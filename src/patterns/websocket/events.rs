@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(line.at, Duration::from_millis(1800));
         let text = line.to_string();
         assert!(
-            text.starts_with(" 1.80 s  conn 2     ws message  in 8 B "),
+            text.starts_with("  1.800 s  conn 2     ws message  in 8 B "),
             "{text:?}"
         );
         assert!(text.contains("took 30.0 ms"), "{text:?}");

@@ -92,6 +92,12 @@ pub enum CliError {
     /// A flag that takes a value came last, without one.
     #[error("{0} needs a value")]
     MissingValue(&'static str),
+    /// A flag that takes a value was followed by another flag (`--store
+    /// --trace`): most likely the value was forgotten.
+    #[error(
+        "{0} needs a value, but {1} follows it (a value that starts with -- is written {0}=VALUE)"
+    )]
+    ValueIsAFlag(&'static str, String),
     /// A switch was given a value (`--trace=yes`).
     #[error("{0} takes no value")]
     UnexpectedValue(&'static str),
@@ -231,7 +237,7 @@ impl Spec {
                 "--addr" => {
                     addr_text = match inline {
                         Some(v) => v,
-                        None => args.next().ok_or(CliError::MissingValue("--addr"))?,
+                        None => separate_value(&mut args, "--addr")?,
                     };
                 }
                 other => {
@@ -244,9 +250,7 @@ impl Spec {
                         (None, Some(_)) => return Err(CliError::UnexpectedValue(flag.name)),
                         (None, None) => None,
                         (Some(_), Some(v)) => Some(v),
-                        (Some(_), None) => {
-                            Some(args.next().ok_or(CliError::MissingValue(flag.name))?)
-                        }
+                        (Some(_), None) => Some(separate_value(&mut args, flag.name)?),
                     };
                     given.push((flag.name, value));
                 }
@@ -547,6 +551,19 @@ fn resolve(text: &str) -> Result<SocketAddr, CliError> {
         .ok_or_else(|| CliError::BadAddr(text.to_string(), "no address".to_string()))
 }
 
+/// The value of `flag` given as the next argument (`--store FILE`): missing at
+/// the end, and refused when the next argument is another flag.
+fn separate_value(
+    args: &mut impl Iterator<Item = String>,
+    flag: &'static str,
+) -> Result<String, CliError> {
+    match args.next() {
+        None => Err(CliError::MissingValue(flag)),
+        Some(next) if next.starts_with("--") => Err(CliError::ValueIsAFlag(flag, next)),
+        Some(value) => Ok(value),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,6 +641,14 @@ mod tests {
         assert_eq!(
             parse(&["--rate"]).err(),
             Some(CliError::MissingValue("--rate"))
+        );
+        assert_eq!(
+            parse(&["--rate", "--quiet"]).err(),
+            Some(CliError::ValueIsAFlag("--rate", "--quiet".into()))
+        );
+        assert_eq!(
+            parse(&["--addr", "--trace"]).err(),
+            Some(CliError::ValueIsAFlag("--addr", "--trace".into()))
         );
         assert_eq!(
             parse(&["--quiet=1"]).err(),

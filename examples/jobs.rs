@@ -80,12 +80,9 @@ fn main() -> ExitCode {
             }
             JobsReport::Line(_) => {}
             JobsReport::Warning(text) => eprintln!("warning: {text}"),
-            JobsReport::Costs(costs) => {
-                let _ = writeln!(out, "costs per pattern:");
-                for line in costs.to_string().lines() {
-                    let _ = writeln!(out, "  {line}");
-                }
-            }
+            // Printed once the server has stopped (below), so that the answers
+            // written during the shutdown are counted too.
+            JobsReport::Costs(_) => {}
         }
         let _ = out.flush();
     });
@@ -97,7 +94,12 @@ fn main() -> ExitCode {
             let _ = out.flush();
         });
     }
-    support::serve(config, server)
+    support::serve_then(config, server, |server, out| {
+        let _ = writeln!(out, "costs per pattern:");
+        for line in server.app().costs().to_string().lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    })
 }
 
 fn spec() -> Spec {

@@ -862,23 +862,45 @@ pub fn exchange<'w>(
     Err(format!("{} kept closing the connection", opts.addr))
 }
 
+/// Writes one request with no body (`METHOD target`, `Host`, then `headers`) on
+/// `conn`. `what` names the answer awaited, for the error.
+fn send(
+    conn: &mut Conn<'_>,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    opts: &Options,
+    deadline: Deadline,
+    what: &str,
+) -> Result<(), String> {
+    let mut request = Vec::new();
+    write_request(
+        &mut request,
+        method,
+        target,
+        &opts.addr.to_string(),
+        headers,
+    );
+    conn.io
+        .write_all(&request)
+        .map_err(|e| fail_io(&e, opts.addr, deadline, what))
+}
+
 /// `POST /submit` on a connection of its own: the job's handle.
 pub fn submit(opts: &Options, wire: &Wire, deadline: Deadline) -> Result<String, String> {
     let mut conn = connect(opts.addr, wire, deadline)?;
-    let mut request = Vec::new();
+    let what = "the answer to POST /submit";
     // A POST without a body still says so (RFC 9110 §8.6: a user agent SHOULD
     // send Content-Length when there is no Transfer-Encoding).
-    write_request(
-        &mut request,
+    send(
+        &mut conn,
         "POST",
         "/submit",
-        &opts.addr.to_string(),
         &[("Content-Length", "0"), ("Connection", "close")],
-    );
-    let what = "the answer to POST /submit";
-    conn.io
-        .write_all(&request)
-        .map_err(|e| fail_io(&e, opts.addr, deadline, what))?;
+        opts,
+        deadline,
+        what,
+    )?;
     let response = read_response(&mut conn.io, &mut conn.buf)
         .map_err(|e| e.message(opts.addr, deadline, what))?;
     let body = String::from_utf8_lossy(&response.body);
@@ -922,17 +944,15 @@ pub fn job_progress(
     let target = format!("/events?jobId={}", query_value(id));
     let what = format!("the answer to GET {target}");
     let mut conn = connect(opts.addr, wire, deadline)?;
-    let mut request = Vec::new();
-    write_request(
-        &mut request,
+    send(
+        &mut conn,
         "GET",
         &target,
-        &opts.addr.to_string(),
         &[("Accept", "text/event-stream"), ("Connection", "close")],
-    );
-    conn.io
-        .write_all(&request)
-        .map_err(|e| fail_io(&e, opts.addr, deadline, &what))?;
+        opts,
+        deadline,
+        &what,
+    )?;
     let response = read_response(&mut conn.io, &mut conn.buf)
         .map_err(|e| e.message(opts.addr, deadline, &what))?;
     if response.head.status != 200 {
@@ -1053,17 +1073,7 @@ pub fn follow_sse<'w>(
         if !last_event_id.is_empty() {
             headers.push(("Last-Event-ID", &last_event_id));
         }
-        let mut request = Vec::new();
-        write_request(
-            &mut request,
-            "GET",
-            &target,
-            &opts.addr.to_string(),
-            &headers,
-        );
-        conn.io
-            .write_all(&request)
-            .map_err(|e| fail_io(&e, opts.addr, deadline, &what))?;
+        send(&mut conn, "GET", &target, &headers, opts, deadline, &what)?;
         tally.requests += 1;
         let head = read_head(&mut conn.io, &mut conn.buf)
             .map_err(|e| e.message(opts.addr, deadline, &what))?;

@@ -919,6 +919,16 @@ mod tests {
         (store, journal, replayed)
     }
 
+    /// A journal at `path`, opened empty at `t0`, syncing at most every
+    /// `sync_every`.
+    fn syncing_every(path: &Path, sync_every: Duration, t0: Instant) -> Journal {
+        let mut store = new_store();
+        let config = JournalConfig { sync_every };
+        Journal::open_with(path, config, &mut store, t0, MS0)
+            .unwrap()
+            .0
+    }
+
     /// The byte offsets of the file's records, read with the record layer.
     fn record_offsets(path: &Path) -> Vec<u64> {
         let (_, recovery) = RecordFile::open(path).unwrap();
@@ -1274,11 +1284,7 @@ mod tests {
         let tmp = TempPath::new("flush");
         let t0 = Instant::now();
         let id = JobId::new(MS0, 0);
-        let mut store = new_store();
-        let config = JournalConfig {
-            sync_every: secs(1),
-        };
-        let (mut journal, _) = Journal::open_with(&tmp.0, config, &mut store, t0, MS0).unwrap();
+        let mut journal = syncing_every(&tmp.0, secs(1), t0);
         assert_eq!(journal.next_flush(), None);
         assert!(!journal.flush_if_due(t0).unwrap(), "nothing to sync");
 
@@ -1320,11 +1326,7 @@ mod tests {
         let tmp = TempPath::new("flush-zero");
         let t0 = Instant::now();
         let id = JobId::new(MS0, 0);
-        let mut store = new_store();
-        let config = JournalConfig {
-            sync_every: Duration::ZERO,
-        };
-        let (mut journal, _) = Journal::open_with(&tmp.0, config, &mut store, t0, MS0).unwrap();
+        let mut journal = syncing_every(&tmp.0, Duration::ZERO, t0);
         for turn in 0..3u64 {
             let now = t0 + Duration::from_millis(turn);
             // Several records in one turn: one sync.
@@ -1349,11 +1351,7 @@ mod tests {
         let tmp = TempPath::new("flush-overlap");
         let t0 = Instant::now();
         let id = JobId::new(MS0, 0);
-        let mut store = new_store();
-        let config = JournalConfig {
-            sync_every: Duration::ZERO,
-        };
-        let (mut journal, _) = Journal::open_with(&tmp.0, config, &mut store, t0, MS0).unwrap();
+        let mut journal = syncing_every(&tmp.0, Duration::ZERO, t0);
         journal.submitted(&id, MS0).unwrap();
         assert!(journal.flush_if_due(t0).unwrap());
         let first_end = journal.file.end_offset();
